@@ -149,6 +149,7 @@ class Problem:
     resource: Resource | None = None
     server_id: int | None = None
     backup_id: int | None = None
+    field: str | None = None  # the backup field at fault; only matters if the policy needs it
 
 
 @dataclass(frozen=True, slots=True)
