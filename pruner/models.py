@@ -21,6 +21,7 @@ __all__ = [
     "Group",
     "GroupStatus",
     "Listing",
+    "Orphans",
     "Plan",
     "Policy",
     "Problem",
@@ -34,7 +35,14 @@ GroupStatus = Literal["ok", "skipped", "unmanaged", "orphan", "incomplete", "fai
 Orphans = Literal["keep", "apply"]
 
 # Keep rules in the order reasons are listed (SPEC §4 table).
-COUNT_RULES = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
+COUNT_RULES = (
+    "keep_last",
+    "keep_hourly",
+    "keep_daily",
+    "keep_weekly",
+    "keep_monthly",
+    "keep_yearly",
+)
 WITHIN_RULES = (
     "keep_within",
     "keep_within_hourly",

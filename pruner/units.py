@@ -78,7 +78,8 @@ def parse_duration(text: str, *, calendar_allowed: bool = True) -> Duration:
             )
         if unit not in _UNIT_ORDER:
             raise UnitError(
-                f"{source!r}: unknown unit {unit!r}; use y, mo, w, d, h, min or s (e.g. 1y6mo, 13d23h)"
+                f"{source!r}: unknown unit {unit!r}; "
+                "use y, mo, w, d, h, min or s (e.g. 1y6mo, 13d23h)"
             )
         if unit in seen:
             raise UnitError(f"{source!r}: the unit {unit!r} appears twice")
@@ -96,7 +97,8 @@ def parse_duration(text: str, *, calendar_allowed: bool = True) -> Duration:
             seconds += Decimal(number) * _EXACT_SECONDS[unit]
     if position != len(source) or not seen:
         raise UnitError(
-            f"{source!r} is not a duration: write number+unit parts such as 90min, 14d, 2w, 6mo or 1y6mo"
+            f"{source!r} is not a duration: "
+            "write number+unit parts such as 90min, 14d, 2w, 6mo or 1y6mo"
         )
     return Duration(months=months, seconds=seconds, text=source)
 
@@ -128,7 +130,7 @@ def parse_size(value: str | int | float) -> Size:
 
 
 def subtract(moment: datetime, duration: Duration, zone: tzinfo | None = None) -> datetime | None:
-    """`moment − duration` as SPEC §3 defines it, or None when that lies before year 1.
+    """`moment - duration` as SPEC §3 defines it, or None when that lies before year 1.
 
     The calendar part moves the wall clock of `zone` (or of `moment`'s own offset when `zone` is
     None), clamping to the end of a shorter month; the exact part is then elapsed time.
