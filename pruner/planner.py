@@ -1,0 +1,457 @@
+"""From a listing and the policies to a Plan: groups, policy matching and the guards (SPEC §5).
+
+The retention engine decides one group; this module decides whether that decision may stand.
+Every guard errs on the side of keeping: a group it trips keeps its backups, and says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
+
+from pruner.models import (
+    Backup,
+    Decision,
+    Group,
+    GroupStatus,
+    Listing,
+    Plan,
+    Policy,
+    Problem,
+    Resource,
+    Server,
+)
+from pruner.retention import decide
+from pruner.units import subtract
+
+__all__ = ["build_plan"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
+_SHOWN_IDS = 5
+
+
+def build_plan(
+    listing: Listing,
+    policies: Sequence[Policy],
+    *,
+    now: datetime,
+    generated_at: datetime,
+    zone: tzinfo | None,
+    max_deletions_per_run: int | None,
+    dry_run: bool,
+    allow_large_deletions: bool = False,
+) -> Plan:
+    """Decide every group of the listing and apply the guards, in SPEC §5's order."""
+    context = _Context.of(listing, policies, now, zone, allow_large_deletions)
+    outcomes = [context.plan_group(subject) for subject in _subjects(listing, context.servers)]
+    groups = [outcome.group for outcome in outcomes]
+    problems = list(listing.problems)
+    for outcome in outcomes:
+        problems.extend(outcome.problems)
+    if max_deletions_per_run is not None and not allow_large_deletions:
+        groups, run_problem = _apply_run_cap(groups, max_deletions_per_run)
+        if run_problem is not None:
+            problems.append(run_problem)
+    return Plan(
+        generated_at=generated_at,
+        now=now,
+        dry_run=dry_run,
+        groups=tuple(groups),
+        problems=tuple(problems),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Subject:
+    """One server's backups of one resource, before anything is decided."""
+
+    resource: Resource
+    server_id: int
+    hostname: str | None
+    server: Server | None  # None when the servers listing lacks it (or there is none)
+    backups: list[Backup]
+
+    def __str__(self) -> str:
+        name = f" ({self.hostname})" if self.hostname else ""
+        return f"server {self.server_id}{name}, {self.resource}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    group: Group
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _subjects(listing: Listing, servers: dict[int, Server] | None) -> Iterable[_Subject]:
+    """Groups in report order: backups before snapshots, then by server id."""
+    grouped: dict[Resource, dict[int, list[Backup]]] = {"backups": {}, "snapshots": {}}
+    for backup in listing.backups:
+        by_server = grouped[backup.resource]
+        found = by_server.get(backup.server_id)
+        if found is None:
+            by_server[backup.server_id] = [backup]
+        else:
+            found.append(backup)
+    for resource, by_server in grouped.items():  # backups first, then snapshots
+        for server_id in sorted(by_server):
+            backups = by_server[server_id]
+            server = servers.get(server_id) if servers is not None else None
+            yield _Subject(resource, server_id, _hostname(server, backups), server, backups)
+
+
+def _hostname(server: Server | None, backups: list[Backup]) -> str | None:
+    """The servers listing's hostname, else the one the newest backup carries (a renamed
+    server's backups may disagree)."""
+    if server is not None and server.hostname is not None:
+        return server.hostname
+    names = {backup.server_hostname for backup in backups} - {None}
+    if len(names) <= 1:
+        return names.pop() if names else None
+    named = [backup for backup in backups if backup.server_hostname is not None]
+    return max(named, key=_newest_first).server_hostname
+
+
+def _newest_first(backup: Backup) -> tuple[timedelta, int]:
+    # Elapsed time, as the engine orders: aware datetimes sharing a tzinfo compare on wall time.
+    return (backup.created_at - _EPOCH, backup.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every group is judged against: the listing's trust, the policies, the clock."""
+
+    policies: Sequence[Policy]
+    servers: dict[int, Server] | None
+    now: datetime
+    zone: tzinfo | None
+    allow_large_deletions: bool
+    listing_faults: dict[Resource, list[str]]  # why a whole resource cannot be pruned
+    server_errors: dict[tuple[Resource, int], list[Problem]]
+
+    @classmethod
+    def of(
+        cls,
+        listing: Listing,
+        policies: Sequence[Policy],
+        now: datetime,
+        zone: tzinfo | None,
+        allow_large_deletions: bool,
+    ) -> _Context:
+        servers = None if listing.servers is None else {s.id: s for s in listing.servers}
+        faults, server_errors = _listing_faults(listing)
+        return cls(policies, servers, now, zone, allow_large_deletions, faults, server_errors)
+
+    def plan_group(self, subject: _Subject) -> _Outcome:
+        policy = self._policy_for(subject)
+        if policy is None:
+            return _unmanaged(subject)
+        incomplete = self._incomplete(subject, policy)
+        if incomplete is not None:
+            return incomplete
+        if subject.server is not None and subject.server.locked:
+            decisions = decide(subject.backups, policy, self.now, self.zone)
+            detail = "the server is locked (an operation is running on it): not pruned this pass"
+            return _skipped(subject, policy, decisions, "locked", detail)
+        orphan = self.servers is not None and (
+            subject.server is None or subject.server.is_terminated
+        )
+        if orphan and policy.orphans == "keep":
+            return _orphan(subject, policy)
+        decisions = decide(subject.backups, policy, self.now, self.zone)
+        notes = [_orphan_note(subject)] if orphan else []
+        stale = self._stale(subject, policy, decisions)
+        if stale is not None:
+            return _skipped(subject, policy, decisions, "stale", stale, notes=notes)
+        too_many = self._too_many(policy, decisions)
+        if too_many is not None:
+            return _skipped(
+                subject, policy, decisions, "max_delete_fraction", too_many, notes=notes
+            )
+        return _Outcome(_group(subject, policy.name, "ok", decisions, messages=notes))
+
+    def _policy_for(self, subject: _Subject) -> Policy | None:
+        for policy in self.policies:
+            if policy.resource == subject.resource and policy.matches(
+                subject.server_id, subject.hostname
+            ):
+                return policy
+        return None
+
+    def _incomplete(self, subject: _Subject, policy: Policy) -> _Outcome | None:
+        """Fail closed: the group is not pruned if anything it depends on is not trustworthy."""
+        reasons = list(self.listing_faults.get(subject.resource, ()))
+        needed = policy.needed_fields()
+        errors = [
+            problem.message
+            for problem in self.server_errors.get((subject.resource, subject.server_id), ())
+            if problem.field is None or problem.field in needed
+        ]
+        reasons.extend(errors[:_SHOWN_IDS])
+        if len(errors) > _SHOWN_IDS:
+            reasons.append(f"and {len(errors) - _SHOWN_IDS} more listing errors for this server")
+        problems = []
+        missing = _missing_fields(subject.backups, policy)
+        if missing:
+            problems.append(
+                Problem(
+                    level="error",
+                    message=f"{subject}: {missing}: not pruned",
+                    resource=subject.resource,
+                    server_id=subject.server_id,
+                )
+            )
+            reasons.append(missing)
+        if not reasons:
+            return None
+        decisions = _all_keep(subject.backups, ("skipped:incomplete",))
+        group = _group(subject, policy.name, "incomplete", decisions, messages=reasons)
+        return _Outcome(group, problems)
+
+    def _stale(
+        self, subject: _Subject, policy: Policy, decisions: Sequence[Decision]
+    ) -> str | None:
+        """Why the group is stale, or None: its newest unprotected backup before now is too old."""
+        if policy.stale_after is None:
+            return None
+        cutoff = subtract(self.now, policy.stale_after, self.zone)
+        if cutoff is None:
+            return None
+        newest = next(
+            (
+                decision.backup
+                for decision in decisions
+                if decision.backup.created_at < self.now
+                and not decision.reasons[0].startswith("protected")
+            ),
+            None,
+        )
+        if newest is None or newest.created_at >= cutoff:
+            return None
+        return (
+            f"its newest backup (id {newest.id}, {newest.created_at.isoformat()}) is older than "
+            f"stale_after {policy.stale_after} ({_governing(policy, 'stale_after')}): "
+            "its backups have stopped; keeping its history, not pruned"
+        )
+
+    def _too_many(self, policy: Policy, decisions: Sequence[Decision]) -> str | None:
+        """Why the fraction cap trips, or None."""
+        if self.allow_large_deletions:
+            return None
+        deleted = unprotected = 0
+        for decision in decisions:
+            if decision.action == "delete":
+                deleted += 1
+                unprotected += 1
+            elif not decision.reasons[0].startswith("protected"):
+                unprotected += 1
+        if not deleted:
+            return None
+        fraction = Decimal(repr(policy.max_delete_fraction))  # exact: 0.29 * 100 is 29, not 28.99…
+        if deleted <= fraction * unprotected:
+            return None
+        number, noun = _count(unprotected, policy.resource).split(" ")
+        return (
+            f"the plan would delete {deleted} of {number} unprotected {noun} "
+            f"({deleted / unprotected:.0%}), more than max_delete_fraction "
+            f"{policy.max_delete_fraction} ({_governing(policy, 'max_delete_fraction')}): "
+            f"not pruned; {_LARGE_DELETIONS_HINT}"
+        )
+
+
+def _listing_faults(
+    listing: Listing,
+) -> tuple[dict[Resource, list[str]], dict[tuple[Resource, int], list[Problem]]]:
+    """Reasons that block a whole resource, and the error problems of single servers."""
+    faults: dict[Resource, list[str]] = {"backups": [], "snapshots": []}
+    server_errors: dict[tuple[Resource, int], list[Problem]] = {}
+    unplaced: dict[Resource | None, int] = {}
+    for problem in listing.problems:
+        if problem.level != "error":
+            continue
+        if problem.resource is None or problem.server_id is None:
+            unplaced[problem.resource] = unplaced.get(problem.resource, 0) + 1
+        else:
+            server_errors.setdefault((problem.resource, problem.server_id), []).append(problem)
+    for resource, reasons in faults.items():
+        if resource in listing.incomplete_resources:
+            reasons.append(f"the {resource} listing could not be read completely")
+        if not listing.servers_complete:
+            reasons.append(
+                "the servers listing could not be read completely: nothing is deleted this pass"
+            )
+        elif unplaced.get(None):
+            reasons.append(
+                f"{unplaced[None]} listing error(s) concern no single resource: "
+                "nothing is deleted this pass"
+            )
+        if unplaced.get(resource):
+            reasons.append(
+                f"{unplaced[resource]} {resource} item(s) cannot be attributed to a server, "
+                "so any server may be missing some"
+            )
+    return {resource: reasons for resource, reasons in faults.items() if reasons}, server_errors
+
+
+def _missing_fields(backups: list[Backup], policy: Policy) -> str | None:
+    """Which backups lack a field the policy needs, as a sentence, or None."""
+    needs = [
+        (name, rule)
+        for name, rule, wanted in (
+            ("size", "max_total_size", policy.max_total_size is not None),
+            ("name", "protect.names", bool(policy.protect_names)),
+        )
+        if wanted
+    ]
+    for field_name, rule in needs:
+        lacking = sorted(b.id for b in backups if getattr(b, field_name) is None)
+        if lacking:
+            shown = ", ".join(str(i) for i in lacking[:_SHOWN_IDS])
+            more = f" and {len(lacking) - _SHOWN_IDS} more" if len(lacking) > _SHOWN_IDS else ""
+            verb = "lacks" if len(lacking) == 1 else "lack"
+            return (
+                f"{_count(len(lacking), policy.resource)} {verb} {field_name} (ids {shown}{more}), "
+                f"which policy {policy.name!r} needs for {rule}"
+            )
+    return None
+
+
+def _unmanaged(subject: _Subject) -> _Outcome:
+    decisions = _all_keep(subject.backups, ("unmanaged",))
+    detail = f"no policy matches it: its {_count(len(decisions), subject.resource)} are kept"
+    group = _group(subject, None, "unmanaged", decisions, messages=[detail])
+    return _Outcome(group, [_warning(subject, detail)])
+
+
+def _orphan(subject: _Subject, policy: Policy) -> _Outcome:
+    decisions = _all_keep(subject.backups, ("orphan",))
+    detail = (
+        f"{_orphan_note(subject)}: its {_count(len(decisions), subject.resource)} are kept "
+        f"(policy {policy.name!r} has orphans: keep)"
+    )
+    group = _group(subject, policy.name, "orphan", decisions, messages=[detail])
+    return _Outcome(group, [_warning(subject, detail)])
+
+
+def _orphan_note(subject: _Subject) -> str:
+    if subject.server is None:
+        return "the server is not in the servers listing (terminated or deleted)"
+    return f"the server's status is {subject.server.status}"
+
+
+def _skipped(
+    subject: _Subject,
+    policy: Policy,
+    decisions: Sequence[Decision],
+    guard: str,
+    detail: str,
+    *,
+    notes: Sequence[str] = (),
+) -> _Outcome:
+    kept, blocked = _skip(decisions, guard)
+    if blocked and guard != "max_delete_fraction":  # whose message has the numbers already
+        detail = f"{detail} ({_count(blocked, subject.resource)} the policy would delete are kept)"
+    group = _group(
+        subject,
+        policy.name,
+        "skipped",
+        kept,
+        messages=[*notes, detail],
+        guard=guard,
+        blocked=blocked,
+    )
+    return _Outcome(group, [_warning(subject, detail)])
+
+
+def _skip(decisions: Sequence[Decision], guard: str) -> tuple[tuple[Decision, ...], int]:
+    """Every deletion becomes a keep that names the guard; returns how many were blocked."""
+    reasons = (f"skipped:{guard}",)
+    blocked = 0
+    kept = []
+    for decision in decisions:
+        if decision.action == "delete":
+            blocked += 1
+            kept.append(Decision(decision.backup, "keep", reasons))
+        else:
+            kept.append(decision)
+    return tuple(kept), blocked
+
+
+def _apply_run_cap(groups: list[Group], cap: int) -> tuple[list[Group], Problem | None]:
+    """Guard 6: too many deletions across all groups means none at all this pass."""
+    total = sum(group.deleted for group in groups)
+    if total <= cap:
+        return groups, None
+    detail = (
+        f"the pass would delete {total} backups and snapshots across all servers, more than "
+        f"max_deletions_per_run {cap} (safety.max_deletions_per_run): nothing is deleted "
+        f"this pass; {_LARGE_DELETIONS_HINT}"
+    )
+    capped = []
+    servers = 0
+    for group in groups:
+        if not group.deleted:
+            capped.append(group)
+            continue
+        servers += 1
+        decisions, blocked = _skip(group.decisions, "max_deletions_per_run")
+        capped.append(
+            replace(
+                group,
+                status="skipped",
+                guard="max_deletions_per_run",
+                decisions=decisions,
+                blocked_deletions=blocked,
+                messages=(*group.messages, detail),
+            )
+        )
+    problem = Problem(level="warning", message=f"{detail} ({servers} groups held back)")
+    return capped, problem
+
+
+def _group(
+    subject: _Subject,
+    policy: str | None,
+    status: GroupStatus,
+    decisions: tuple[Decision, ...],
+    *,
+    messages: Sequence[str],
+    guard: str | None = None,
+    blocked: int = 0,
+) -> Group:
+    return Group(
+        resource=subject.resource,
+        server_id=subject.server_id,
+        server_hostname=subject.hostname,
+        policy=policy,
+        status=status,
+        decisions=decisions,
+        guard=guard,
+        messages=tuple(messages),
+        blocked_deletions=blocked,
+    )
+
+
+def _all_keep(backups: list[Backup], reasons: tuple[str, ...]) -> tuple[Decision, ...]:
+    ordered = sorted(backups, key=_newest_first, reverse=True)
+    return tuple(Decision(backup, "keep", reasons) for backup in ordered)
+
+
+def _warning(subject: _Subject, detail: str) -> Problem:
+    return Problem(
+        level="warning",
+        message=f"{subject}: {detail}",
+        resource=subject.resource,
+        server_id=subject.server_id,
+    )
+
+
+def _governing(policy: Policy, key: str) -> str:
+    return f"policy {policy.name!r} or safety.{key}"
+
+
+def _count(count: int, resource: Resource) -> str:
+    """`3 backups`, `1 snapshot`."""
+    return f"{count} {resource if count != 1 else resource.removesuffix('s')}"

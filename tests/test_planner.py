@@ -1,0 +1,381 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from pruner.models import Backup, Group, Listing, Plan, Policy, Problem, Server
+from pruner.planner import build_plan
+from tests._factories import NOW, backup, daily, listing, policy
+
+
+def _plan(
+    given: Listing,
+    policies: Sequence[Policy],
+    *,
+    cap: int | None = None,
+    allow: bool = False,
+) -> Plan:
+    return build_plan(
+        given,
+        policies,
+        now=NOW,
+        generated_at=NOW,
+        zone=None,
+        max_deletions_per_run=cap,
+        dry_run=True,
+        allow_large_deletions=allow,
+    )
+
+
+def _only_group(plan: Plan) -> Group:
+    [group] = plan.groups
+    return group
+
+
+def _actions(group: Group) -> list[tuple[int, str, tuple[str, ...]]]:
+    return [(d.backup.id, d.action, d.reasons) for d in group.decisions]
+
+
+def _warnings(plan: Plan) -> list[str]:
+    return [p.message for p in plan.problems if p.level == "warning"]
+
+
+KEEP_2 = policy("default", keep_last=2)
+
+
+# --- grouping, matching, order --------------------------------------------------------------
+
+
+def test_build_plan_decides_a_matched_group_newest_first() -> None:
+    backups = daily(4)
+    group = _only_group(_plan(listing(reversed(backups)), [KEEP_2]))
+    assert (group.status, group.policy, group.server_hostname, group.guard) == (
+        "ok",
+        "default",
+        "ubuntu-2gb",
+        None,
+    )
+    assert _actions(group) == [
+        (1, "keep", ("keep_last:1",)),
+        (2, "keep", ("keep_last:2",)),
+        (3, "delete", ("not_selected",)),
+        (4, "delete", ("not_selected",)),
+    ]
+    assert (group.kept, group.deleted, group.size_freed, group.blocked_deletions) == (2, 2, 100, 0)
+
+
+def test_build_plan_orders_groups_by_resource_then_server() -> None:
+    backups = [
+        *daily(1, 30, first_id=1, resource="snapshots"),
+        *daily(1, 20, first_id=2),
+        *daily(1, 10, first_id=3, resource="snapshots"),
+        *daily(1, 5, first_id=4),
+    ]
+    plan = _plan(listing(backups), [KEEP_2, policy("snaps", resource="snapshots", keep_last=1)])
+    assert [(g.resource, g.server_id) for g in plan.groups] == [
+        ("backups", 5),
+        ("backups", 20),
+        ("snapshots", 10),
+        ("snapshots", 30),
+    ]
+
+
+def test_build_plan_takes_the_first_matching_policy_of_the_groups_resource() -> None:
+    policies = [
+        policy("snaps", resource="snapshots", keep_last=1),
+        policy("databases", hostnames=["db-*"], keep_last=3),
+        policy("rest", keep_last=1),
+    ]
+    backups = [*daily(1, 1, hostname="db-1"), *daily(1, 2, first_id=2, hostname="web-1")]
+    plan = _plan(listing(backups), policies)
+    assert [g.policy for g in plan.groups] == ["databases", "rest"]
+
+
+def test_build_plan_matches_snapshot_groups_by_server_id() -> None:
+    policies = [policy("snaps", resource="snapshots", server_ids=[7], keep_last=1)]
+    snapshots = [
+        *daily(2, 7, resource="snapshots"),
+        *daily(2, 8, first_id=3, resource="snapshots"),
+    ]
+    plan = _plan(listing(snapshots), policies)
+    seven, eight = plan.groups
+    assert (seven.status, seven.policy, seven.deleted) == ("ok", "snaps", 1)
+    assert seven.server_hostname is None  # snapshots carry none and no servers were listed
+    assert (eight.status, eight.policy) == ("unmanaged", None)
+
+
+def test_build_plan_matches_hostnames_from_the_servers_listing_first() -> None:
+    servers = [Server(2478, hostname="db-1", status="active")]
+    backups = daily(3, hostname="old-name")
+    plan = _plan(listing(backups, servers), [policy("db", hostnames=["db-*"], keep_last=3)])
+    group = _only_group(plan)
+    assert (group.policy, group.server_hostname) == ("db", "db-1")
+
+
+def test_build_plan_falls_back_to_the_newest_backups_hostname() -> None:
+    backups = [
+        backup(1, created_at=NOW - timedelta(days=1), hostname="new-name"),
+        backup(2, created_at=NOW - timedelta(days=2), hostname="old-name"),
+    ]
+    group = _only_group(_plan(listing(backups), [KEEP_2]))
+    assert group.server_hostname == "new-name"
+
+
+def test_build_plan_keeps_unmanaged_servers_and_warns() -> None:
+    plan = _plan(listing(daily(3)), [policy("db", hostnames=["db-*"], keep_last=1)])
+    group = _only_group(plan)
+    assert (group.status, group.policy, group.deleted) == ("unmanaged", None, 0)
+    assert {d.reasons for d in group.decisions} == {("unmanaged",)}
+    assert [d.backup.id for d in group.decisions] == [1, 2, 3]
+    assert _warnings(plan) == [
+        "server 2478 (ubuntu-2gb), backups: no policy matches it: its 3 backups are kept"
+    ]
+
+
+def test_build_plan_includes_the_listings_problems() -> None:
+    warning = Problem("warning", "the saved listing is not whole", resource="backups")
+    plan = _plan(listing(daily(2), problems=(warning,)), [KEEP_2])
+    assert plan.problems[0] == warning
+    assert plan.is_complete
+
+
+# --- fail closed ----------------------------------------------------------------------------
+
+
+def _incomplete_group(given: Listing, policies: Sequence[Policy] = (KEEP_2,)) -> Group:
+    group = _only_group(_plan(given, policies))
+    assert group.status == "incomplete"
+    assert group.deleted == 0
+    assert {d.reasons for d in group.decisions} == {("skipped:incomplete",)}
+    return group
+
+
+def test_build_plan_fails_closed_on_an_incomplete_resource_listing() -> None:
+    group = _incomplete_group(listing(daily(4), incomplete_resources=frozenset({"backups"})))
+    assert group.messages == ("the backups listing could not be read completely",)
+
+
+def test_build_plan_fails_closed_everywhere_on_an_incomplete_servers_listing() -> None:
+    given = listing(daily(4), [Server(2478)], servers_complete=False)
+    group = _incomplete_group(given)
+    assert "nothing is deleted this pass" in group.messages[0]
+
+
+def test_build_plan_fails_closed_on_an_item_that_names_no_server() -> None:
+    error = Problem("error", "backups item 9 has no server_id", resource="backups")
+    group = _incomplete_group(listing(daily(4), problems=(error,)))
+    assert "cannot be attributed to a server" in group.messages[0]
+
+
+def test_build_plan_leaves_the_other_resource_alone_when_one_names_no_server() -> None:
+    error = Problem("error", "snapshots item 9 has no server_id", resource="snapshots")
+    plan = _plan(listing(daily(4), problems=(error,)), [KEEP_2])
+    assert _only_group(plan).status == "ok"
+    assert not plan.is_complete  # the error still makes the plan incomplete (exit 1)
+
+
+def test_build_plan_fails_closed_on_an_error_for_the_server() -> None:
+    error = Problem("error", "backups item 3 has no created_at", "backups", server_id=2478)
+    other = daily(3, 99, first_id=10)
+    plan = _plan(listing([*daily(4), *other], problems=(error,)), [KEEP_2])
+    fine, broken = plan.groups  # server 99, then 2478
+    assert broken.status == "incomplete"
+    assert broken.messages == ("backups item 3 has no created_at",)
+    assert fine.status == "ok"
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"keep_last": 2}, "ok"),
+        ({"keep_last": 2, "max_total_size": "1TB"}, "incomplete"),
+    ],
+)
+def test_build_plan_blocks_on_a_bad_field_only_if_the_policy_needs_it(
+    fields: dict[str, Any], status: str
+) -> None:
+    error = Problem("error", "bad size", "backups", server_id=2478, backup_id=3, field="size")
+    plan = _plan(listing(daily(4), problems=(error,)), [policy("p", **fields)])
+    assert _only_group(plan).status == status
+
+
+def test_build_plan_fails_closed_when_a_backup_lacks_a_field_the_policy_needs() -> None:
+    backups = [*daily(3), backup(9, size=None)]
+    needs_size = policy("sized", keep_last=2, max_total_size="1TB")
+    plan = _plan(listing(backups), [needs_size])
+    group = _incomplete_group(listing(backups), [needs_size])
+    expected = "1 backup lacks size (ids 9), which policy 'sized' needs for max_total_size"
+    assert group.messages == (expected,)
+    [problem] = plan.problems
+    assert problem.level == "error"
+    assert problem.message == f"server 2478 (ubuntu-2gb), backups: {expected}: not pruned"
+    assert not plan.is_complete
+
+
+def test_build_plan_needs_names_only_for_protect_names() -> None:
+    backups = [Backup("backups", 1, 2478, NOW - timedelta(hours=1), name=None, size=5)]
+    plain = _plan(listing(backups), [KEEP_2])
+    assert _only_group(plain).status == "ok"
+    protecting = policy("p", keep_last=2, protect_names=("*keep*",))
+    assert _only_group(_plan(listing(backups), [protecting])).status == "incomplete"
+
+
+# --- locked, orphans ------------------------------------------------------------------------
+
+
+def test_build_plan_skips_a_locked_server_keeping_what_it_would_delete() -> None:
+    servers = [Server(2478, hostname="ubuntu-2gb", status="active", locked=True)]
+    plan = _plan(listing(daily(4), servers), [KEEP_2])
+    group = _only_group(plan)
+    assert (group.status, group.guard, group.blocked_deletions) == ("skipped", "locked", 2)
+    assert _actions(group) == [
+        (1, "keep", ("keep_last:1",)),
+        (2, "keep", ("keep_last:2",)),
+        (3, "keep", ("skipped:locked",)),
+        (4, "keep", ("skipped:locked",)),
+    ]
+    assert "locked" in _warnings(plan)[0]
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [[Server(1, hostname="other")], [Server(2478, hostname="ubuntu-2gb", status="terminated")]],
+)
+def test_build_plan_keeps_orphans(servers: list[Server]) -> None:
+    plan = _plan(listing(daily(4), servers), [KEEP_2])
+    group = _only_group(plan)
+    assert (group.status, group.policy, group.deleted) == ("orphan", "default", 0)
+    assert {d.reasons for d in group.decisions} == {("orphan",)}
+    assert "are kept (policy 'default' has orphans: keep)" in _warnings(plan)[0]
+
+
+def test_build_plan_decides_orphans_normally_when_the_policy_says_apply() -> None:
+    apply = policy("default", keep_last=2, orphans="apply")
+    group = _only_group(_plan(listing(daily(4), [Server(1)]), [apply]))
+    assert (group.status, group.deleted) == ("ok", 2)
+    assert "not in the servers listing" in group.messages[0]
+
+
+def test_build_plan_finds_no_orphans_without_a_servers_listing() -> None:
+    assert _only_group(_plan(listing(daily(4)), [KEEP_2])).status == "ok"
+
+
+# --- stale ----------------------------------------------------------------------------------
+
+
+def test_build_plan_skips_a_stale_server_even_if_it_would_delete_nothing() -> None:
+    backups = daily(3, newest=NOW - timedelta(days=20))
+    stale = policy("default", keep_last=5, stale_after="14d")
+    plan = _plan(listing(backups), [stale])
+    group = _only_group(plan)
+    assert (group.status, group.guard, group.blocked_deletions) == ("skipped", "stale", 0)
+    [warning] = _warnings(plan)
+    assert warning.startswith("server 2478 (ubuntu-2gb), backups: its newest backup (id 1, ")
+    assert "older than stale_after 14d (policy 'default' or safety.stale_after)" in warning
+    assert "its backups have stopped; keeping its history" in warning
+
+
+def test_build_plan_turns_a_stale_servers_deletions_into_keeps() -> None:
+    backups = daily(4, newest=NOW - timedelta(days=20))
+    group = _only_group(_plan(listing(backups), [policy("d", keep_last=2, stale_after="14d")]))
+    assert [d.reasons for d in group.decisions][2:] == [("skipped:stale",)] * 2
+    assert group.blocked_deletions == 2
+
+
+def test_build_plan_does_not_call_a_fresh_server_stale() -> None:
+    backups = daily(3, newest=NOW - timedelta(days=13))
+    group = _only_group(_plan(listing(backups), [policy("d", keep_last=5, stale_after="14d")]))
+    assert group.status == "ok"
+
+
+def test_build_plan_judges_staleness_by_backups_before_now() -> None:
+    future = backup(100, created_at=NOW + timedelta(days=2))
+    old = daily(3, newest=NOW - timedelta(days=20))
+    stale = policy("d", keep_last=5, stale_after="14d")
+    assert _only_group(_plan(listing([future, *old]), [stale])).guard == "stale"
+    assert _only_group(_plan(listing([future]), [stale])).status == "ok"
+
+
+def test_build_plan_judges_staleness_by_unprotected_backups() -> None:
+    fresh_protected = backup(100, created_at=NOW - timedelta(hours=1), name="pre-upgrade")
+    old = daily(3, newest=NOW - timedelta(days=20))
+    stale = policy("d", keep_last=5, stale_after="14d", protect_names=("pre-*",))
+    assert _only_group(_plan(listing([fresh_protected, *old]), [stale])).guard == "stale"
+    assert _only_group(_plan(listing([fresh_protected]), [stale])).status == "ok"
+
+
+# --- caps -----------------------------------------------------------------------------------
+
+
+def test_build_plan_skips_a_group_that_would_delete_too_large_a_fraction() -> None:
+    databases = policy("databases", keep_last=2)
+    plan = _plan(listing(daily(10)), [databases])
+    group = _only_group(plan)
+    assert (group.status, group.guard, group.blocked_deletions, group.deleted) == (
+        "skipped",
+        "max_delete_fraction",
+        8,
+        0,
+    )
+    assert [d.reasons for d in group.decisions][2:] == [("skipped:max_delete_fraction",)] * 8
+    assert _warnings(plan) == [
+        "server 2478 (ubuntu-2gb), backups: the plan would delete 8 of 10 unprotected backups "
+        "(80%), more than max_delete_fraction 0.5 (policy 'databases' or "
+        "safety.max_delete_fraction): not pruned; run with --allow-large-deletions for one pass "
+        "if this is intended"
+    ]
+
+
+def test_build_plan_allows_exactly_the_fraction() -> None:
+    group = _only_group(_plan(listing(daily(10)), [policy("p", keep_last=5)]))
+    assert (group.status, group.deleted) == ("ok", 5)
+    tight = policy("p", keep_last=71, max_delete_fraction=0.29)  # 0.29 * 100 is 29 exactly
+    assert _only_group(_plan(listing(daily(100)), [tight])).status == "ok"
+
+
+def test_build_plan_counts_the_fraction_over_unprotected_backups_only() -> None:
+    backups = [*daily(4), *(backup(10 + n, name=f"keep-{n}") for n in range(6))]
+    protecting = policy("p", keep_last=1, protect_names=("keep-*",))
+    group = _only_group(_plan(listing(backups), [protecting]))
+    assert (group.guard, group.blocked_deletions) == ("max_delete_fraction", 3)
+
+
+def test_build_plan_lifts_the_caps_when_large_deletions_are_allowed() -> None:
+    plan = _plan(listing(daily(10)), [KEEP_2], cap=1, allow=True)
+    group = _only_group(plan)
+    assert (group.status, group.deleted) == ("ok", 8)
+    assert plan.problems == ()
+
+
+def test_build_plan_holds_back_every_group_when_the_run_cap_is_exceeded() -> None:
+    backups = [*daily(4, 1), *daily(4, 2, first_id=10), *daily(2, 3, first_id=20)]
+    plan = _plan(listing(backups), [KEEP_2], cap=3)
+    first, second, third = plan.groups
+    for group in (first, second):
+        assert (group.status, group.guard, group.blocked_deletions) == (
+            "skipped",
+            "max_deletions_per_run",
+            2,
+        )
+        assert [d.reasons for d in group.decisions][2:] == [("skipped:max_deletions_per_run",)] * 2
+    assert (third.status, third.guard) == ("ok", None)  # it had nothing to delete
+    [warning] = _warnings(plan)
+    assert "would delete 4 backups and snapshots across all servers" in warning
+    assert "more than max_deletions_per_run 3 (safety.max_deletions_per_run)" in warning
+
+
+def test_build_plan_counts_the_run_cap_after_the_other_guards() -> None:
+    backups = [*daily(4, 1), *daily(10, 2, first_id=10)]  # server 2 trips the fraction cap
+    plan = _plan(listing(backups), [KEEP_2], cap=2)
+    ok, fraction = plan.groups
+    assert (ok.status, ok.deleted) == ("ok", 2)
+    assert fraction.guard == "max_delete_fraction"
+
+
+def test_build_plan_has_no_run_cap_when_it_is_none() -> None:
+    backups = [b for n in range(1, 6) for b in daily(4, n, first_id=10 * n)]
+    plan = _plan(listing(backups), [KEEP_2], cap=None)
+    assert sum(g.deleted for g in plan.groups) == 10
