@@ -1,7 +1,235 @@
-"""Command line: argument parsing and exit codes only."""
+"""Command line: argument parsing and exit codes only (SPEC §2).
+
+Each command lives in `pruner.actions.<name>` and is imported only when it runs, so a probe like
+`pruner health` stays cheap. Every mistake a user can fix ends here as a UserError (or an error
+`_as_user_error` translates): its lines go to stderr and its exit code is returned, never a
+traceback. Reports go to stdout, logs to stderr.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from pruner import __version__
+from pruner.actions.common import DEFAULT_CONFIG
+from pruner.config import ConfigError
+from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotAvailableError, UserError
+from pruner.listing import ListingError
+from pruner.logging import LOG_LEVELS, configure_logging
+
+__all__ = ["main"]
+
+_Handler = Callable[[argparse.Namespace], int]
+
 
 def main(argv: list[str] | None = None) -> int:
-    raise SystemExit("pruner: not yet implemented")
+    """Run the command line; returns the exit code (SPEC §2)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version and usage errors
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    configure_logging(args.log_format, args.log_level)
+    handler: _Handler = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:  # `pruner plan | head`: the reader left; say nothing more
+        _discard_stdout()
+        return EXIT_INCOMPLETE
+    except Exception as error:
+        user_error = _as_user_error(error)
+        if user_error is None:
+            raise
+        for line in user_error.lines:
+            print(f"pruner: {line}", file=sys.stderr)
+        return user_error.exit_code
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (tests capture it)
+        pass
+
+
+def _as_user_error(error: Exception) -> UserError | None:
+    """The one place that maps the errors a user can fix to messages and exit codes."""
+    if isinstance(error, UserError):
+        return error
+    if isinstance(error, ConfigError):
+        return UserError(*error.problems)
+    if isinstance(error, ListingError):
+        return UserError(str(error))  # a saved listing is input, like the config: exit 2
+    return None
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _action(module: str) -> _Handler:
+    """The `main(args)` of pruner.actions.<module>, imported when the command runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        action: _Handler = importlib.import_module(f"pruner.actions.{module}").main
+        return action(args)
+
+    return handler
+
+
+def _not_implemented(command: str) -> _Handler:
+    def handler(_args: argparse.Namespace) -> int:
+        raise NotAvailableError(f"{command}: not implemented yet")
+
+    return handler
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def _moment(text: str) -> datetime:
+    """--now: RFC 3339, so the offset is required (Z or ±hh:mm)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or ("T" not in text.upper() and " " not in text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time; write e.g. 2026-11-27T03:30:00Z"
+        )
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset; add Z or one such as +02:00 (2026-11-27T03:30:00Z)"
+        )
+    return moment
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pruner",
+        description="Keep the backups and snapshots of VPSBG cloud servers within retention "
+        "policies. Reports go to stdout, logs to stderr.",
+        epilog="exit codes: 0 success, 1 failed or incomplete pass, 2 usage or configuration "
+        "error, 3 a cap blocked deletions, 4 apply refused the plan, 75 another pass holds the "
+        "lock",
+    )
+    parser.add_argument("--version", action="version", version=f"pruner {__version__}")
+    _add_global_options(parser, defaults=True)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: _Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _add_global_options(sub, defaults=False)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    run = command(
+        "run",
+        _not_implemented("run"),
+        "one pass now: list, decide, delete (only report with --dry-run or dry_run: true)",
+    )
+    _add_dry_run(run)
+    run.add_argument(
+        "--allow-large-deletions",
+        action="store_true",
+        help="lift max_delete_fraction and max_deletions_per_run for this pass only",
+    )
+    daemon = command(
+        "daemon",
+        _not_implemented("daemon"),
+        "long-running: a pass on every schedule tick until SIGTERM/SIGINT",
+    )
+    _add_dry_run(daemon)
+    plan = command(
+        "plan",
+        _action("plan"),
+        "decide and report; never sends a DELETE (a Read-only API key is enough)",
+    )
+    plan.add_argument("--format", choices=("table", "json"), default="table", help="report format")
+    plan.add_argument(
+        "--listing",
+        type=Path,
+        metavar="FILE",
+        help="decide on a saved listing instead of the API: a GET /backups response, a list of "
+        "pages, a list of backups, or {backups, snapshots, servers}; makes no API call",
+    )
+    plan.add_argument(
+        "--now",
+        type=_moment,
+        metavar="TIME",
+        help="fix the clock (RFC 3339, e.g. 2026-11-27T03:30:00Z) for reproducible audits",
+    )
+    apply = command(
+        "apply",
+        _not_implemented("apply"),
+        "delete exactly the delete decisions of a reviewed plan",
+    )
+    apply.add_argument(
+        "plan_file", metavar="PLAN.json", help="a plan written by plan --format json"
+    )
+    _add_dry_run(apply)
+    simulate = command(
+        "simulate", _not_implemented("simulate"), "backtest a policy forward in time"
+    )
+    simulate.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    check = command(
+        "check-config",
+        _action("check_config"),
+        "validate the config and print the resolved policies",
+    )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also check that the API answers and the token is accepted",
+    )
+    command(
+        "health",
+        _not_implemented("health"),
+        "for container probes: exit 0 while the daemon is alive",
+    )
+    command(
+        "demo",
+        _not_implemented("demo"),
+        "run the built-in VPSBG API simulator with a realistic fleet, plan and prune it",
+    )
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """The global options, accepted before the command and (without defaults) after it."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default(None),
+        help=f"config file (default: $PRUNER_CONFIG, else {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default=default("auto"),
+        help="logs on stderr: JSON lines, or key=value for a terminal (default: auto)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default=default("info"),
+        metavar="LEVEL",
+        help=f"one of {', '.join(LOG_LEVELS)} (default: info)",
+    )
+
+
+def _add_dry_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true", help="send no DELETE, whatever the config says"
+    )

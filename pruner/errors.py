@@ -1,0 +1,35 @@
+"""Errors a user can fix, and the exit codes of SPEC §2, in one place."""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_CAPPED",
+    "EXIT_INCOMPLETE",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "NotAvailableError",
+    "UserError",
+]
+
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1  # the pass failed or is incomplete
+EXIT_USAGE = 2  # usage or configuration error; nothing was contacted
+EXIT_CAPPED = 3  # a cap blocked deletions
+EXIT_REFUSED = 4  # apply refused the plan
+EXIT_LOCKED = 75  # another pass holds the lock (EX_TEMPFAIL)
+
+
+class UserError(Exception):
+    """A mistake the user can fix: what is wrong, where, what to do; one line each."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(*lines)
+        self.lines = lines
+
+
+class NotAvailableError(UserError):
+    """A command of the contract that this version does not implement yet."""

@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from pruner.models import Backup, Decision, Group, Plan, Problem
+from pruner.report import SCHEMA, plan_to_json, render_table, write_plan_json
+
+SOFIA_SUMMER = timezone(timedelta(hours=3))
+GENERATED = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
+
+
+def _backup(id_: int, **fields: Any) -> Backup:
+    values: dict[str, Any] = {
+        "resource": "backups",
+        "id": id_,
+        "server_id": 2478,
+        "created_at": datetime(2023, 6, 19, 22, 36, 35, tzinfo=SOFIA_SUMMER)
+        - timedelta(days=min(id_, 1000)),
+        "name": f"{id_}_ubuntu-2gb_2023_06_19-19_34_40.qcow2.gz",
+        "size": 50,
+        "server_hostname": "ubuntu-2gb",
+    }
+    values.update(fields)
+    return Backup(**values)
+
+
+def _plan(dry_run: bool = True) -> Plan:
+    ok = Group(
+        resource="backups",
+        server_id=2478,
+        server_hostname="ubuntu-2gb",
+        policy="default",
+        status="ok",
+        decisions=(
+            Decision(_backup(0), "keep", ("keep_last:1", "keep_daily:2023-06-19")),
+            Decision(_backup(1), "delete", ("not_selected",)),
+        ),
+    )
+    stale = Group(
+        resource="snapshots",
+        server_id=7,
+        server_hostname="db-1",
+        policy="snaps",
+        status="skipped",
+        guard="stale",
+        blocked_deletions=1,
+        messages=("its newest backup is older than stale_after 14d",),
+        decisions=(
+            Decision(
+                _backup(5, resource="snapshots", server_id=7, server_hostname=None),
+                "keep",
+                ("skipped:stale",),
+            ),
+        ),
+    )
+    problem = Problem(
+        "warning", "server 7 (db-1), snapshots: stale", resource="snapshots", server_id=7
+    )
+    return Plan(
+        generated_at=GENERATED,
+        now=GENERATED,
+        dry_run=dry_run,
+        groups=(ok, stale),
+        problems=(problem,),
+    )
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def test_plan_to_json_has_the_spec_shape() -> None:
+    document = plan_to_json(_plan())
+    assert list(document) == [
+        "schema",
+        "generated_at",
+        "now",
+        "dry_run",
+        "decisions",
+        "groups",
+        "summary",
+        "problems",
+    ]
+    assert document["schema"] == SCHEMA == "pruner.plan/v1"
+    assert document["generated_at"] == "2026-11-27T03:30:00+00:00"
+    assert document["now"] == "2026-11-27T03:30:00+00:00"
+    assert document["dry_run"] is True
+
+
+def test_plan_to_json_shapes_each_decision_as_the_spec_does() -> None:
+    first = plan_to_json(_plan())["decisions"][0]
+    assert first == {
+        "resource": "backups",
+        "id": 0,
+        "server_id": 2478,
+        "server_hostname": "ubuntu-2gb",
+        "name": "0_ubuntu-2gb_2023_06_19-19_34_40.qcow2.gz",
+        "created_at": "2023-06-19T22:36:35+03:00",
+        "size": 50,
+        "policy": "default",
+        "action": "keep",
+        "reasons": ["keep_last:1", "keep_daily:2023-06-19"],
+    }
+    assert list(first) == [
+        "resource",
+        "id",
+        "server_id",
+        "server_hostname",
+        "name",
+        "created_at",
+        "size",
+        "policy",
+        "action",
+        "reasons",
+    ]
+
+
+def test_plan_to_json_gives_snapshots_the_groups_hostname() -> None:
+    snapshot = plan_to_json(_plan())["decisions"][2]
+    assert (snapshot["resource"], snapshot["server_hostname"]) == ("snapshots", "db-1")
+    assert snapshot["reasons"] == ["skipped:stale"]
+
+
+def test_plan_to_json_shapes_groups_with_the_added_fields() -> None:
+    ok, stale = plan_to_json(_plan())["groups"]
+    assert ok == {
+        "resource": "backups",
+        "server_id": 2478,
+        "server_hostname": "ubuntu-2gb",
+        "policy": "default",
+        "status": "ok",
+        "kept": 1,
+        "deleted": 1,
+        "size_freed": 50,
+        "guard": None,
+        "blocked_deletions": 0,
+        "messages": [],
+    }
+    assert (stale["status"], stale["guard"], stale["blocked_deletions"]) == ("skipped", "stale", 1)
+    assert stale["messages"] == ["its newest backup is older than stale_after 14d"]
+
+
+def test_plan_to_json_sums_up_and_lists_problems() -> None:
+    document = plan_to_json(_plan())
+    assert document["summary"] == {"kept": 2, "deleted": 1, "skipped_groups": 1, "size_freed": 50}
+    assert document["problems"] == [
+        {
+            "level": "warning",
+            "message": "server 7 (db-1), snapshots: stale",
+            "resource": "snapshots",
+            "server_id": 7,
+            "backup_id": None,
+            "field": None,
+        }
+    ]
+
+
+def test_write_plan_json_writes_what_plan_to_json_returns() -> None:
+    stream = io.StringIO()
+    write_plan_json(_plan(), stream)
+    assert json.loads(stream.getvalue()) == plan_to_json(_plan())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": 'quote " and backslash \\ and }, {', "size": None},
+        {"name": "ünïcode ☃ \u2028 tab\t", "server_hostname": None},
+        {"name": None, "created_at": datetime(2024, 8, 29, 14, 21, 54, 123456, tzinfo=UTC)},
+    ],
+)
+def test_write_plan_json_escapes_like_the_json_module(fields: dict[str, Any]) -> None:
+    group = Group(
+        "backups",
+        1,
+        None,
+        None,
+        "unmanaged",
+        (Decision(_backup(1, **fields), "keep", ('un"managed',)),),
+    )
+    plan = Plan(GENERATED, GENERATED, False, (group,))
+    stream = io.StringIO()
+    write_plan_json(plan, stream)
+    assert json.loads(stream.getvalue()) == plan_to_json(plan)
+
+
+def test_write_plan_json_writes_one_decision_per_line() -> None:
+    stream = io.StringIO()
+    write_plan_json(_plan(), stream)
+    lines = stream.getvalue().splitlines()
+    decision_lines = [line for line in lines if '"action": ' in line]
+    assert len(decision_lines) == 3
+
+
+def test_write_plan_json_handles_an_empty_plan() -> None:
+    plan = Plan(GENERATED, GENERATED, True, ())
+    stream = io.StringIO()
+    write_plan_json(plan, stream)
+    document = json.loads(stream.getvalue())
+    assert document["decisions"] == []
+    assert document == plan_to_json(plan)
+
+
+# --- table ----------------------------------------------------------------------------------
+
+
+def test_render_table_shows_groups_rows_and_summary() -> None:
+    table = render_table(_plan())
+    lines = table.splitlines()
+    assert any(
+        line.startswith("server 2478 (ubuntu-2gb) · backups · policy default · ok")
+        for line in lines
+    )
+    assert any("snapshots · policy snaps · skipped (stale)" in line for line in lines)
+    keep_row = next(line for line in lines if line.lstrip().startswith("keep ") and " 0 " in line)
+    assert "2023-06-19T22:36:35+03:00" in keep_row
+    assert "keep_last:1" in keep_row
+    delete_row = next(line for line in lines if line.lstrip().startswith("delete"))
+    assert "not_selected" in delete_row
+    assert "Summary: kept 2, deleted 1, skipped groups 1, size freed 50 GB" in table
+    assert lines[-1] == "dry run: nothing was deleted"
+
+
+def test_render_table_puts_stale_servers_and_problems_first() -> None:
+    table = render_table(_plan())
+    assert table.index("Stale servers") < table.index("Problems") < table.index("server 2478 (")
+    assert "  server 7 (db-1), snapshots" in table
+    assert "warning: server 7 (db-1), snapshots: stale" in table
+
+
+def test_render_table_fits_in_100_columns() -> None:
+    long_reasons = (
+        "keep_within_daily:2026-11-20",
+        "keep_monthly:2026-11",
+        "keep_yearly:2026:oldest",
+    )
+    group = Group(
+        "backups",
+        2478,
+        "ubuntu-2gb",
+        "default",
+        "ok",
+        (Decision(_backup(123456789, name="x" * 80, created_at=GENERATED), "keep", long_reasons),),
+        messages=("a long message " * 20,),
+    )
+    plan = Plan(GENERATED, GENERATED, False, (group,), (Problem("error", "problem " * 40),))
+    table = render_table(plan)
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert all(reason in table for reason in long_reasons)
+    assert "dry run" not in table
+
+
+def test_render_table_names_incomplete_groups_in_the_summary() -> None:
+    group = Group(
+        "backups",
+        1,
+        None,
+        "p",
+        "incomplete",
+        (Decision(_backup(1), "keep", ("skipped:incomplete",)),),
+    )
+    table = render_table(Plan(GENERATED, GENERATED, True, (group,)))
+    assert "1 group(s) incomplete: their backups are kept" in table
