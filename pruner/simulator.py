@@ -1,0 +1,1242 @@
+"""An in-process simulator of the VPSBG REST API (SPEC §7), for `pruner demo` and end-to-end tests.
+
+It speaks real HTTP on 127.0.0.1, so the real client (or the CLI in a subprocess) talks to it
+unchanged. Everything is deterministic given the fleet, the seed and the order of requests; the
+faults a client must survive are knobs (`Faults`) or scripted answers (`Simulator.script`), and
+tests synchronise with it through events and callbacks, never sleeps.
+
+Where VPSBG's docs are silent it behaves like the Laravel stack the API is built on: routing
+before authentication (an unknown path is 404 even without a token), `Accept` negotiation
+(unless JSON is the preferred type, the answer is an HTML page), paginator links and meta, 422
+bodies with `errors`, spatie-style 400 for unknown filters and sorts, JSON with escaped slashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import math
+import random
+import re
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from types import TracebackType
+from typing import Any, Literal, NamedTuple
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+__all__ = [
+    "BACKUPS_PER_PAGE",
+    "READ_TOKEN",
+    "SERVERS_PER_PAGE_DEFAULT",
+    "WRITE_TOKEN",
+    "Faults",
+    "Fleet",
+    "Request",
+    "ScriptedResponse",
+    "Simulator",
+    "generate_fleet",
+    "main",
+    "sofia_offset",
+]
+
+WRITE_TOKEN = "sim-write-token"
+READ_TOKEN = "sim-read-token"
+BACKUPS_PER_PAGE = 50
+SERVERS_PER_PAGE_DEFAULT = 15  # Laravel's default page size
+SERVERS_PER_PAGE_MAX = 50
+
+Access = Literal["read", "write"]
+SimResource = Literal["backups", "snapshots"]
+Item = dict[str, Any]
+
+# --------------------------------------------------------------------------------------------
+# Fleet generator
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """API-shaped dicts, as `GET /servers?filter[status]=all`, `GET /backups`, `GET /snapshots`
+    would list them (ascending id). A Simulator copies them: one fleet can serve many."""
+
+    servers: list[Item]
+    backups: list[Item]
+    snapshots: list[Item]
+    now: datetime | None = None  # the moment the fleet was generated for, when known
+
+
+Schedule = Literal["daily", "twice-daily", "weekly"]
+Role = Literal["", "locked", "stale", "terminated", "suspended", "resized", "young"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    hostname: str
+    disk: int  # GB
+    schedule: Schedule
+    role: Role = ""
+
+
+# Ordered so that even a small fleet has the special servers. Hostnames repeat on purpose: the
+# docs' own example has two servers called ubuntu-2gb.
+_TEMPLATES = (
+    _Template("db-01", 160, "twice-daily"),
+    _Template("db-02", 160, "twice-daily"),
+    _Template("web-01", 80, "daily", "resized"),
+    _Template("web-02", 40, "daily", "locked"),
+    _Template("app-03", 80, "daily", "stale"),
+    _Template("ubuntu-2gb", 50, "daily", "terminated"),
+    _Template("mail-01", 80, "daily"),
+    _Template("ubuntu-2gb", 50, "weekly"),
+    _Template("db-03", 160, "daily"),
+    _Template("web-03", 40, "daily", "young"),
+    _Template("app-01", 80, "twice-daily"),
+    _Template("app-02", 80, "daily"),
+    _Template("ubuntu-4gb", 80, "weekly"),
+    _Template("staging-01", 50, "weekly", "young"),
+    _Template("ci-runner-01", 160, "weekly"),
+    _Template("vpn-01", 20, "daily"),
+    _Template("monitoring", 50, "daily"),
+    _Template("redis-01", 40, "twice-daily"),
+    _Template("web-04", 40, "daily"),
+    _Template("lb-01", 20, "daily"),
+    _Template("gitlab", 160, "daily"),
+    _Template("wordpress-prod", 40, "daily", "young"),
+    _Template("shop-prod", 80, "twice-daily"),
+    _Template("shop-staging", 40, "weekly"),
+    _Template("ns1", 20, "weekly"),
+    _Template("ns2", 20, "weekly"),
+    _Template("dev-box", 50, "daily"),
+    _Template("minecraft", 80, "daily", "suspended"),
+    _Template("db-04", 160, "daily"),
+    _Template("backup-gw", 20, "daily"),
+)
+_DISKS = (20, 40, 50, 80, 160)
+_SNAPSHOT_LABELS = (
+    "before-upgrade",
+    "pre-deploy",
+    "clean-install",
+    "before-php-8.3",
+    "kernel-update",
+    "manual",
+    "test",
+)
+_STALE_DAYS = 30
+_TERMINATED_DAYS = 20
+_MISSED_BACKUP_RATE = 0.015
+
+
+@functools.lru_cache(maxsize=64)
+def _last_sunday(year: int, month: int) -> date:
+    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+def sofia_offset(moment: datetime) -> timezone:
+    """Europe/Sofia's offset at an aware moment, without needing tzdata: +03:00 from the last
+    Sunday of March 01:00 UTC to the last Sunday of October 01:00 UTC (the EU rule), else +02:00.
+    """
+    utc = moment.astimezone(UTC)
+    start = datetime.combine(_last_sunday(utc.year, 3), datetime.min.time(), UTC)
+    end = datetime.combine(_last_sunday(utc.year, 10), datetime.min.time(), UTC)
+    summer = start + timedelta(hours=1) <= utc < end + timedelta(hours=1)
+    return timezone(timedelta(hours=3 if summer else 2))
+
+
+def _local_text(moment: datetime) -> str:
+    return moment.astimezone(sofia_offset(moment)).isoformat(timespec="seconds")
+
+
+def _server_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+def _name_stamp(started: datetime) -> str:
+    return started.astimezone(UTC).strftime("%Y_%m_%d-%H_%M_%S")
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One server as generated, before ids are given out in creation order."""
+
+    template: _Template
+    created: datetime
+    ip: str
+    stops: datetime | None  # its backups end here (stale, terminated)
+    resized_at: datetime | None
+    hour: int  # schedule, UTC
+    minute: int
+    weekday: int
+    server_id: int = 0
+
+
+@dataclass(slots=True)
+class _Event:
+    plan: _Plan
+    started: datetime
+    finished: datetime
+    manual: bool = False
+    counter: int = 0
+
+
+def generate_fleet(*, now: datetime, servers: int = 30, days: int = 120, seed: int = 0) -> Fleet:
+    """A realistic, deterministic account: the same arguments give the same fleet.
+
+    Backups follow each server's schedule (daily, twice daily or weekly, in UTC) with a few
+    minutes of jitter and the odd missed night. A name carries the server's own backup counter and
+    the start time in UTC; `created_at` is the finish time in Europe/Sofia's offset, as in the
+    docs' example. Ids grow with `created_at` across the account. With six servers or more there
+    is a locked server, a stale one (backups stopped 30 days ago) and a terminated one that still
+    has backups; two db servers have a `pre-upgrade` backup each; hand-made snapshots come at
+    irregular times.
+    """
+    if now.tzinfo is None:
+        raise ValueError("generate_fleet needs an aware `now`, e.g. datetime.now(UTC)")
+    if servers < 0 or days < 1:
+        raise ValueError(f"generate_fleet needs servers >= 0 and days >= 1, not {servers}, {days}")
+    rng = random.Random(seed)
+    window_start = now - timedelta(days=days)
+    plans = [
+        _plan_server(rng, _template(rng, index), now, window_start) for index in range(servers)
+    ]
+    plans.sort(key=lambda plan: plan.created)
+    for plan, server_id in zip(plans, _growing_ids(rng, 2401, len(plans)), strict=True):
+        plan.server_id = server_id
+    events = [event for plan in plans for event in _backup_events(rng, plan, now, window_start)]
+    events += _pre_upgrade_events(rng, plans, now, window_start)
+    return Fleet(
+        servers=[_server_item(plan) for plan in plans],
+        backups=_backup_items(rng, events, window_start),
+        snapshots=_snapshot_items(rng, plans, now, window_start),
+        now=now,
+    )
+
+
+def _template(rng: random.Random, index: int) -> _Template:
+    if index < len(_TEMPLATES):
+        return _TEMPLATES[index]
+    schedules: tuple[Schedule, ...] = ("daily", "daily", "twice-daily", "weekly")
+    schedule = rng.choice(schedules)
+    return _Template(f"node-{index - len(_TEMPLATES) + 1:02d}", rng.choice(_DISKS), schedule)
+
+
+def _plan_server(
+    rng: random.Random, template: _Template, now: datetime, window_start: datetime
+) -> _Plan:
+    span = now - window_start
+    if template.role == "young":
+        created = window_start + span * rng.uniform(0.3, 0.7)
+    else:
+        created = window_start - timedelta(days=rng.uniform(20, 700))
+    stops = {
+        "stale": now - timedelta(days=_STALE_DAYS),
+        "terminated": now - timedelta(days=_TERMINATED_DAYS),
+    }.get(template.role)
+    return _Plan(
+        template,
+        created=created.replace(microsecond=0),
+        ip=f"87.120.{rng.randrange(32, 40)}.{rng.randrange(2, 254)}",
+        stops=stops,
+        resized_at=window_start + span / 2 if template.role == "resized" else None,
+        hour=rng.randrange(24),
+        minute=rng.randrange(60),
+        weekday=rng.randrange(7),
+    )
+
+
+def _growing_ids(rng: random.Random, first: int, count: int) -> list[int]:
+    """Increasing ids with small gaps (other accounts' objects share the sequence)."""
+    ids, current = [], first
+    for _ in range(count):
+        ids.append(current)
+        current += rng.choice((1, 1, 1, 2, 3, 7))
+    return ids
+
+
+def _scheduled_starts(plan: _Plan, since: datetime, until: datetime) -> Iterator[datetime]:
+    day = since.date() - timedelta(days=1)
+    while day <= until.date():
+        base = datetime(day.year, day.month, day.day, plan.hour, plan.minute, tzinfo=UTC)
+        if plan.template.schedule == "daily":
+            yield base
+        elif plan.template.schedule == "twice-daily":
+            yield base
+            yield base + timedelta(hours=12)
+        elif day.weekday() == plan.weekday:
+            yield base
+        day += timedelta(days=1)
+
+
+def _duration(rng: random.Random, disk: int) -> timedelta:
+    return timedelta(seconds=round(disk * 3 * rng.uniform(0.7, 1.3)))
+
+
+def _backup_events(
+    rng: random.Random, plan: _Plan, now: datetime, window_start: datetime
+) -> list[_Event]:
+    until = min(now, plan.stops) if plan.stops else now
+    events = []
+    for scheduled in _scheduled_starts(plan, window_start, until):
+        started = scheduled + timedelta(seconds=rng.randrange(240))
+        finished = started + _duration(rng, plan.template.disk)
+        missed = rng.random() < _MISSED_BACKUP_RATE
+        if started >= max(window_start, plan.created) and finished < until and not missed:
+            events.append(_Event(plan, started, finished))
+    return events
+
+
+def _pre_upgrade_events(
+    rng: random.Random, plans: Sequence[_Plan], now: datetime, window_start: datetime
+) -> list[_Event]:
+    databases = [p for p in plans if p.template.hostname.startswith("db-")] or list(plans)
+    events = []
+    for plan in sorted(databases, key=lambda p: p.template.hostname)[:2]:
+        since = max(window_start, plan.created)
+        started = (since + (now - since) * rng.uniform(0.2, 0.8)).replace(microsecond=0)
+        events.append(_Event(plan, started, started + _duration(rng, plan.template.disk), True))
+    return events
+
+
+def _disk_at(plan: _Plan, moment: datetime) -> int:
+    if plan.resized_at is not None and moment < plan.resized_at:
+        return plan.template.disk // 2
+    return plan.template.disk
+
+
+def _counter_start(plan: _Plan, window_start: datetime) -> int:
+    """Backups the server made before the window (pruned since), so counters look lived-in."""
+    if plan.created >= window_start:
+        return 0
+    per_day = {"daily": 1.0, "twice-daily": 2.0, "weekly": 1 / 7}[plan.template.schedule]
+    return int((window_start - plan.created).days * per_day)
+
+
+def _backup_items(rng: random.Random, events: list[_Event], window_start: datetime) -> list[Item]:
+    counters: dict[int, int] = {}
+    for event in sorted(events, key=lambda e: e.started):
+        server_id = event.plan.server_id
+        counters[server_id] = counters.get(server_id, _counter_start(event.plan, window_start)) + 1
+        event.counter = counters[server_id]
+    events = sorted(events, key=lambda e: (e.finished, e.plan.server_id))
+    items = []
+    for event, backup_id in zip(events, _growing_ids(rng, 40117, len(events)), strict=True):
+        plan = event.plan
+        marker = "pre-upgrade_" if event.manual else ""
+        name = f"{event.counter}_{plan.template.hostname}_{marker}{_name_stamp(event.started)}"
+        items.append(
+            {
+                "id": backup_id,
+                "server_id": plan.server_id,
+                "server_hostname": plan.template.hostname,
+                "server_ip": plan.ip,
+                "name": f"{name}.qcow2.gz",
+                "created_at": _local_text(event.finished),
+                "size": _disk_at(plan, event.started),
+            }
+        )
+    return items
+
+
+def _snapshot_items(
+    rng: random.Random, plans: Sequence[_Plan], now: datetime, window_start: datetime
+) -> list[Item]:
+    made: list[tuple[datetime, _Plan, str]] = []
+    for plan in plans:
+        if plan.template.role == "terminated":
+            continue
+        since = max(window_start, plan.created)
+        for _ in range(rng.choice((0, 1, 1, 2, 3, 4, 5))):
+            moment = since + (now - since) * rng.random()
+            # made by hand: office hours, Sofia time
+            local = moment.astimezone(sofia_offset(moment))
+            moment = local.replace(
+                hour=rng.randrange(9, 19), minute=rng.randrange(60), second=rng.randrange(60)
+            ).replace(microsecond=0)
+            if since <= moment < now:
+                made.append((moment, plan, rng.choice(_SNAPSHOT_LABELS)))
+    made.sort(key=lambda m: (m[0], m[1].server_id))
+    return [
+        {
+            "id": snapshot_id,
+            "server_id": plan.server_id,
+            "name": f"{plan.template.hostname}-{label}-{moment:%Y%m%d}",
+            "created_at": _local_text(moment),
+            "size": _disk_at(plan, moment),
+        }
+        for (moment, plan, label), snapshot_id in zip(
+            made, _growing_ids(rng, 1201, len(made)), strict=True
+        )
+    ]
+
+
+def _server_item(plan: _Plan) -> Item:
+    role = plan.template.role
+    return {
+        "id": plan.server_id,
+        "hostname": plan.template.hostname,
+        "status": role if role in {"terminated", "suspended"} else "active",
+        "locked": role == "locked",
+        "created_at": _server_text(plan.created),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Faults, scripted answers, recorded requests
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Faults:
+    """Random and periodic faults, read on every request: tests may change them while running."""
+
+    latency: float = 0.0  # seconds added to every request (DELETE included)
+    error_rate: float = 0.0  # fraction of requests answered 500
+    rate_limit_every: int = 0  # every Nth request answered 429 with Retry-After (0 = never)
+    retry_after: float = 1.0  # the Retry-After value sent, in seconds (may be fractional)
+    locked_delete_rate: float = 0.0  # fraction of DELETEs answered 423 though nothing is locked
+    garbage_rate: float = 0.0  # fraction of GETs answered 200 with truncated JSON or HTML
+    appear_during_listing: int = 0  # new items created right after a listing's page 1 is served
+    # Bumped on every assignment of appear_during_listing: "once per knob setting".
+    _appear_setting: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "appear_during_listing":
+            object.__setattr__(self, "_appear_setting", getattr(self, "_appear_setting", 0) + 1)
+        object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedResponse:
+    """An answer given instead of the real one. A dict or list body is sent as JSON; str and
+    bytes as they are (Content-Type application/json unless `headers` says otherwise); None is an
+    empty body. With `perform`, the request is also carried out (a DELETE really deletes), e.g.
+    to lose the answer to a delete that succeeded."""
+
+    status: int
+    body: str | bytes | Mapping[str, Any] | Sequence[Any] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    perform: bool = False
+
+
+class Request(NamedTuple):
+    method: str
+    path: str  # without the query
+    query: dict[str, str]  # decoded; a repeated key keeps its last value, as PHP does
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _encode(payload: object) -> bytes:
+    # Laravel's JsonResponse escapes slashes; '/' only ever occurs inside JSON strings.
+    return json.dumps(payload, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def _json(status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
+    return _Response(status, _encode(payload), (("Content-Type", "application/json"), *headers))
+
+
+def _message(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
+    return _json(status, {"message": message}, headers)
+
+
+def _validation(errors: Mapping[str, str]) -> _Response:
+    first = next(iter(errors.values()))
+    more = len(errors) - 1
+    message = first if not more else f"{first} (and {more} more error{'s' if more > 1 else ''})"
+    return _json(422, {"message": message, "errors": {k: [v] for k, v in errors.items()}})
+
+
+_HTML = (
+    b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>VPSBG</title></head>'
+    b'<body><div id="app"><h1>VPSBG</h1><p>Cloud servers in Bulgaria.</p></div></body></html>\n'
+)
+
+
+def _html() -> _Response:
+    return _Response(200, _HTML, (("Content-Type", "text/html; charset=UTF-8"),))
+
+
+def _scripted(response: ScriptedResponse) -> _Response:
+    body = response.body
+    if body is None:
+        data = b""
+    elif isinstance(body, bytes):
+        data = body
+    elif isinstance(body, str):
+        data = body.encode()
+    else:
+        data = _encode(body)
+    headers = dict(response.headers)
+    if data and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    return _Response(response.status, data, tuple(headers.items()))
+
+
+def _seconds_text(seconds: float) -> str:
+    return f"{seconds:g}"
+
+
+# --------------------------------------------------------------------------------------------
+# Request parsing helpers (Laravel semantics)
+# --------------------------------------------------------------------------------------------
+
+_ROUTE = re.compile(r"^/v1/(backups|snapshots|servers)(?:/(\d+))?$")
+_FILTER = re.compile(r"^filter\[(.*)\]$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_INTEGER = re.compile(r"^-?\d+$")
+_COUNTER = re.compile(r"^(\d+)_")
+_ALLOWED_FILTERS = {
+    "backups": ("server_id", "date", "size"),
+    "snapshots": ("server_id", "date"),
+    "servers": ("status",),
+}
+_STATUSES = ("active", "suspended", "terminated")
+_DEFAULT_STATUSES = frozenset({"active", "suspended"})
+
+
+class _Route(NamedTuple):
+    resource: Literal["backups", "snapshots", "servers"]
+    item_id: int | None
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        if self.resource != "servers" and self.item_id is not None:
+            return ("GET", "HEAD", "DELETE")
+        return ("GET", "HEAD")
+
+
+def _route(path: str) -> _Route | None:
+    match = _ROUTE.match(path.rstrip("/") or "/")
+    if match is None:
+        return None
+    resource: Literal["backups", "snapshots", "servers"] = match[1]  # type: ignore[assignment]
+    return _Route(resource, int(match[2]) if match[2] else None)
+
+
+def _wants_json(accept: str | None) -> bool:
+    """Laravel's `wantsJson()`: the most acceptable type (by q, then order) is JSON."""
+    if not accept:
+        return False
+    ranked = []
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        ranked.append((-quality, position, media.lower()))
+    media = min(ranked)[2]
+    return "/json" in media or "+json" in media
+
+
+def _bearer(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _page(value: str | None) -> int:
+    """Laravel's `resolveCurrentPage`: a valid integer >= 1, anything else is page 1."""
+    if value is None or not _INTEGER.match(value.strip()):
+        return 1
+    return max(int(value), 1)
+
+
+def _timestamp_key(item: Item) -> float:
+    value = item.get("created_at")
+    if not isinstance(value, str):
+        return -math.inf
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return -math.inf
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _id_key(item: Item) -> int:
+    value = item.get("id")
+    return value if isinstance(value, int) else -1
+
+
+def _page_numbers(current: int, last: int) -> list[int | None]:
+    """Laravel's UrlWindow (3 on each side); None stands for the '...' separator."""
+    each = 3
+    if last < each * 2 + 8:
+        return list(range(1, last + 1))
+    window = each + 4
+    if current <= window:
+        return [*range(1, window + each + 1), None, last - 1, last]
+    if current > last - window:
+        return [1, 2, None, *range(last - (window + each - 1), last + 1)]
+    return [1, 2, None, *range(current - each, current + each + 1), None, last - 1, last]
+
+
+def _paginate(
+    items: Sequence[Item], *, page: int, per_page: int, path: str, query: Mapping[str, str]
+) -> Item:
+    total = len(items)
+    last_page = max(math.ceil(total / per_page), 1)
+    offset = (page - 1) * per_page
+    data = list(items[offset : offset + per_page])
+
+    def url(number: int) -> str:
+        # withQueryString(): the request's parameters, with the page replaced or appended
+        params = {**query, "page": str(number)}
+        return f"{path}?{urlencode(list(params.items()))}"
+
+    prev_url = url(page - 1) if page > 1 else None
+    next_url = url(page + 1) if page < last_page else None
+    links: list[Item] = [{"url": prev_url, "label": "pagination.previous", "active": False}]
+    for number in _page_numbers(page, last_page):
+        if number is None:
+            links.append({"url": None, "label": "...", "active": False})
+        else:
+            links.append({"url": url(number), "label": str(number), "active": number == page})
+    links.append({"url": next_url, "label": "pagination.next", "active": False})
+    return {
+        "data": data,
+        "links": {"first": url(1), "last": url(last_page), "prev": prev_url, "next": next_url},
+        "meta": {
+            "current_page": page,
+            "from": offset + 1 if data else None,
+            "last_page": last_page,
+            "links": links,
+            "path": path,
+            "per_page": per_page,
+            "to": offset + len(data) if data else None,
+            "total": total,
+        },
+    }
+
+
+def _not_found(resource: str, item_id: int) -> _Response:
+    model = {"backups": "Backup", "snapshots": "Snapshot", "servers": "Server"}[resource]
+    return _message(404, f"No query results for model [App\\Models\\{model}] {item_id}")
+
+
+# --------------------------------------------------------------------------------------------
+# The simulator
+# --------------------------------------------------------------------------------------------
+
+
+class Simulator:
+    """The VPSBG API on 127.0.0.1, over a copy of `fleet`. Use as a context manager or
+    `start()`/`stop()`. All state access is thread-safe; handlers run in threads."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        tokens: Mapping[str, Access] | None = None,
+        faults: Faults | None = None,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.faults = faults if faults is not None else Faults()
+        self.base_url = ""
+        self.requests: list[Request] = []
+        self.deleted: list[tuple[SimResource, int]] = []
+        self.errors: list[BaseException] = []  # exceptions inside the simulator (its own bugs)
+        self.delete_started = threading.Event()
+        self.delete_gate = threading.Event()
+        self.delete_gate.set()
+        self._tokens: dict[str, Access] = dict(
+            tokens if tokens is not None else {WRITE_TOKEN: "write", READ_TOKEN: "read"}
+        )
+        self._host, self._port = host, port
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._servers = [dict(server) for server in fleet.servers]
+        self._items: dict[SimResource, list[Item]] = {
+            "backups": [dict(item) for item in fleet.backups],
+            "snapshots": [dict(item) for item in fleet.snapshots],
+        }
+        self._next_id = {
+            r: max(map(_id_key, items), default=0) + 1 for r, items in self._items.items()
+        }
+        self._counters = _backup_counters(self._items["backups"])
+        self._scripts: dict[tuple[str, str], deque[ScriptedResponse]] = {}
+        self._callbacks: list[Callable[[str, str], None]] = []
+        self._fault_count = 0
+        self._appear_consumed: tuple[Faults, int] | None = None
+        self._http: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind and serve in a background thread; returns the base URL (…/v1)."""
+        if self._http is not None:
+            return self.base_url
+        self._http = _HTTPServer((self._host, self._port), self)
+        self.base_url = f"http://{self._host}:{self._http.server_port}/v1"
+        self._thread = threading.Thread(
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="vpsbg-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving; requests held by `delete_gate` are released and answered first."""
+        http, self._http = self._http, None
+        if http is None:
+            return
+        self.delete_gate.set()
+        http.shutdown()
+        http.close_connections(grace=5.0)
+        http.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- test hooks -----------------------------------------------------------------------
+
+    def script(self, method: str, path: str, *responses: ScriptedResponse) -> None:
+        """The next requests with this method and exact path (no query) get these answers in
+        order, before any other check or fault. Calls add to the queue."""
+        with self._lock:
+            self._scripts.setdefault((method.upper(), path), deque()).extend(responses)
+
+    def on_request(self, callback: Callable[[str, str], None]) -> None:
+        """Call `callback(method, path)` at the start of every request, in the handler thread."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+    def request_count(self, method: str | None = None, path: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if (method is None or r.method == method.upper())
+                and (path is None or r.path == path)
+            )
+
+    # -- state ----------------------------------------------------------------------------
+
+    def backups(self, resource: SimResource = "backups") -> list[Item]:
+        """Copies of the current backups (or snapshots), ascending id."""
+        with self._lock:
+            return [dict(item) for item in sorted(self._items[resource], key=_id_key)]
+
+    def servers(self) -> list[Item]:
+        """Copies of every server, whatever its status, ascending id."""
+        with self._lock:
+            return [dict(server) for server in sorted(self._servers, key=_id_key)]
+
+    def set_server(
+        self, server_id: int, *, locked: bool | None = None, status: str | None = None
+    ) -> None:
+        """Change a server while running (e.g. lock it between listing and deleting)."""
+        with self._lock:
+            server = self._server(server_id)
+            if server is None:
+                raise KeyError(f"no server {server_id} in the simulated fleet")
+            if locked is not None:
+                server["locked"] = locked
+            if status is not None:
+                server["status"] = status
+
+    def add_backup(
+        self,
+        server_id: int,
+        *,
+        created_at: datetime,
+        resource: SimResource = "backups",
+        size: int | None = None,
+    ) -> Item:
+        """Create a backup (or snapshot) as the platform would, with the next id; returns a copy."""
+        with self._lock:
+            return dict(self._add(resource, server_id, created_at, size))
+
+    # -- request handling (called by the HTTP handler) ------------------------------------
+
+    def _handle(
+        self, method: str, target: str, accept: str | None, authorization: str | None
+    ) -> _Response:
+        parts = urlsplit(target)
+        path, query = parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))
+        with self._lock:
+            self.requests.append(Request(method, path, query))
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback(method, path)
+        if method == "DELETE":
+            self.delete_started.set()
+            self.delete_gate.wait()
+        if self.faults.latency > 0:
+            time.sleep(self.faults.latency)
+        with self._lock:
+            scripts = self._scripts.get((method, path))
+            scripted = scripts.popleft() if scripts else None
+        if scripted is not None:
+            if scripted.perform:
+                self._answer(method, path, query, accept, authorization, faults=False)
+            return _scripted(scripted)
+        return self._answer(method, path, query, accept, authorization, faults=True)
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        accept: str | None,
+        authorization: str | None,
+        *,
+        faults: bool,
+    ) -> _Response:
+        route = _route(path)
+        if route is None:
+            return _message(404, f"The route {path.lstrip('/')} could not be found.")
+        if method not in route.methods:
+            allowed = ", ".join(route.methods)
+            return _message(
+                405,
+                f"The {method} method is not supported for route {path.lstrip('/')}. "
+                f"Supported methods: {allowed}.",
+                (("Allow", allowed),),
+            )
+        if not _wants_json(accept):
+            return _html()
+        access = self._tokens.get(_bearer(authorization) or "")
+        if access is None:
+            return _message(401, "Unauthenticated.")
+        if method == "DELETE" and access != "write":
+            return _message(403, "This action is unauthorized.")
+        fault = self._fault(method) if faults else None
+        if fault is not None and fault != "garbage":
+            return fault
+        response = self._resource(method, route, query, faults=faults)
+        return self._garble(response) if fault == "garbage" else response
+
+    def _fault(self, method: str) -> _Response | Literal["garbage"] | None:
+        faults = self.faults
+        with self._lock:
+            self._fault_count += 1
+            if faults.rate_limit_every > 0 and self._fault_count % faults.rate_limit_every == 0:
+                headers = (
+                    ("Retry-After", _seconds_text(faults.retry_after)),
+                    ("X-RateLimit-Limit", "60"),
+                    ("X-RateLimit-Remaining", "0"),
+                )
+                return _message(429, "Too Many Attempts.", headers)
+            if faults.error_rate > 0 and self._rng.random() < faults.error_rate:
+                return _message(500, "Server Error")
+            garbage = method in {"GET", "HEAD"} and faults.garbage_rate > 0
+            if garbage and self._rng.random() < faults.garbage_rate:
+                return "garbage"
+        return None
+
+    def _garble(self, response: _Response) -> _Response:
+        with self._lock:
+            truncate = self._rng.random() < 0.5
+        if truncate and response.status == 200 and len(response.body) > 1:
+            return _Response(200, response.body[: len(response.body) // 2], response.headers)
+        return _html()
+
+    def _resource(
+        self, method: str, route: _Route, query: dict[str, str], *, faults: bool
+    ) -> _Response:
+        if route.resource == "servers":
+            if route.item_id is None:
+                return self._list_servers(query)
+            with self._lock:
+                server = self._server(route.item_id)
+                return _json(200, server) if server else _not_found("servers", route.item_id)
+        if route.item_id is None:
+            return self._list_items(route.resource, query)
+        if method == "DELETE":
+            return self._delete(route.resource, route.item_id, faults=faults)
+        with self._lock:
+            item = self._item(route.resource, route.item_id)
+            return _json(200, item) if item else _not_found(route.resource, route.item_id)
+
+    def _list_items(self, resource: SimResource, query: dict[str, str]) -> _Response:
+        problem = _check_query(resource, query)
+        if problem is not None:
+            return problem
+        page = _page(query.get("page"))
+        with self._lock:
+            items = _sorted(_filtered(self._items[resource], query), query.get("sort"))
+            body = _paginate(
+                items,
+                page=page,
+                per_page=BACKUPS_PER_PAGE,
+                path=f"{self.base_url}/{resource}",
+                query=query,
+            )
+            if page == 1:
+                self._appear(resource)
+        return _json(200, body)
+
+    def _list_servers(self, query: dict[str, str]) -> _Response:
+        problem = _check_query("servers", query)
+        if problem is not None:
+            return problem
+        per_page = _per_page(query.get("per_page"))
+        if isinstance(per_page, _Response):
+            return per_page
+        statuses = _statuses(query.get("filter[status]"))
+        with self._lock:
+            servers = [s for s in sorted(self._servers, key=_id_key) if s.get("status") in statuses]
+            body = _paginate(
+                servers,
+                page=_page(query.get("page")),
+                per_page=per_page,
+                path=f"{self.base_url}/servers",
+                query=query,
+            )
+        return _json(200, body)
+
+    def _delete(self, resource: SimResource, item_id: int, *, faults: bool) -> _Response:
+        with self._lock:
+            item = self._item(resource, item_id)
+            if item is None:
+                return _not_found(resource, item_id)
+            server = self._server(item.get("server_id"))
+            locked = server is not None and server.get("locked") is True
+            rate = self.faults.locked_delete_rate if faults else 0.0
+            if locked or (rate > 0 and self._rng.random() < rate):
+                return _message(423, "The server is locked by another operation. Try again later.")
+            self._items[resource].remove(item)
+            self.deleted.append((resource, item_id))
+        return _Response(204)
+
+    # -- state helpers (call with the lock held) ------------------------------------------
+
+    def _server(self, server_id: object) -> Item | None:
+        return next((s for s in self._servers if s.get("id") == server_id), None)
+
+    def _item(self, resource: SimResource, item_id: int) -> Item | None:
+        return next((i for i in self._items[resource] if i.get("id") == item_id), None)
+
+    def _appear(self, resource: SimResource) -> None:
+        faults = self.faults
+        count, consumed = faults.appear_during_listing, self._appear_consumed
+        if count <= 0 or (
+            consumed and consumed[0] is faults and consumed[1] == faults._appear_setting
+        ):
+            return
+        self._appear_consumed = (faults, faults._appear_setting)
+        candidates = [
+            s
+            for s in sorted(self._servers, key=_id_key)
+            if s.get("status") == "active" and not s.get("locked") and isinstance(s.get("id"), int)
+        ]
+        if not candidates:
+            return
+        newest = max((_timestamp_key(i) for i in self._items[resource]), default=-math.inf)
+        start = (
+            datetime.fromtimestamp(newest, UTC)
+            if newest > -math.inf
+            else datetime(2024, 1, 1, tzinfo=UTC)
+        )
+        for n in range(count):
+            server = candidates[n % len(candidates)]
+            self._add(resource, server["id"], start + timedelta(minutes=n + 1), None)
+
+    def _add(
+        self, resource: SimResource, server_id: int, created_at: datetime, size: int | None
+    ) -> Item:
+        if created_at.tzinfo is None:
+            raise ValueError("add_backup needs an aware created_at")
+        server = self._server(server_id) or {}
+        hostname = server.get("hostname")
+        previous = [i for i in self._items[resource] if i.get("server_id") == server_id]
+        latest = max(previous, key=_id_key, default={})
+        size = size if size is not None else latest.get("size", 20)
+        item_id = self._next_id[resource]
+        self._next_id[resource] = item_id + 1
+        if resource == "backups":
+            counter = self._counters[server_id] = self._counters.get(server_id, 0) + 1
+            started = created_at - timedelta(minutes=2)
+            item: Item = {
+                "id": item_id,
+                "server_id": server_id,
+                "server_hostname": hostname,
+                "server_ip": latest.get("server_ip"),
+                "name": f"{counter}_{hostname}_{_name_stamp(started)}.qcow2.gz",
+                "created_at": _local_text(created_at),
+                "size": size,
+            }
+        else:
+            item = {
+                "id": item_id,
+                "server_id": server_id,
+                "name": f"{hostname}-manual-{created_at:%Y%m%d}",
+                "created_at": _local_text(created_at),
+                "size": size,
+            }
+        self._items[resource].append(item)
+        return item
+
+
+def _backup_counters(backups: Sequence[Item]) -> dict[int, int]:
+    """Each server's highest backup counter so far (the number that starts a backup's name)."""
+    counters: dict[int, int] = {}
+    for item in backups:
+        server_id, match = item.get("server_id"), _COUNTER.match(str(item.get("name", "")))
+        if isinstance(server_id, int) and match:
+            counters[server_id] = max(counters.get(server_id, 0), int(match[1]))
+    return counters
+
+
+def _check_query(
+    resource: Literal["backups", "snapshots", "servers"], query: Mapping[str, str]
+) -> _Response | None:
+    """Spatie query-builder rules: unknown filters or sorts are 400; bad values are 422."""
+    allowed = _ALLOWED_FILTERS[resource]
+    unknown = [m[1] for key in query if (m := _FILTER.match(key)) and m[1] not in allowed]
+    if unknown:
+        return _message(
+            400,
+            f"Requested filter(s) `{', '.join(unknown)}` are not allowed. "
+            f"Allowed filter(s) are `{', '.join(allowed)}`.",
+        )
+    sort = query.get("sort")
+    if sort is not None and resource != "servers" and sort not in {"date", "-date"}:
+        return _message(
+            400, f"Requested sort(s) `{sort}` is not allowed. Allowed sort(s) are `date`."
+        )
+    errors: dict[str, str] = {}
+    server_ids = query.get("filter[server_id]")
+    if server_ids is not None and not all(_INTEGER.match(p.strip()) for p in server_ids.split(",")):
+        errors["filter.server_id"] = "The filter.server_id field must be an integer."
+    day = query.get("filter[date]")
+    if day is not None and not _valid_date(day):
+        errors["filter.date"] = "The filter.date field must match the format Y-m-d."
+    size = query.get("filter[size]")
+    if size is not None and not _INTEGER.match(size.strip()):
+        errors["filter.size"] = "The filter.size field must be an integer."
+    return _validation(errors) if errors else None
+
+
+def _per_page(text: str | None) -> int | _Response:
+    if text is None:
+        return SERVERS_PER_PAGE_DEFAULT
+    if not _INTEGER.match(text.strip()):
+        return _validation({"per_page": "The per page field must be an integer."})
+    if not 1 <= int(text) <= SERVERS_PER_PAGE_MAX:
+        limit = SERVERS_PER_PAGE_MAX
+        return _validation({"per_page": f"The per page field must be between 1 and {limit}."})
+    return int(text)
+
+
+def _valid_date(text: str) -> bool:
+    if not _DATE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _filtered(items: Sequence[Item], query: Mapping[str, str]) -> list[Item]:
+    server_ids = query.get("filter[server_id]")
+    wanted = {int(p) for p in server_ids.split(",")} if server_ids is not None else None
+    day = query.get("filter[date]")
+    size = query.get("filter[size]")
+    minimum = int(size) if size is not None else None
+
+    def keep(item: Item) -> bool:
+        if wanted is not None and item.get("server_id") not in wanted:
+            return False
+        if day is not None and str(item.get("created_at", ""))[:10] != day:
+            return False
+        item_size = item.get("size")
+        return minimum is None or (isinstance(item_size, int) and item_size >= minimum)
+
+    return [item for item in items if keep(item)]
+
+
+def _sorted(items: list[Item], sort: str | None) -> list[Item]:
+    if sort == "date":
+        return sorted(items, key=lambda i: (_timestamp_key(i), _id_key(i)))
+    if sort == "-date":
+        return sorted(items, key=lambda i: (_timestamp_key(i), _id_key(i)), reverse=True)
+    return sorted(items, key=_id_key)
+
+
+def _statuses(text: str | None) -> frozenset[str]:
+    if text is None:
+        return _DEFAULT_STATUSES
+    wanted = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    return frozenset(_STATUSES) if "all" in wanted else wanted
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP plumbing
+# --------------------------------------------------------------------------------------------
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Condition()
+        self._answering = 0  # requests being handled right now
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN, which can take seconds.
+        TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def track(self, connection: socket.socket, *, open_: bool) -> None:
+        with self._connections_lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._connections_lock:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._connections_lock:
+                self._answering -= 1
+                self._connections_lock.notify_all()
+
+    def close_connections(self, grace: float) -> None:
+        """Let requests in progress be answered (up to `grace` seconds), then end kept-alive
+        connections, so that no handler serves after stop()."""
+        with self._connections_lock:
+            self._connections_lock.wait_for(lambda: self._answering == 0, timeout=grace)
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet: clients hanging up mid-answer are normal here."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else keep-alive answers wait ~40 ms for a delayed ACK
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, open_=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: no per-request logging."""
+
+    def _dispatch(self) -> None:
+        length = self.headers.get("Content-Length")
+        if length and length.isdigit():
+            self.rfile.read(int(length))
+        method = self.command.upper()
+        simulator = self.server.simulator
+        with self.server.answering():
+            try:
+                response = simulator._handle(
+                    method, self.path, self.headers.get("Accept"), self.headers.get("Authorization")
+                )
+            except Exception as error:
+                simulator.errors.append(error)
+                response = _message(500, "Server Error")
+            self._send(response, with_body=method != "HEAD")
+
+    def _send(self, response: _Response, *, with_body: bool) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        if response.status != 204:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if with_body and response.status != 204:
+            self.wfile.write(response.body)
+
+    do_GET = do_DELETE = do_HEAD = do_POST = do_PUT = do_PATCH = do_OPTIONS = _dispatch
+
+
+# --------------------------------------------------------------------------------------------
+# python -m pruner.simulator
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve a generated fleet until Ctrl-C, for trying the client by hand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m pruner.simulator",
+        description="Serve a simulated VPSBG API with a generated fleet on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
+    parser.add_argument("--servers", type=int, default=30, help="servers in the fleet")
+    parser.add_argument("--days", type=int, default=120, help="days of backup history")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the fleet and the faults")
+    args = parser.parse_args(argv)
+    fleet = generate_fleet(
+        now=datetime.now(UTC), servers=args.servers, days=args.days, seed=args.seed
+    )
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    with Simulator(fleet, seed=args.seed, port=args.port) as simulator:
+        print(
+            f"VPSBG API simulator at {simulator.base_url}\n"
+            f"  {len(fleet.servers)} servers, {len(fleet.backups)} backups, "
+            f"{len(fleet.snapshots)} snapshots\n"
+            f"  write token: {WRITE_TOKEN}\n"
+            f"  read token:  {READ_TOKEN}\n"
+            "Ctrl-C to stop.",
+            flush=True,
+        )
+        # A timed wait: a signal may land in a server thread, and only the main thread runs
+        # Python signal handlers, which an untimed wait would never let it do.
+        while not stopping.wait(0.2):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
