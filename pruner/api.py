@@ -1,0 +1,861 @@
+"""The VPSBG API client: every HTTP request pruner makes is in this module (SPEC §7).
+
+What the API answers is never trusted as a whole until it is checked: a listing is either every
+item (every page read, de-duplicated, the count agreeing with `meta.total`) or an
+`IncompleteListing`, never a partial list. Waits go through an injectable `sleep` and end early
+when `stop` is set, so tests never wait and SIGTERM never hangs on a backoff.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar, get_args
+
+import requests
+import structlog
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from pruner import __version__
+from pruner.config import ApiSettings
+from pruner.listing import parse_backups, parse_servers
+from pruner.models import Backup, Listing, Problem, Resource, Server
+
+__all__ = [
+    "CREDENTIAL_NAME",
+    "PAGE_SIZE",
+    "USER_AGENT",
+    "ApiAuthError",
+    "ApiClient",
+    "ApiError",
+    "ApiPermissionError",
+    "BackoffGate",
+    "DeleteOutcome",
+    "DeleteResult",
+    "IncompleteListing",
+    "ListedResource",
+    "PassInterrupted",
+    "Secret",
+    "TokenMissing",
+    "build_session",
+    "fetch_listing",
+    "load_token",
+]
+
+ListedResource = Literal["backups", "snapshots", "servers"]
+DeleteResult = Literal["deleted", "already_gone", "locked", "failed"]
+
+PAGE_SIZE = 50  # Laravel's page size for /backups and /snapshots; the most /servers allows
+CREDENTIAL_NAME = "vpsbg-token"  # systemd LoadCredential= name read from $CREDENTIALS_DIRECTORY
+USER_AGENT = f"pruner/{__version__} (VPSBG backup retention) python-requests/{requests.__version__}"
+
+_LISTINGS = 3  # the first listing, and at most two more when the account changed meanwhile
+_BACKOFF_CAP = 60.0
+_TEXT_LIMIT = 300  # characters of an API message or error kept in our messages
+_LISTED: tuple[ListedResource, ...] = get_args(ListedResource)
+_DELETABLE: tuple[Resource, ...] = get_args(Resource)
+
+_log = structlog.get_logger("pruner.api")
+
+_T = TypeVar("_T")
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """The API could not be used as needed; the message says what is wrong and what to do."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ApiAuthError(ApiError):
+    """HTTP 401: the token was rejected. Fatal for the pass; never retried."""
+
+
+class ApiPermissionError(ApiError):
+    """HTTP 403: the key may not do this (most likely a Read key asked to delete). Fatal."""
+
+
+class IncompleteListing(ApiError):
+    """A listing could not be read completely: nothing it covers may be deleted (fail closed)."""
+
+    def __init__(
+        self,
+        resource: ListedResource,
+        detail: str,
+        *,
+        page: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(f"the {resource} listing is incomplete: {detail}", status=status)
+        self.resource: ListedResource = resource
+        self.page = page
+
+
+class PassInterrupted(ApiError):
+    """`stop` was set: no new request starts (one already on the wire was allowed to finish)."""
+
+
+class TokenMissing(ApiError):
+    """No usable API token was configured: a user error (exit 2), found before any request."""
+
+
+# --- the token --------------------------------------------------------------------------------
+
+
+class Secret:
+    """A token that does not show itself: repr and str are `Secret('***')`; `reveal()` gives it.
+
+    `source` says where it came from ("$VPSBG_API_TOKEN", "file /etc/pruner/token"), for messages.
+    """
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "the configured API token") -> None:
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+def load_token(api: ApiSettings, environ: Mapping[str, str]) -> Secret:
+    """The API token: from `api.token_file`, else `$CREDENTIALS_DIRECTORY/vpsbg-token` when that
+    file exists (systemd credentials), else the environment variable `api.token_env`.
+
+    Raises TokenMissing saying what to set when none gives a usable token.
+    """
+    if api.token_file is not None:
+        return _token_from_file(api.token_file, f"api.token_file {api.token_file}")
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        path = Path(credentials) / CREDENTIAL_NAME
+        if path.is_file():
+            return _token_from_file(path, f"the systemd credential {path}")
+    source = f"${api.token_env}"
+    value = environ.get(api.token_env, "").strip()
+    if not value:
+        raise TokenMissing(
+            f"no VPSBG API token: {source} is not set or empty. Set {source} to an API key "
+            "(a Write key to delete; a Read key is enough for `pruner plan`), or set "
+            f"api.token_file to a file holding it, or pass a systemd credential named "
+            f"{CREDENTIAL_NAME} (LoadCredential={CREDENTIAL_NAME}:/path/to/token)"
+        )
+    return _checked_token(value, source)
+
+
+def _token_from_file(path: Path, source: str) -> Secret:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise TokenMissing(
+            f"{source} does not exist: create it holding the API token, or remove the setting"
+        ) from None
+    except PermissionError:
+        raise TokenMissing(
+            f"{source} cannot be read (permission denied): make it readable by the user "
+            "pruner runs as"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise TokenMissing(
+            f"{source} cannot be read ({reason}): put only the API token in it"
+        ) from None
+    if not value:
+        raise TokenMissing(f"{source} is empty: put the API token in it")
+    return _checked_token(value, source)
+
+
+def _checked_token(value: str, source: str) -> Secret:
+    # An HTTP header cannot carry these, and requests would quote the header (the token) in its
+    # error: refuse early, without showing the value.
+    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+        raise TokenMissing(
+            f"{source} holds whitespace, control or non-ASCII characters inside the token: "
+            "put only the API token in it"
+        )
+    return Secret(value, source)
+
+
+# --- waiting ----------------------------------------------------------------------------------
+
+
+class BackoffGate:
+    """The one door every request of a client goes through.
+
+    It lets at most `concurrency` requests be in flight, holds every new request while a rate
+    limit pause runs (a 429 slows the whole client, not only the worker that got it), and stops
+    letting anything through once `stop` is set. All waiting is done by `sleep`, which must end
+    early when `stop` is set (the default, `stop.wait`, does).
+    """
+
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.stop = stop if stop is not None else threading.Event()
+        self._sleep = sleep if sleep is not None else _waiter(self.stop)
+        self._on_wait = on_wait  # called when a request has to wait (tests, metrics)
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._open = threading.Condition()
+        self._pauses = 0  # rate-limit pauses running now
+
+    @property
+    def paused(self) -> bool:
+        """True while a rate-limit pause holds every new request."""
+        with self._open:
+            return self._pauses > 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for the gate to be open and a slot free, then hold the slot for one request.
+
+        Raises PassInterrupted instead of starting anything once `stop` is set.
+        """
+        self._enter()
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _enter(self) -> None:
+        while True:
+            self._check_stop()
+            with self._open:
+                if self._pauses:
+                    self._waiting()
+                    self._open.wait_for(lambda: self._pauses == 0)
+                    continue  # stop may have been set meanwhile
+            if not self._slots.acquire(blocking=False):
+                self._waiting()
+                self._slots.acquire()
+            with self._open:
+                ready = self._pauses == 0 and not self.stop.is_set()
+            if ready:
+                return
+            self._slots.release()  # a pause or a stop began while waiting for the slot
+
+    def wait(self, seconds: float) -> None:
+        """This worker alone waits (a backoff after 423 or 5xx), cut short by `stop`."""
+        if seconds > 0:
+            self._sleep(seconds)
+
+    def pause_all(self, seconds: float) -> None:
+        """Every worker waits: new requests are held until this (sleeping) worker is done."""
+        with self._open:
+            self._pauses += 1
+        try:
+            self.wait(seconds)
+        finally:
+            with self._open:
+                self._pauses -= 1
+                self._open.notify_all()
+
+    def _waiting(self) -> None:
+        if self._on_wait is not None:
+            self._on_wait()
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise PassInterrupted("stopped: no new API request is started")
+
+
+def _waiter(stop: threading.Event) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return sleep
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    """What one DELETE came to. `deleted` and `already_gone` are both done (the backup is gone)."""
+
+    resource: Resource
+    id: int
+    result: DeleteResult
+    status: int | None  # the last HTTP status; None when no answer came at all
+    message: str
+
+    @property
+    def done(self) -> bool:
+        return self.result in ("deleted", "already_gone")
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    items: list[Any]
+    last_page: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer(Generic[_T]):
+    """The outcome of a request after any retries: a value, or what went wrong."""
+
+    ok: bool
+    status: int | None  # None: no answer (connection error, timeout)
+    value: _T | None = None  # the checked body of a 2xx answer, when one was asked for
+    problem: str = ""  # for people: what went wrong
+    retry: bool = False  # worth another try (423, 429, 5xx, garbage, no answer)
+    retry_after: float | None = None  # seconds, from the Retry-After header
+
+
+class _Malformed(ValueError):
+    """A 2xx body that is not what the API documents."""
+
+
+def build_session(concurrency: int) -> requests.Session:
+    """A session whose connection pool fits `concurrency`, with urllib3 retrying only what it
+    does well: connection failures and resets on a pooled connection, at once and at most twice.
+
+    Status retries are off: 423, 429 and 5xx are handled by ApiClient, whose waits can be
+    injected and interrupted (urllib3's cannot).
+    """
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=1,  # a reset on a reused keep-alive connection shows up as a read error
+        status=0,
+        other=0,
+        redirect=0,
+        backoff_factor=0,
+        status_forcelist=(),
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=concurrency)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class ApiClient:
+    """The VPSBG REST API, as pruner needs it: complete listings, deletions, a check.
+
+    Thread-safe: workers may share one client; its BackoffGate paces them all.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: Secret,
+        *,
+        timeout: float,
+        retries: int,
+        backoff: float,
+        concurrency: int,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+        rng: random.Random | None = None,
+        on_response: Callable[[str, int | None], None] | None = None,
+        retry_after_cap: float = _BACKOFF_CAP,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0 or concurrency < 1:
+            raise ValueError(
+                "timeout must be > 0, concurrency >= 1, retries, backoff and retry_after_cap >= 0"
+            )
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._concurrency = concurrency
+        self._owns_session = session is None
+        self._session = session if session is not None else build_session(concurrency)
+        self._headers = {
+            "Authorization": f"Bearer {token.reveal()}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        self.gate = BackoffGate(concurrency, sleep=sleep, stop=stop)
+        self._rng = rng if rng is not None else random.Random()
+        self._on_response = on_response
+        self._retry_after_cap = retry_after_cap
+        self._wall_clock = wall_clock  # only for a Retry-After date when the answer has no Date
+
+    @classmethod
+    def from_settings(cls, api: ApiSettings, token: Secret, **options: Any) -> ApiClient:
+        """A client configured by the `api` section; `options` as for the constructor."""
+        return cls(
+            api.base_url,
+            token,
+            timeout=api.timeout.total_seconds(),
+            retries=api.retries,
+            backoff=api.backoff.total_seconds(),
+            concurrency=api.concurrency,
+            **options,
+        )
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.base_url!r})"
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- listing ------------------------------------------------------------------------------
+
+    def list_items(self, resource: ListedResource) -> list[Any]:
+        """Every item of `resource`, as the API gave them (pruner.listing judges each one).
+
+        All pages are read, then checked as a whole: ids de-duplicated (the same id with other
+        content is a disagreement) and the count compared with `meta.total`. If the account
+        changed while it was listed, it is listed again, at most twice more. Raises
+        IncompleteListing rather than return less than everything.
+        """
+        if resource not in _LISTED:
+            raise ValueError(f"cannot list {resource!r}: expected one of {', '.join(_LISTED)}")
+        disagreement = ""
+        for listing in range(1, _LISTINGS + 1):
+            items_or_disagreement = self._list_once(resource)
+            if not isinstance(items_or_disagreement, str):
+                return items_or_disagreement
+            disagreement = items_or_disagreement
+            if listing < _LISTINGS:
+                _log.warning("api.relist", resource=resource, listing=listing, reason=disagreement)
+        raise IncompleteListing(
+            resource,
+            f"the account kept changing while it was listed ({_LISTINGS} listings; the last one: "
+            f"{disagreement}); the next pass lists again",
+        )
+
+    def _list_once(self, resource: ListedResource) -> list[Any] | str:
+        """The items of one listing, or why its pages disagree with each other."""
+        first = self._page(resource, 1)
+        pages = [first, *self._pages(resource, range(2, first.last_page + 1))]
+        for number, page in enumerate(pages, start=1):
+            if (page.last_page, page.total) != (first.last_page, first.total):
+                return (
+                    f"meta.total/last_page went from {first.total}/{first.last_page} on page 1 "
+                    f"to {page.total}/{page.last_page} on page {number}"
+                )
+        items, conflict = _distinct(item for page in pages for item in page.items)
+        if conflict is not None:
+            return f"id {conflict} came twice with different content"
+        total = pages[-1].total
+        if len(items) != total:
+            return f"{len(items)} distinct {resource} were read but meta.total says {total}"
+        return items
+
+    def _pages(self, resource: ListedResource, numbers: range) -> list[_Page]:
+        if self._concurrency == 1 or len(numbers) < 2:
+            return [self._page(resource, number) for number in numbers]
+        workers = min(self._concurrency, len(numbers))
+        with ThreadPoolExecutor(workers, thread_name_prefix="pruner-api") as pool:
+            # Each page in a copy of this context, so log context (run id) follows the request.
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._page, resource, number)
+                for number in numbers
+            ]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()  # pages not started yet; those on the wire finish
+                raise
+
+    def _page(self, resource: ListedResource, number: int) -> _Page:
+        params: dict[str, str | int]
+        if resource == "servers":
+            # filter[status]: the default lists active and suspended servers only, and pruner
+            # must tell terminated servers from unknown ones. The value the API wants for "all
+            # statuses" is not published; "all" is the common convention.
+            params = {"page": number, "per_page": PAGE_SIZE, "filter[status]": "all"}
+        else:
+            params = {"page": number, "sort": "date"}  # new backups land on the last page
+        answer = self._request("GET", f"/{resource}", params, shape=_page_shape(number))
+        if answer.value is None:
+            detail = f"page {number} could not be read: {answer.problem}"
+            if answer.status == 404:
+                detail += f" (check api.base_url {self.base_url!r}: it should end in /v1)"
+            raise IncompleteListing(resource, detail, page=number, status=answer.status)
+        return answer.value
+
+    # --- single requests ----------------------------------------------------------------------
+
+    def delete(self, resource: Resource, item_id: int) -> DeleteOutcome:
+        """DELETE one backup or snapshot. 2xx: deleted; 404: already gone; 423 after every
+        retry: locked (not done); anything else after retries: failed. 401/403 raise."""
+        if resource not in _DELETABLE:
+            raise ValueError(f"cannot delete {resource!r}: only {' and '.join(_DELETABLE)}")
+        if type(item_id) is not int or item_id < 0:
+            raise ValueError(f"{resource} id must be a non-negative integer, not {item_id!r}")
+        answer: _Answer[object] = self._request("DELETE", f"/{resource}/{item_id}")
+        result: DeleteResult
+        if answer.ok:
+            result, message = "deleted", f"deleted (HTTP {answer.status})"
+        elif answer.status == 404:
+            result, message = "already_gone", "already gone (HTTP 404)"
+        elif answer.status == 423:
+            result = "locked"
+            message = (
+                f"{answer.problem}: the server is busy (a backup or other operation runs); "
+                "the next pass tries again"
+            )
+        else:
+            result, message = "failed", answer.problem
+        return DeleteOutcome(resource, item_id, result, answer.status, message)
+
+    def delete_backup(self, item_id: int) -> DeleteOutcome:
+        return self.delete("backups", item_id)
+
+    def delete_snapshot(self, item_id: int) -> DeleteOutcome:
+        return self.delete("snapshots", item_id)
+
+    def get_item(self, resource: ListedResource, item_id: int) -> dict[str, Any] | None:
+        """One object (`GET /servers/{id}` etc., bare, not in `data`); None when it is not found."""
+        if resource not in _LISTED or type(item_id) is not int:
+            raise ValueError(f"cannot get {resource!r} {item_id!r}")
+        answer = self._request("GET", f"/{resource}/{item_id}", shape=_object_shape)
+        if answer.value is not None:
+            return answer.value
+        if answer.status == 404:
+            return None
+        raise ApiError(f"GET /{resource}/{item_id} failed: {answer.problem}", status=answer.status)
+
+    def check(self) -> int:
+        """One cheap authenticated request (for `check-config --online`): the number of servers
+        the key can see. Raises ApiAuthError/ApiPermissionError, or ApiError naming the fault."""
+        answer = self._request("GET", "/servers", {"per_page": 1}, shape=_page_shape(1))
+        if answer.value is None:
+            raise ApiError(
+                f"the API at {self.base_url} did not answer GET /servers as expected: "
+                f"{answer.problem}; check api.base_url and the network",
+                status=answer.status,
+            )
+        return answer.value.total
+
+    # --- one request, with retries ------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None = None,
+        *,
+        shape: Callable[[object], _T] | None = None,
+    ) -> _Answer[_T]:
+        """Send until an answer is final or `retries` retries are spent; the last answer."""
+        attempt = 0
+        while True:
+            answer = self._attempt(method, path, params, shape)
+            if not answer.retry:
+                return answer
+            if attempt == self._retries:
+                tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
+                return replace(answer, problem=f"{answer.problem} ({tries})")
+            delay = self._delay(attempt, answer.retry_after)
+            _log.warning(
+                "api.retry",
+                method=method,
+                path=path,
+                params=dict(params or {}),
+                status=answer.status,
+                problem=answer.problem,
+                attempt=attempt + 1,
+                delay=round(delay, 3),
+            )
+            if answer.status == 429:
+                self.gate.pause_all(delay)
+            else:
+                self.gate.wait(delay)
+            attempt += 1
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        shape: Callable[[object], _T] | None,
+    ) -> _Answer[_T]:
+        failed: _Answer[_T] | None = None
+        with self.gate.turn():
+            try:
+                response = self._session.request(
+                    method,
+                    self.base_url + path,
+                    params=params,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,  # a redirect means a wrong base_url; say so
+                )
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as error:
+                failed = _Answer(ok=False, status=None, problem=self._no_answer(error), retry=True)
+            except requests.RequestException as error:
+                failed = _Answer(ok=False, status=None, problem=self._no_answer(error))
+        if self._on_response is not None:
+            self._on_response(method, None if failed is not None else response.status_code)
+        if failed is not None:
+            return failed
+        return self._judge(method, path, response, shape)
+
+    def _judge(
+        self,
+        method: str,
+        path: str,
+        response: requests.Response,
+        shape: Callable[[object], _T] | None,
+    ) -> _Answer[_T]:
+        status = response.status_code
+        if 200 <= status < 300:
+            if shape is None:
+                return _Answer(ok=True, status=status)
+            try:
+                return _Answer(ok=True, status=status, value=shape(_json_body(response)))
+            except _Malformed as error:
+                problem = self._scrub(f"HTTP {status} with a malformed body: {error}")
+                return _Answer(ok=False, status=status, problem=problem, retry=True)
+        if status == 401:
+            raise ApiAuthError(
+                f"the API token was rejected (HTTP 401): check the token in {self._token.source}"
+                ": it may be mistyped, revoked or expired (create a new key in the VPSBG panel)",
+                status=status,
+            )
+        if status == 403:
+            raise ApiPermissionError(self._forbidden(method, path), status=status)
+        said = _api_message(response)
+        problem = f"HTTP {status}" + (f": {said}" if said else "")
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "?")
+            problem += f": the API redirected to {location}; check api.base_url"
+        retry = status in (423, 429) or status >= 500
+        return _Answer(
+            ok=False,
+            status=status,
+            problem=self._scrub(problem),
+            retry=retry,
+            retry_after=self._retry_after(response) if retry else None,
+        )
+
+    def _forbidden(self, method: str, path: str) -> str:
+        if method == "DELETE":
+            return (
+                "this API key has Read permission only; deletions need a Write key "
+                f"(HTTP 403 on DELETE {path}): put a Write key in {self._token.source}, "
+                "or use `pruner plan`, which only reads"
+            )
+        return (
+            f"the API key was refused access (HTTP 403 on {method} {path}): check that the key "
+            f"in {self._token.source} is active and allowed to read it"
+        )
+
+    def _no_answer(self, error: requests.RequestException) -> str:
+        if isinstance(error, requests.Timeout):
+            return f"no answer within {self._timeout:g}s ({type(error).__name__})"
+        detail = str(error)[:_TEXT_LIMIT]
+        return self._scrub(f"no answer ({type(error).__name__}: {detail})")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Retry-After when given (capped), else backoff * 2^attempt capped at 60 s, with equal
+        jitter: somewhere in its upper half, so workers spread out but never retry at once."""
+        if retry_after is not None:
+            return min(retry_after, self._retry_after_cap)
+        ceiling = min(_BACKOFF_CAP, self._backoff * 2.0 ** min(attempt, 64))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        """Seconds to wait from Retry-After (seconds, or an HTTP date), None when absent/bad."""
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            moment = _http_date(value)
+            if moment is None:
+                return None
+            reference = _http_date(response.headers.get("Date", ""))
+            seconds = moment - (reference if reference is not None else self._wall_clock())
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+
+    def _scrub(self, text: str) -> str:
+        """Text that came from outside (an API body, an exception) with the token masked."""
+        token = self._token.reveal()
+        return text.replace(token, "***") if token else text
+
+
+# --- answers ----------------------------------------------------------------------------------
+
+
+def _page_shape(number: int) -> Callable[[object], _Page]:
+    def shape(body: object) -> _Page:
+        if not isinstance(body, dict):
+            raise _Malformed(f"{_json_type(body)} instead of a page object")
+        data, meta = body.get("data"), body.get("meta")
+        if not isinstance(data, list):
+            raise _Malformed(f"'data' is {_json_type(data)}, not a list")
+        if not isinstance(meta, dict):
+            raise _Malformed(f"'meta' is {_json_type(meta)}, not an object")
+        last_page, total = meta.get("last_page"), meta.get("total")
+        if type(last_page) is not int or last_page < 0:
+            raise _Malformed(f"meta.last_page is {_json_type(last_page)}, not a count")
+        if type(total) is not int or total < 0:
+            raise _Malformed(f"meta.total is {_json_type(total)}, not a count")
+        current = meta.get("current_page")
+        if type(current) is int and current != number:
+            raise _Malformed(f"meta.current_page is {current} where page {number} was asked for")
+        last_page = max(last_page, 1)  # an empty listing may say 0
+        # A garbled last_page must not send pruner after a million pages.
+        per_page = meta.get("per_page")
+        pages = -(-total // per_page) if type(per_page) is int and per_page > 0 else total
+        if last_page > max(pages, 1):
+            raise _Malformed(f"meta.last_page {last_page} does not fit meta.total {total}")
+        return _Page(data, last_page, total)
+
+    return shape
+
+
+def _object_shape(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise _Malformed(f"{_json_type(body)} instead of an object")
+    return body
+
+
+def _json_body(response: requests.Response) -> object:
+    try:
+        return json.loads(response.content)
+    except ValueError:  # also UnicodeDecodeError
+        kind = response.headers.get("Content-Type", "no content type")
+        raise _Malformed(f"not JSON ({kind}, {len(response.content)} bytes)") from None
+
+
+def _api_message(response: requests.Response) -> str | None:
+    """The `message` of an error body (Laravel's shape), if there is one."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return None
+    message = body.get("message") if isinstance(body, dict) else None
+    return message[:_TEXT_LIMIT] if isinstance(message, str) and message else None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "missing or null"
+    names = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _http_date(text: str) -> float | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000": HTTP dates are GMT
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _distinct(items: Iterable[Any]) -> tuple[list[Any], object | None]:
+    """Items with exact repeats (pages overlapping) dropped, and the first id that came twice
+    with different content (or None). Items without an integer id are all kept as they are."""
+    kept: list[Any] = []
+    seen: dict[int, Any] = {}
+    for item in items:
+        item_id = item.get("id") if isinstance(item, dict) else None
+        if type(item_id) is int:
+            if item_id in seen:
+                if seen[item_id] != item:
+                    return kept, item_id
+                continue
+            seen[item_id] = item
+        kept.append(item)
+    return kept, None
+
+
+# --- a whole pass's listing -------------------------------------------------------------------
+
+
+def fetch_listing(client: ApiClient, resources: Iterable[Resource]) -> Listing:
+    """List the servers, then each resource, and parse them into a Listing.
+
+    A listing that could not be read completely is marked so (the planner deletes nothing it
+    covers) with an error Problem saying why; ApiAuthError, ApiPermissionError and
+    PassInterrupted propagate (fatal for the pass).
+    """
+    wanted = tuple(dict.fromkeys(resources))
+    problems: list[Problem] = []
+    servers: tuple[Server, ...] | None = None
+    try:
+        server_items = client.list_items("servers")
+    except IncompleteListing as error:
+        servers_complete = False
+        problems.append(Problem("error", f"{error}: nothing is deleted this pass"))
+    else:
+        parsed_servers, server_problems = parse_servers(server_items)
+        servers = tuple(parsed_servers)
+        servers_complete = not any(p.level == "error" for p in server_problems)
+        problems.extend(server_problems)
+    backups: list[Backup] = []
+    incomplete: set[Resource] = set()
+    for resource in wanted:
+        try:
+            items = client.list_items(resource)
+        except IncompleteListing as error:
+            incomplete.add(resource)
+            problems.append(
+                Problem(
+                    "error",
+                    f"{error}: none of the {resource} are deleted this pass",
+                    resource=resource,
+                )
+            )
+            continue
+        parsed, item_problems = parse_backups(items, resource)
+        backups.extend(parsed)
+        problems.extend(item_problems)
+    return Listing(
+        backups=tuple(backups),
+        servers=servers,
+        resources=frozenset(wanted),
+        incomplete_resources=frozenset(incomplete),
+        servers_complete=servers_complete,
+        problems=tuple(problems),
+    )

@@ -1,0 +1,1167 @@
+"""Contract tests of the VPSBG API client against `responses` (no network, no real waits)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import responses
+from responses import matchers
+from structlog.testing import capture_logs
+
+from pruner.api import (
+    USER_AGENT,
+    ApiAuthError,
+    ApiClient,
+    ApiError,
+    ApiPermissionError,
+    BackoffGate,
+    IncompleteListing,
+    PassInterrupted,
+    Secret,
+    TokenMissing,
+    build_session,
+    fetch_listing,
+    load_token,
+)
+from pruner.config import ApiSettings
+
+BASE = "https://api.test/v1"
+TOKEN = "tok-7f3a-SECRET-91c2"
+BACKUP_PARAMS = {"sort": "date"}
+SERVER_PARAMS = {"per_page": "50", "filter[status]": "all"}
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+class FixedRandom(random.Random):
+    """A Random whose every draw is `value` (0 = the low end of a jitter range, ~1 = the top)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+def client(sleeps: list[float] | None = None, **options: Any) -> ApiClient:
+    settings: dict[str, Any] = {
+        "timeout": 7.0,
+        "retries": 2,
+        "backoff": 1.0,
+        "concurrency": 1,
+        "sleep": (sleeps.append if sleeps is not None else lambda _: None),
+        "rng": random.Random(0),
+    }
+    settings.update(options)
+    return ApiClient(BASE, Secret(TOKEN, "$VPSBG_API_TOKEN"), **settings)
+
+
+def item(id: int, server_id: int = 2478, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": id,
+        "server_id": server_id,
+        "server_hostname": "ubuntu-2gb",
+        "name": f"{id}_ubuntu-2gb.qcow2.gz",
+        "created_at": "2023-06-19T22:36:35+03:00",
+        "size": 50,
+        **fields,
+    }
+
+
+def page_body(
+    items: list[Any], number: int, last_page: int, total: int, resource: str = "backups"
+) -> dict[str, Any]:
+    real = f"https://api.vpsbg.eu/v1/{resource}"
+    return {
+        "data": items,
+        "links": {
+            "first": f"{real}?page=1",
+            "last": f"{real}?page={last_page}",
+            "prev": f"{real}?page={number - 1}" if number > 1 else None,
+            "next": f"{real}?page={number + 1}" if number < last_page else None,
+        },
+        "meta": {
+            "current_page": number,
+            "from": (number - 1) * 50 + 1,
+            "last_page": last_page,
+            "path": real,
+            "per_page": 50,
+            "to": (number - 1) * 50 + len(items),
+            "total": total,
+        },
+    }
+
+
+def add_page(
+    rsps: responses.RequestsMock,
+    resource: str,
+    number: int,
+    body: object = None,
+    *,
+    status: int = 200,
+    **kwargs: Any,
+) -> responses.BaseResponse:
+    params = SERVER_PARAMS if resource == "servers" else BACKUP_PARAMS
+    match = [matchers.query_param_matcher({"page": str(number), **params})]
+    if isinstance(body, str):
+        return rsps.add(responses.GET, f"{BASE}/{resource}", body=body, status=status, match=match)
+    return rsps.add(
+        responses.GET, f"{BASE}/{resource}", json=body, status=status, match=match, **kwargs
+    )
+
+
+def add_listing(
+    rsps: responses.RequestsMock, resource: str, items: list[Any], total: int | None = None
+) -> int:
+    """Register each page of `items` (50 a page); the number of pages."""
+    last_page = max(1, -(-len(items) // 50))
+    for number in range(1, last_page + 1):
+        chunk = items[(number - 1) * 50 : number * 50]
+        body = page_body(chunk, number, last_page, len(items) if total is None else total)
+        add_page(rsps, resource, number, body)
+    return last_page
+
+
+def add_delete(
+    rsps: responses.RequestsMock, id: int, status: int, resource: str = "backups", **kwargs: Any
+) -> None:
+    rsps.add(responses.DELETE, f"{BASE}/{resource}/{id}", status=status, **kwargs)
+
+
+def count(rsps: responses.RequestsMock, method: str = "GET", path: str = "/backups") -> int:
+    return sum(
+        1
+        for call in rsps.calls
+        if call.request.method == method and (call.request.url or "").split("?")[0] == BASE + path
+    )
+
+
+def api_settings(tmp_path: Path, token_file: Path | None = None) -> ApiSettings:
+    return ApiSettings(
+        base_url=BASE,
+        token_env="VPSBG_API_TOKEN",
+        token_file=token_file,
+        timeout=timedelta(seconds=30),
+        retries=5,
+        backoff=timedelta(seconds=1),
+        concurrency=4,
+    )
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+def test_list_items_sends_token_accept_user_agent_and_timeout(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_listing(rsps, "backups", [item(1)])
+
+    client().list_items("backups")
+
+    request = rsps.calls[0].request
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["Accept"] == "application/json"
+    assert request.headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("pruner/")
+    assert request.req_kwargs["timeout"] == 7.0  # type: ignore[attr-defined]
+
+
+def test_from_settings_takes_timeout_retries_and_concurrency(
+    rsps: responses.RequestsMock, tmp_path: Path
+) -> None:
+    add_page(rsps, "backups", 1, status=500)
+    api = ApiClient.from_settings(
+        api_settings(tmp_path), Secret(TOKEN), sleep=lambda _: None, rng=random.Random(0)
+    )
+
+    with pytest.raises(IncompleteListing):
+        api.list_items("backups")
+
+    assert count(rsps) == 6  # retries: 5
+    assert rsps.calls[0].request.req_kwargs["timeout"] == 30.0  # type: ignore[attr-defined]
+
+
+def test_build_session_leaves_status_retries_to_the_client() -> None:
+    adapter = build_session(4).get_adapter(BASE)
+    retry = adapter.max_retries  # type: ignore[attr-defined]
+
+    assert retry.connect == 2
+    assert retry.status == 0
+    assert not retry.status_forcelist
+    assert retry.backoff_factor == 0
+    assert not retry.respect_retry_after_header
+
+
+# --- listing ----------------------------------------------------------------------------------
+
+
+def test_list_items_empty_account_is_one_request(rsps: responses.RequestsMock) -> None:
+    add_page(rsps, "backups", 1, page_body([], 1, 1, 0))
+
+    assert client().list_items("backups") == []
+    assert count(rsps) == 1
+
+
+def test_list_items_accepts_last_page_zero_for_an_empty_listing(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_page(rsps, "snapshots", 1, page_body([], 1, 0, 0))
+
+    assert client().list_items("snapshots") == []
+    assert count(rsps, path="/snapshots") == 1
+
+
+def test_list_items_one_page(rsps: responses.RequestsMock) -> None:
+    items = [item(i) for i in range(1, 8)]
+    add_listing(rsps, "backups", items)
+
+    assert client().list_items("backups") == items
+    assert count(rsps) == 1
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_list_items_reads_each_page_once_building_its_url(
+    rsps: responses.RequestsMock, concurrency: int
+) -> None:
+    items = [item(i) for i in range(1, 238)]
+    pages = add_listing(rsps, "backups", items)
+
+    listed = client(concurrency=concurrency).list_items("backups")
+
+    assert listed == items
+    assert pages == 5
+    assert count(rsps) == 5
+    # Built from base_url, never from links.next (which points at the real host).
+    asked = sorted(call.request.url or "" for call in rsps.calls)
+    assert asked == [f"{BASE}/backups?page={n}&sort=date" for n in range(1, 6)]
+
+
+def test_list_items_servers_asks_for_every_status_fifty_a_page(
+    rsps: responses.RequestsMock,
+) -> None:
+    servers = [{"id": i, "hostname": f"srv-{i}", "status": "active"} for i in range(60)]
+    add_listing(rsps, "servers", servers)
+
+    assert client().list_items("servers") == servers
+    assert count(rsps, path="/servers") == 2
+    assert "filter%5Bstatus%5D=all" in (rsps.calls[0].request.url or "")
+
+
+def test_list_items_drops_exact_repeats_across_pages(rsps: responses.RequestsMock) -> None:
+    # A backup deleted by someone else shifts the next page by one: its first item repeats.
+    first = [item(i) for i in range(1, 51)]
+    second = [item(50), item(51)]
+    add_page(rsps, "backups", 1, page_body(first, 1, 2, 51))
+    add_page(rsps, "backups", 2, page_body(second, 2, 2, 51))
+
+    listed = client().list_items("backups")
+
+    assert [b["id"] for b in listed] == list(range(1, 52))
+
+
+def test_list_items_relists_when_the_total_changes_midway(
+    rsps: responses.RequestsMock,
+) -> None:
+    before = [item(i) for i in range(1, 61)]
+    after = [*before, item(61)]
+    add_page(rsps, "backups", 1, page_body(before[:50], 1, 2, 60))
+    add_page(rsps, "backups", 2, page_body(after[50:], 2, 2, 61))  # a backup appeared
+    add_listing(rsps, "backups", after)
+
+    with capture_logs() as logs:
+        listed = client().list_items("backups")
+
+    assert listed == after
+    assert count(rsps) == 4  # two listings of two pages
+    assert [log["event"] for log in logs] == ["api.relist"]
+
+
+def test_list_items_gives_up_after_three_listings_of_a_changing_account(
+    rsps: responses.RequestsMock,
+) -> None:
+    for total in (60, 62, 64):
+        add_page(rsps, "backups", 1, page_body([item(i) for i in range(50)], 1, 2, total))
+        add_page(rsps, "backups", 2, page_body([item(i) for i in range(50, 61)], 2, 2, total + 1))
+
+    with pytest.raises(IncompleteListing, match=r"kept changing.*3 listings") as caught:
+        client().list_items("backups")
+
+    assert count(rsps) == 6
+    assert "meta.total" in str(caught.value)
+    assert caught.value.resource == "backups"
+
+
+def test_list_items_count_disagreeing_with_total_is_incomplete(
+    rsps: responses.RequestsMock,
+) -> None:
+    # The docs' own example: two items, meta.total 6.
+    add_page(rsps, "backups", 1, page_body([item(77), item(73)], 1, 1, 6))
+
+    with pytest.raises(
+        IncompleteListing, match=r"2 distinct backups were read but meta\.total says 6"
+    ):
+        client().list_items("backups")
+
+    assert count(rsps) == 3
+
+
+def test_list_items_same_id_with_other_content_is_incomplete(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_page(rsps, "backups", 1, page_body([item(1), item(1, size=80)], 1, 1, 2))
+
+    with pytest.raises(IncompleteListing, match="id 1 came twice with different content"):
+        client().list_items("backups")
+
+
+def test_list_items_keeps_items_it_cannot_identify_for_the_parser(
+    rsps: responses.RequestsMock,
+) -> None:
+    odd: list[Any] = [item(1), {"server_id": 3}, None]
+    add_page(rsps, "backups", 1, page_body(odd, 1, 1, 3))
+
+    assert client().list_items("backups") == odd
+
+
+def test_list_items_page_failing_after_retries_names_resource_and_page(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_page(rsps, "snapshots", 1, page_body([item(i) for i in range(50)], 1, 2, 60))
+    add_page(rsps, "snapshots", 2, {"message": "Server Error"}, status=500)
+
+    with pytest.raises(IncompleteListing) as caught:
+        client(sleeps).list_items("snapshots")
+
+    assert str(caught.value) == (
+        "the snapshots listing is incomplete: page 2 could not be read: "
+        "HTTP 500: Server Error (3 attempts)"
+    )
+    assert caught.value.page == 2
+    assert caught.value.status == 500
+    assert count(rsps, path="/snapshots") == 1 + 3
+    assert len(sleeps) == 2
+
+
+def test_list_items_recovers_when_a_retry_succeeds(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_page(rsps, "backups", 1, status=503)
+    add_page(rsps, "backups", 1, "<html><body>Bad gateway</body></html>", status=200)
+    add_listing(rsps, "backups", [item(1)])
+
+    assert client(sleeps).list_items("backups") == [item(1)]
+    assert count(rsps) == 3
+
+
+MALFORMED = {
+    "html": "<!DOCTYPE html><html><body>Login</body></html>",
+    "truncated": '{"data": [{"id": 1, "server_id": 2',
+    "empty": "",
+    "a list": "[]",
+    "no data": '{"meta": {"last_page": 1, "total": 0}}',
+    "data not a list": '{"data": {}, "meta": {"last_page": 1, "total": 0}}',
+    "no meta": '{"data": []}',
+    "total a string": '{"data": [], "meta": {"last_page": 1, "total": "0"}}',
+    "total a boolean": '{"data": [], "meta": {"last_page": 1, "total": false}}',
+    "last_page missing": '{"data": [], "meta": {"total": 0}}',
+    "last_page a float": '{"data": [], "meta": {"last_page": 1.0, "total": 0}}',
+    "another page": '{"data": [], "meta": {"current_page": 3, "last_page": 3, "total": 0}}',
+    "last_page beyond total": '{"data": [], "meta": {"last_page": 9999, "total": 3}}',
+    "last_page beyond total/per_page": (
+        '{"data": [], "meta": {"last_page": 3, "per_page": 50, "total": 100}}'
+    ),
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+def test_list_items_retries_malformed_bodies_then_is_incomplete(
+    rsps: responses.RequestsMock, body: str
+) -> None:
+    add_page(rsps, "backups", 1, body)
+
+    with pytest.raises(IncompleteListing, match="page 1 could not be read: HTTP 200 with a malf"):
+        client(retries=3).list_items("backups")
+
+    assert count(rsps) == 4
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (404, "HTTP 404.*check api.base_url"),
+        (422, "HTTP 422: The page must be an integer"),
+        (400, "HTTP 400"),
+        (301, "redirected to https://elsewhere.test/; check api.base_url"),
+    ],
+)
+def test_list_items_does_not_retry_client_errors(
+    rsps: responses.RequestsMock, status: int, message: str
+) -> None:
+    add_page(
+        rsps,
+        "backups",
+        1,
+        {"message": "The page must be an integer."},
+        status=status,
+        headers={"Location": "https://elsewhere.test/"},
+    )
+
+    with pytest.raises(IncompleteListing, match=message):
+        client().list_items("backups")
+
+    assert count(rsps) == 1
+
+
+def test_list_items_rejects_an_unknown_resource() -> None:
+    with pytest.raises(ValueError, match="cannot list 'volumes'"):
+        client().list_items("volumes")  # type: ignore[arg-type]
+
+
+# --- status codes -----------------------------------------------------------------------------
+
+
+def test_list_items_401_is_fatal_and_names_the_token_source(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_page(rsps, "backups", 1, {"message": "Unauthenticated."}, status=401)
+
+    with pytest.raises(ApiAuthError) as caught:
+        client().list_items("backups")
+
+    assert str(caught.value).startswith(
+        "the API token was rejected (HTTP 401): check the token in $VPSBG_API_TOKEN"
+    )
+    assert count(rsps) == 1
+
+
+def test_list_items_403_says_the_key_may_not_read(rsps: responses.RequestsMock) -> None:
+    add_page(rsps, "backups", 1, {"message": "Forbidden"}, status=403)
+
+    with pytest.raises(ApiPermissionError, match=r"refused access.*GET /backups") as caught:
+        client().list_items("backups")
+
+    assert "Write key" not in str(caught.value)
+    assert count(rsps) == 1
+
+
+@pytest.mark.parametrize("status", [200, 202, 204])
+def test_delete_any_2xx_is_deleted(rsps: responses.RequestsMock, status: int) -> None:
+    add_delete(rsps, 77, status)
+
+    outcome = client().delete_backup(77)
+
+    assert (outcome.result, outcome.status, outcome.done) == ("deleted", status, True)
+    assert (outcome.resource, outcome.id) == ("backups", 77)
+
+
+def test_delete_snapshot_deletes_under_snapshots(rsps: responses.RequestsMock) -> None:
+    add_delete(rsps, 5, 204, resource="snapshots")
+
+    assert client().delete_snapshot(5).result == "deleted"
+    assert count(rsps, "DELETE", "/snapshots/5") == 1
+
+
+def test_delete_404_is_already_gone(rsps: responses.RequestsMock) -> None:
+    add_delete(rsps, 77, 404, json={"message": "Not found"})
+
+    outcome = client().delete("backups", 77)
+
+    assert (outcome.result, outcome.status, outcome.done) == ("already_gone", 404, True)
+    assert count(rsps, "DELETE", "/backups/77") == 1
+
+
+def test_delete_401_is_fatal(rsps: responses.RequestsMock) -> None:
+    add_delete(rsps, 77, 401)
+
+    with pytest.raises(ApiAuthError, match=r"HTTP 401"):
+        client().delete("backups", 77)
+    assert count(rsps, "DELETE", "/backups/77") == 1
+
+
+def test_delete_403_says_a_write_key_is_needed(rsps: responses.RequestsMock) -> None:
+    add_delete(rsps, 77, 403, json={"message": "This action is unauthorized."})
+
+    with pytest.raises(ApiPermissionError) as caught:
+        client().delete("backups", 77)
+
+    assert str(caught.value).startswith(
+        "this API key has Read permission only; deletions need a Write key"
+    )
+    assert "$VPSBG_API_TOKEN" in str(caught.value)
+    assert count(rsps, "DELETE", "/backups/77") == 1
+
+
+def test_delete_422_fails_at_once_with_the_api_message(rsps: responses.RequestsMock) -> None:
+    message = "The backup cannot be deleted while it is being restored."
+    add_delete(rsps, 77, 422, json={"message": message, "errors": {"id": ["busy"]}})
+
+    outcome = client().delete("backups", 77)
+
+    assert (outcome.result, outcome.status) == ("failed", 422)
+    assert outcome.message == f"HTTP 422: {message}"
+    assert count(rsps, "DELETE", "/backups/77") == 1
+
+
+def test_delete_423_is_retried_then_locked(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 423, json={"message": "Locked"})
+
+    outcome = client(sleeps, retries=3).delete("backups", 77)
+
+    assert (outcome.result, outcome.status, outcome.done) == ("locked", 423, False)
+    assert "4 attempts" in outcome.message
+    assert count(rsps, "DELETE", "/backups/77") == 4
+    assert len(sleeps) == 3
+
+
+def test_delete_423_then_success_is_deleted(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 423)
+    add_delete(rsps, 77, 204)
+
+    assert client(sleeps).delete("backups", 77).result == "deleted"
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_delete_5xx_is_retried_then_failed(
+    rsps: responses.RequestsMock, sleeps: list[float], status: int
+) -> None:
+    add_delete(rsps, 77, status)
+
+    outcome = client(sleeps).delete("backups", 77)
+
+    assert (outcome.result, outcome.status) == ("failed", status)
+    assert outcome.message == f"HTTP {status} (3 attempts)"
+    assert count(rsps, "DELETE", "/backups/77") == 3
+
+
+def test_delete_connection_errors_are_retried_then_failed(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 200, body=requests.ConnectionError("connection reset by peer"))
+    statuses: list[tuple[str, int | None]] = []
+
+    outcome = client(sleeps, on_response=lambda m, s: statuses.append((m, s))).delete("backups", 77)
+
+    assert (outcome.result, outcome.status) == ("failed", None)
+    assert "connection reset by peer" in outcome.message
+    assert statuses == [("DELETE", None)] * 3
+
+
+def test_delete_timeout_is_retried_then_failed(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 200, body=requests.ReadTimeout("read timed out"))
+
+    outcome = client(sleeps).delete("backups", 77)
+
+    assert outcome.result == "failed"
+    assert outcome.message == "no answer within 7s (ReadTimeout) (3 attempts)"
+
+
+def test_delete_refuses_servers_and_odd_ids() -> None:
+    with pytest.raises(ValueError, match="cannot delete 'servers'"):
+        client().delete("servers", 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-negative integer"):
+        client().delete("backups", "1/../../servers/2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-negative integer"):
+        client().delete("backups", True)
+
+
+def test_request_reports_every_attempt_to_on_response(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_delete(rsps, 77, 500)
+    add_delete(rsps, 77, 429)
+    add_delete(rsps, 77, 204)
+    seen: list[tuple[str, int | None]] = []
+
+    client(on_response=lambda m, s: seen.append((m, s))).delete("backups", 77)
+
+    assert seen == [("DELETE", 500), ("DELETE", 429), ("DELETE", 204)]
+
+
+def test_request_reports_refused_attempts_to_on_response_too(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_delete(rsps, 77, 403)
+    seen: list[tuple[str, int | None]] = []
+
+    with pytest.raises(ApiPermissionError):
+        client(on_response=lambda m, s: seen.append((m, s))).delete("backups", 77)
+
+    assert seen == [("DELETE", 403)]
+
+
+# --- backoff ----------------------------------------------------------------------------------
+
+
+def test_request_429_waits_exactly_retry_after(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 429, headers={"Retry-After": "7"})
+    add_delete(rsps, 77, 204)
+
+    assert client(sleeps, backoff=0.5).delete("backups", 77).result == "deleted"
+    assert sleeps == [7.0]
+
+
+def test_request_429_retry_after_http_date_counts_from_the_date_header(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    headers = {
+        "Date": "Wed, 25 Nov 2026 10:00:00 GMT",
+        "Retry-After": "Wed, 25 Nov 2026 10:00:30 GMT",
+    }
+    add_delete(rsps, 77, 429, headers=headers)
+    add_delete(rsps, 77, 204)
+
+    client(sleeps).delete("backups", 77)
+
+    assert sleeps == [30.0]
+
+
+def test_request_429_retry_after_http_date_without_date_uses_the_wall_clock(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 429, headers={"Retry-After": "Wed, 25 Nov 2026 10:00:30 GMT"})
+    add_delete(rsps, 77, 204)
+    ten_o_clock = 1795600800.0  # 2026-11-25T10:00:00Z
+
+    client(sleeps, wall_clock=lambda: ten_o_clock - 12).delete("backups", 77)
+
+    assert sleeps == [42.0]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "cap", "expected"),
+    [("600", 60.0, 60.0), ("600", 5.0, 5.0), ("0.25", 60.0, 0.25), ("-3", 60.0, 0.0)],
+)
+def test_request_retry_after_is_capped(
+    rsps: responses.RequestsMock,
+    sleeps: list[float],
+    retry_after: str,
+    cap: float,
+    expected: float,
+) -> None:
+    add_delete(rsps, 77, 429, headers={"Retry-After": retry_after})
+    add_delete(rsps, 77, 204)
+
+    client(sleeps, retry_after_cap=cap).delete("backups", 77)
+
+    assert sleeps == ([expected] if expected else [])
+
+
+def test_request_unreadable_retry_after_falls_back_to_backoff(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 429, headers={"Retry-After": "soon"})
+    add_delete(rsps, 77, 204)
+
+    client(sleeps, backoff=2.0, rng=FixedRandom(0.0)).delete("backups", 77)
+
+    assert sleeps == [1.0]
+
+
+@pytest.mark.parametrize(("retries", "requests_sent"), [(0, 1), (1, 2), (4, 5)])
+def test_request_retries_are_bounded(
+    rsps: responses.RequestsMock, sleeps: list[float], retries: int, requests_sent: int
+) -> None:
+    add_delete(rsps, 77, 503)
+
+    client(sleeps, retries=retries).delete("backups", 77)
+
+    assert count(rsps, "DELETE", "/backups/77") == requests_sent
+    assert len(sleeps) == retries
+
+
+def test_request_backoff_doubles_up_to_sixty_seconds_with_jitter_in_the_upper_half(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_delete(rsps, 77, 500)
+    ceilings = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    low: list[float] = []
+    high: list[float] = []
+    spread: list[float] = []
+
+    client(low, retries=8, rng=FixedRandom(0.0)).delete("backups", 77)
+    client(high, retries=8, rng=FixedRandom(1.0)).delete("backups", 77)
+    client(spread, retries=8, rng=random.Random(4)).delete("backups", 77)
+
+    assert low == [c / 2 for c in ceilings]
+    assert high == ceilings
+    assert all(c / 2 <= s <= c for s, c in zip(spread, ceilings, strict=True))
+    assert len(set(spread)) == len(spread)
+
+
+def test_request_zero_backoff_never_sleeps(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 500)
+
+    client(sleeps, backoff=0.0).delete("backups", 77)
+
+    assert sleeps == []
+    assert count(rsps, "DELETE", "/backups/77") == 3
+
+
+def test_request_logs_each_retry_without_secrets(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    add_delete(rsps, 77, 503)
+    add_delete(rsps, 77, 204)
+
+    with capture_logs() as logs:
+        client(sleeps, rng=FixedRandom(0.0)).delete("backups", 77)
+
+    assert logs == [
+        {
+            "event": "api.retry",
+            "log_level": "warning",
+            "method": "DELETE",
+            "path": "/backups/77",
+            "params": {},
+            "status": 503,
+            "problem": "HTTP 503",
+            "attempt": 1,
+            "delay": 0.5,
+        }
+    ]
+
+
+# --- stop -------------------------------------------------------------------------------------
+
+
+def test_request_after_stop_sends_nothing(rsps: responses.RequestsMock) -> None:
+    stop = threading.Event()
+    stop.set()
+
+    with pytest.raises(PassInterrupted):
+        client(stop=stop).delete("backups", 77)
+    with pytest.raises(PassInterrupted):
+        client(stop=stop).list_items("backups")
+    assert len(rsps.calls) == 0
+
+
+def test_request_stop_cuts_a_backoff_wait_short(rsps: responses.RequestsMock) -> None:
+    add_delete(rsps, 77, 429, headers={"Retry-After": "60"})
+    stop = threading.Event()
+    # The default sleep waits on `stop`: setting it while the answer comes in ends the wait.
+    api = client(sleep=None, stop=stop, on_response=lambda _m, _s: stop.set())
+
+    started = time.monotonic()
+    with pytest.raises(PassInterrupted):
+        api.delete("backups", 77)
+
+    assert time.monotonic() - started < 5
+    assert count(rsps, "DELETE", "/backups/77") == 1
+
+
+def test_list_items_stopped_midway_is_interrupted_not_incomplete(
+    rsps: responses.RequestsMock,
+) -> None:
+    stop = threading.Event()
+    add_page(rsps, "backups", 1, page_body([item(i) for i in range(50)], 1, 3, 120))
+
+    with pytest.raises(PassInterrupted):
+        client(stop=stop, on_response=lambda _m, _s: stop.set()).list_items("backups")
+
+    assert count(rsps) == 1
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+WAIT = 5.0  # only reached when the behaviour is broken: a failing test, not a hanging one
+
+
+def test_backoff_gate_pause_holds_every_worker() -> None:
+    asleep, release, waiting, entered = (threading.Event() for _ in range(4))
+    order: list[str] = []
+
+    def sleep(seconds: float) -> None:
+        order.append(f"pause {seconds}")
+        asleep.set()
+        release.wait(WAIT)
+
+    gate = BackoffGate(4, sleep=sleep, on_wait=waiting.set)
+
+    def other_worker() -> None:
+        with gate.turn():
+            order.append("other request")
+            entered.set()
+
+    pauser = threading.Thread(target=gate.pause_all, args=(7.0,))
+    pauser.start()
+    assert asleep.wait(WAIT)
+    assert gate.paused
+    other = threading.Thread(target=other_worker)
+    other.start()
+    assert waiting.wait(WAIT)  # it reached the gate and is held there
+    assert not entered.is_set()
+    release.set()
+    pauser.join(WAIT)
+    other.join(WAIT)
+
+    assert order == ["pause 7.0", "other request"]
+    assert not gate.paused
+
+
+def test_backoff_gate_lets_at_most_concurrency_requests_in() -> None:
+    waiting = threading.Event()
+    gate = BackoffGate(2, on_wait=waiting.set)
+    inside = [threading.Event() for _ in range(3)]
+    proceed = [threading.Event() for _ in range(3)]
+
+    def worker(index: int) -> None:
+        with gate.turn():
+            inside[index].set()
+            proceed[index].wait(WAIT)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    threads[0].start()
+    threads[1].start()
+    assert inside[0].wait(WAIT)
+    assert inside[1].wait(WAIT)
+    threads[2].start()
+    assert waiting.wait(WAIT)
+    assert not inside[2].is_set()
+    proceed[0].set()
+    assert inside[2].wait(WAIT)
+    proceed[1].set()
+    proceed[2].set()
+    for thread in threads:
+        thread.join(WAIT)
+
+
+def test_backoff_gate_held_worker_stops_when_stop_is_set() -> None:
+    stop = threading.Event()
+    asleep, waiting = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def sleep(seconds: float) -> None:  # like stop.wait: returns when stop is set
+        asleep.set()
+        stop.wait(WAIT)
+
+    gate = BackoffGate(1, sleep=sleep, stop=stop, on_wait=waiting.set)
+
+    def other_worker() -> None:
+        try:
+            with gate.turn():
+                pass
+        except PassInterrupted as error:
+            failures.append(error)
+
+    pauser = threading.Thread(target=gate.pause_all, args=(60.0,))
+    pauser.start()
+    assert asleep.wait(WAIT)
+    other = threading.Thread(target=other_worker)
+    other.start()
+    assert waiting.wait(WAIT)
+    stop.set()
+    pauser.join(WAIT)
+    other.join(WAIT)
+
+    assert len(failures) == 1
+
+
+def test_backoff_gate_refuses_a_concurrency_below_one() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        BackoffGate(0)
+
+
+def test_request_429_pauses_every_worker_other_retries_only_this_one(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_delete(rsps, 1, 429, headers={"Retry-After": "3"})
+    add_delete(rsps, 1, 500)
+    add_delete(rsps, 1, 423)
+    add_delete(rsps, 1, 204)
+    paused_while_sleeping: list[bool] = []
+    gates: list[BackoffGate] = []
+    api = client(retries=3, sleep=lambda _: paused_while_sleeping.append(gates[0].paused))
+    gates.append(api.gate)
+
+    api.delete("backups", 1)
+
+    assert paused_while_sleeping == [True, False, False]
+    assert not api.gate.paused
+
+
+# --- check and single objects -----------------------------------------------------------------
+
+
+def test_check_is_one_small_authenticated_request(rsps: responses.RequestsMock) -> None:
+    rsps.add(
+        responses.GET,
+        f"{BASE}/servers",
+        json={"data": [{"id": 1}], "meta": {"last_page": 12, "per_page": 1, "total": 12}},
+        match=[matchers.query_param_matcher({"per_page": "1"})],
+    )
+
+    assert client().check() == 12
+    assert len(rsps.calls) == 1
+    assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_check_unexpected_answer_names_the_base_url(
+    rsps: responses.RequestsMock, sleeps: list[float]
+) -> None:
+    rsps.add(responses.GET, f"{BASE}/servers", body="<html>nginx</html>")
+
+    with pytest.raises(ApiError, match=r"the API at https://api.test/v1 did not answer"):
+        client(sleeps).check()
+
+
+def test_check_401_raises_auth_error(rsps: responses.RequestsMock) -> None:
+    rsps.add(responses.GET, f"{BASE}/servers", status=401)
+
+    with pytest.raises(ApiAuthError):
+        client().check()
+
+
+def test_get_item_returns_the_bare_object_or_none(rsps: responses.RequestsMock) -> None:
+    server = {"id": 2478, "hostname": "ubuntu-2gb", "locked": False}
+    rsps.add(responses.GET, f"{BASE}/servers/2478", json=server)
+    rsps.add(responses.GET, f"{BASE}/servers/9", status=404, json={"message": "Not found"})
+    rsps.add(responses.GET, f"{BASE}/servers/10", status=422, json={"message": "Bad id"})
+
+    api = client()
+
+    assert api.get_item("servers", 2478) == server
+    assert api.get_item("servers", 9) is None
+    with pytest.raises(ApiError, match="GET /servers/10 failed: HTTP 422: Bad id"):
+        api.get_item("servers", 10)
+
+
+# --- fetch_listing ----------------------------------------------------------------------------
+
+
+def test_fetch_listing_lists_servers_then_each_resource(rsps: responses.RequestsMock) -> None:
+    add_listing(rsps, "servers", [{"id": 2478, "hostname": "ubuntu-2gb", "status": "active"}])
+    add_listing(rsps, "backups", [item(1), item(2)])
+    add_listing(rsps, "snapshots", [item(3, server_hostname=None)])
+
+    listing = fetch_listing(client(), ["backups", "snapshots"])
+
+    assert [call.request.url.split("?")[0] for call in rsps.calls] == [  # type: ignore[union-attr]
+        f"{BASE}/servers",
+        f"{BASE}/backups",
+        f"{BASE}/snapshots",
+    ]
+    assert [(b.resource, b.id) for b in listing.backups] == [
+        ("backups", 1),
+        ("backups", 2),
+        ("snapshots", 3),
+    ]
+    assert listing.servers is not None
+    assert [s.hostname for s in listing.servers] == ["ubuntu-2gb"]
+    assert listing.resources == {"backups", "snapshots"}
+    assert listing.incomplete_resources == frozenset()
+    assert listing.servers_complete
+    assert listing.problems == ()
+
+
+def test_fetch_listing_marks_an_incomplete_resource_and_says_why(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_listing(rsps, "servers", [{"id": 2478}])
+    add_listing(rsps, "backups", [item(1)])
+    add_page(rsps, "snapshots", 1, status=500)
+
+    listing = fetch_listing(client(), ["backups", "snapshots"])
+
+    assert listing.incomplete_resources == {"snapshots"}
+    assert [b.id for b in listing.backups] == [1]
+    assert listing.servers_complete
+    (problem,) = listing.problems
+    assert problem.level == "error"
+    assert problem.resource == "snapshots"
+    assert problem.server_id is None
+    assert "the snapshots listing is incomplete: page 1 could not be read: HTTP 500" in (
+        problem.message
+    )
+
+
+def test_fetch_listing_incomplete_servers_blocks_the_pass(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_page(rsps, "servers", 1, page_body([{"id": 1}], 1, 1, 4, "servers"))
+    add_listing(rsps, "backups", [item(1)])
+
+    listing = fetch_listing(client(), ["backups"])
+
+    assert not listing.servers_complete
+    assert listing.servers is None
+    assert listing.incomplete_resources == frozenset()
+    (problem,) = listing.problems
+    assert (problem.level, problem.resource, problem.server_id) == ("error", None, None)
+    assert "nothing is deleted this pass" in problem.message
+
+
+def test_fetch_listing_passes_item_problems_on(rsps: responses.RequestsMock) -> None:
+    add_listing(rsps, "servers", [{"id": 2478}, {"hostname": "no-id"}])
+    add_listing(rsps, "backups", [item(1), item(2, created_at="yesterday")])
+
+    listing = fetch_listing(client(), ["backups"])
+
+    assert not listing.servers_complete
+    assert [b.id for b in listing.backups] == [1]
+    assert [(p.resource, p.backup_id) for p in listing.problems] == [(None, None), ("backups", 2)]
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, ApiAuthError), (403, ApiPermissionError)])
+def test_fetch_listing_auth_errors_are_fatal(
+    rsps: responses.RequestsMock, status: int, error: type[ApiError]
+) -> None:
+    add_listing(rsps, "servers", [{"id": 1}])
+    add_page(rsps, "backups", 1, status=status)
+
+    with pytest.raises(error):
+        fetch_listing(client(), ["backups"])
+
+
+# --- the token --------------------------------------------------------------------------------
+
+
+def test_load_token_prefers_token_file_then_credentials_then_env(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "vpsbg-token").write_text("from-credentials")
+    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(credentials)}
+
+    from_file = load_token(api_settings(tmp_path, token_file), environ)
+    from_credentials = load_token(api_settings(tmp_path), environ)
+    from_env = load_token(api_settings(tmp_path), {"VPSBG_API_TOKEN": " from-env\n"})
+
+    assert from_file.reveal() == "from-file"
+    assert from_file.source == f"api.token_file {token_file}"
+    assert from_credentials.reveal() == "from-credentials"
+    assert from_credentials.source == f"the systemd credential {credentials / 'vpsbg-token'}"
+    assert from_env.reveal() == "from-env"
+    assert from_env.source == "$VPSBG_API_TOKEN"
+
+
+def test_load_token_credentials_directory_without_the_file_falls_back_to_env(
+    tmp_path: Path,
+) -> None:
+    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(tmp_path)}
+
+    assert load_token(api_settings(tmp_path), environ).reveal() == "from-env"
+
+
+def test_load_token_missing_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(TokenMissing) as caught:
+        load_token(api_settings(tmp_path), {"VPSBG_API_TOKEN": "  "})
+
+    message = str(caught.value)
+    assert message.startswith("no VPSBG API token: $VPSBG_API_TOKEN is not set or empty.")
+    assert "api.token_file" in message
+    assert "LoadCredential=vpsbg-token" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "does not exist"), ("\n", "is empty"), ("abc def", "whitespace")],
+)
+def test_load_token_unusable_token_file(tmp_path: Path, content: str | None, message: str) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+
+    with pytest.raises(TokenMissing, match=f"api.token_file {token_file} .*{message}") as caught:
+        load_token(api_settings(tmp_path, token_file), {"VPSBG_API_TOKEN": "from-env"})
+
+    assert "abc" not in str(caught.value)
+
+
+def test_load_token_refuses_a_token_a_header_cannot_carry(tmp_path: Path) -> None:
+    with pytest.raises(TokenMissing, match="control") as caught:
+        load_token(api_settings(tmp_path), {"VPSBG_API_TOKEN": "abc\x00def"})
+
+    assert "abc" not in str(caught.value)
+
+
+def test_secret_hides_its_value() -> None:
+    secret = Secret(TOKEN)
+
+    assert repr(secret) == "Secret('***')"
+    assert str(secret) == "Secret('***')"
+    assert f"{secret}" == "Secret('***')"
+    assert secret.reveal() == TOKEN
+
+
+def echoing(status: int) -> Callable[[responses.RequestsMock], object]:
+    """An error answer that quotes the token back, in its message and its body."""
+    return lambda rsps: rsps.add(
+        responses.GET,
+        f"{BASE}/backups",
+        status=status,
+        json={"message": f"token {TOKEN} says no", "token": TOKEN},
+        headers={"Retry-After": "1"},
+    )
+
+
+FAULTS: dict[str, Callable[[responses.RequestsMock], object]] = {
+    **{f"HTTP {s}": echoing(s) for s in (400, 401, 403, 404, 422, 423, 429, 500, 503)},
+    "garbage": lambda rsps: rsps.add(
+        responses.GET, f"{BASE}/backups", body=f"<html>{TOKEN}</html>"
+    ),
+    "connection": lambda rsps: rsps.add(
+        responses.GET, f"{BASE}/backups", body=requests.ConnectionError(f"reset ({TOKEN})")
+    ),
+    "odd error": lambda rsps: rsps.add(
+        responses.GET, f"{BASE}/backups", body=requests.RequestException(f"odd {TOKEN}")
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
+def test_token_never_shows_in_errors_outcomes_or_logs(
+    rsps: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    fault: Callable[[responses.RequestsMock], object],
+) -> None:
+    fault(rsps)
+    rsps.add(responses.DELETE, f"{BASE}/backups/1", status=422, json={"message": f"no, {TOKEN}"})
+    api = client()
+    shown: list[str] = [repr(api)]
+
+    with caplog.at_level(logging.DEBUG), capture_logs() as logs:
+        try:
+            api.list_items("backups")
+        except ApiError as error:
+            shown += [str(error), repr(error), repr(error.args)]
+        outcome = api.delete("backups", 1)
+        shown += [repr(outcome), outcome.message]
+
+    shown += [repr(logs), caplog.text]
+    shown += [call.request.url or "" for call in rsps.calls]
+    assert len(shown) > 5
+    assert not [text for text in shown if TOKEN in text]
