@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command(
         "run",
-        _not_implemented("run"),
+        _action("run"),
         "one pass now: list, decide, delete (only report with --dry-run or dry_run: true)",
     )
     _add_dry_run(run)
@@ -142,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     daemon = command(
         "daemon",
-        _not_implemented("daemon"),
+        _action("daemon"),
         "long-running: a pass on every schedule tick until SIGTERM/SIGINT",
     )
     _add_dry_run(daemon)
@@ -195,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     command(
         "demo",
-        _not_implemented("demo"),
+        _action("demo"),
         "run the built-in VPSBG API simulator with a realistic fleet, plan and prune it",
     )
     return parser

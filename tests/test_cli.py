@@ -181,7 +181,7 @@ def test_main_plan_without_a_listing_is_not_available_yet(
     assert "use --listing FILE" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["run", "daemon", "health", "demo", "simulate"])
+@pytest.mark.parametrize("command", ["health", "simulate"])
 def test_main_stub_commands_say_they_are_not_implemented(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
