@@ -19,7 +19,7 @@ from pathlib import Path
 from pruner import __version__
 from pruner.actions.common import DEFAULT_CONFIG
 from pruner.config import ConfigError
-from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotAvailableError, UserError
+from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotAvailableError, PassFailed, UserError
 from pruner.listing import ListingError
 from pruner.logging import LOG_LEVELS, configure_logging
 
@@ -60,13 +60,24 @@ def _discard_stdout() -> None:
 
 
 def _as_user_error(error: Exception) -> UserError | None:
-    """The one place that maps the errors a user can fix to messages and exit codes."""
+    """The one place that maps the errors a user can fix to messages and exit codes.
+
+    UserError subclasses carry their own code (LockHeld: 75). A missing token is configuration
+    (2: nothing was contacted); any other API error that ends a command fails it (1).
+    """
+    # Imported here, not at the top: `pruner health` must not pay for loading requests.
+    from pruner.api import ApiError, TokenMissing  # noqa: PLC0415
+
     if isinstance(error, UserError):
         return error
     if isinstance(error, ConfigError):
         return UserError(*error.problems)
     if isinstance(error, ListingError):
         return UserError(str(error))  # a saved listing is input, like the config: exit 2
+    if isinstance(error, TokenMissing):
+        return UserError(error.message)
+    if isinstance(error, ApiError):
+        return PassFailed(error.message)
     return None
 
 

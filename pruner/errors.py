@@ -10,6 +10,7 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_USAGE",
     "NotAvailableError",
+    "PassFailed",
     "UserError",
 ]
 
@@ -33,3 +34,9 @@ class UserError(Exception):
 
 class NotAvailableError(UserError):
     """A command of the contract that this version does not implement yet."""
+
+
+class PassFailed(UserError):
+    """The pass could not do its work (e.g. the API refused the token): exit 1, not 2."""
+
+    exit_code = EXIT_INCOMPLETE

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +16,12 @@ import pytest
 import structlog
 
 from pruner import __version__
-from pruner.cli import main
+from pruner.actions.run import stop_on_signals
+from pruner.api import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
+from pruner.cli import _as_user_error, main
+from pruner.config import ConfigError
+from pruner.lock import LockHeld, PassLock
+from pruner.simulator import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
 from tests._factories import DOCS_EXAMPLE_PAGE, item
 
 CONFIG = """\
@@ -33,6 +42,46 @@ def _restore_logging() -> Iterator[None]:
     for handler in [h for h in root.handlers if h.get_name() == "pruner"]:
         root.removeHandler(handler)
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VPSBG_API_TOKEN", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[Simulator]:
+    """A small simulated account (a locked, a stale and a terminated server among 8), with
+    $VPSBG_API_TOKEN holding its Write key and no proxy in the way."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("VPSBG_API_TOKEN", WRITE_TOKEN)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with Simulator(generate_fleet(now=datetime.now(UTC), servers=8, days=20, seed=1)) as simulator:
+        yield simulator
+    assert simulator.errors == []
+
+
+MakeLiveConfig = Callable[..., Path]
+
+
+@pytest.fixture
+def live_config(sim: Simulator, tmp_path: Path) -> MakeLiveConfig:
+    def make(dry_run: bool = False, max_deletions_per_run: int | None = None) -> Path:
+        settings = {
+            "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},
+            "dry_run": dry_run,
+            "state_dir": str(tmp_path / "state"),
+            "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": max_deletions_per_run},
+            "policies": [{"name": "all", "keep_daily": 7}],
+        }
+        path = tmp_path / "live.yaml"
+        path.write_text(json.dumps(settings), encoding="utf-8")
+        return path
+
+    return make
 
 
 @pytest.fixture
@@ -174,11 +223,13 @@ def test_main_plan_exits_0_for_a_warning_only_listing(
     assert "meta.total says 6" in warnings[0]["message"]
 
 
-def test_main_plan_without_a_listing_is_not_available_yet(
-    config: Path, capsys: pytest.CaptureFixture[str]
+def test_main_plan_without_a_listing_or_a_token_exits_2(
+    config: Path, capsys: pytest.CaptureFixture[str], no_token: None
 ) -> None:
     assert main(["--config", str(config), "plan"]) == 2
-    assert "use --listing FILE" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "no VPSBG API token: $VPSBG_API_TOKEN is not set" in captured.err
+    assert captured.out == ""
 
 
 @pytest.mark.parametrize("command", ["health", "simulate"])
@@ -212,11 +263,11 @@ def test_main_check_config_prints_the_resolved_policies(
     assert "keep_last 2" in out
 
 
-def test_main_check_config_online_is_not_available_yet(
-    config: Path, capsys: pytest.CaptureFixture[str]
+def test_main_check_config_online_without_a_token_exits_2(
+    config: Path, capsys: pytest.CaptureFixture[str], no_token: None
 ) -> None:
     assert main(["--config", str(config), "check-config", "--online"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "no VPSBG API token" in capsys.readouterr().err
 
 
 def test_python_m_pruner_plans_a_listing_as_json(config: Path, listing: Path) -> None:
@@ -232,3 +283,155 @@ def test_python_m_pruner_plans_a_listing_as_json(config: Path, listing: Path) ->
     plan = json.loads(result.stdout)
     assert plan["summary"] == {"kept": 2, "deleted": 2, "skipped_groups": 0, "size_freed": 100}
     assert json.loads(result.stderr.splitlines()[-1])["event"] == "plan.summary"
+
+
+def test_main_plan_lists_the_account_live_with_a_read_key(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", READ_TOKEN)
+    argv = ["--config", str(live_config()), "plan", "--format", "json"]
+    now = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+
+    assert main([*argv, "--now", now.isoformat()]) == 0
+
+    captured = capsys.readouterr()
+    plan = json.loads(captured.out)
+    assert datetime.fromisoformat(plan["now"]) == now
+    assert plan["summary"]["deleted"] > 0
+    assert sim.request_count("DELETE") == 0
+    assert _log_events(captured.err)[-1]["event"] == "pass.summary"
+
+
+def test_main_run_dry_run_reports_what_it_would_delete(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(live_config()), "run", "--dry-run"]) == 0
+
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "DRY RUN: nothing will be deleted (--dry-run)"
+    assert lines[-1].startswith("DRY RUN: nothing was deleted; a real pass would delete ")
+    assert "· policy all: would delete" in out
+    assert "Not pruned this pass" in out
+    assert sim.request_count("DELETE") == 0
+
+
+def test_main_run_deletes_and_reports_per_server(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = live_config()
+
+    assert main(["--config", str(config), "run"]) == 0
+
+    out = capsys.readouterr().out
+    assert "DRY RUN" not in out
+    assert "· policy all: deleted " in out
+    assert f"Summary: kept {_count_kept(config)}, deleted {len(sim.deleted)}, failed 0" in out
+    assert len(sim.deleted) > 0
+
+
+def _count_kept(config: Path) -> int:
+    state = json.loads((config.parent / "state" / "last-plan.json").read_text(encoding="utf-8"))
+    kept: int = state["summary"]["kept"]
+    return kept
+
+
+def test_main_run_exits_3_when_a_cap_holds_deletions_back(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = live_config(max_deletions_per_run=1)
+    assert main(["--config", str(config), "run"]) == 3
+    assert "--allow-large-deletions" in capsys.readouterr().out
+    assert main(["--config", str(config), "run", "--allow-large-deletions"]) == 0
+    assert len(sim.deleted) > 1
+
+
+def test_main_run_exits_75_while_another_pass_holds_the_lock(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with PassLock(tmp_path / "state"):
+        assert main(["--config", str(live_config()), "run"]) == 75
+    assert "another pruner pass holds the lock" in capsys.readouterr().err
+    assert sim.request_count() == 0
+
+
+def test_main_run_exits_2_without_a_token_before_any_request(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("VPSBG_API_TOKEN")
+    assert main(["--config", str(live_config()), "run"]) == 2
+    assert "no VPSBG API token" in capsys.readouterr().err
+    assert sim.request_count() == 0
+
+
+def test_main_run_exits_1_with_the_api_message_when_the_token_is_rejected(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", "revoked-token")
+    assert main(["--config", str(live_config()), "run"]) == 1
+    err = capsys.readouterr().err
+    assert "pruner: the API token was rejected (HTTP 401)" in err
+    assert "Traceback" not in err
+    assert "revoked-token" not in err
+
+
+def test_main_check_config_online_says_the_api_answered(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(live_config()), "check-config", "--online"]) == 0
+    out = capsys.readouterr().out
+    visible = sum(1 for s in sim.servers() if s["status"] in ("active", "suspended"))
+    assert f"API OK: {sim.base_url} answered, token accepted ({visible} servers)" in out
+
+
+def test_main_check_config_online_exits_1_when_the_token_is_rejected(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", "revoked-token")
+    assert main(["--config", str(live_config()), "check-config", "--online"]) == 1
+    assert "HTTP 401" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (TokenMissing("no VPSBG API token"), 2),
+        (ConfigError(["config.yaml:3: policies: required"]), 2),
+        (LockHeld("another pruner pass holds the lock"), 75),
+        (ApiAuthError("the API token was rejected (HTTP 401)", status=401), 1),
+        (ApiPermissionError("this API key has Read permission only", status=403), 1),
+        (ApiError("the API did not answer"), 1),
+    ],
+)
+def test_as_user_error_maps_each_error_to_its_exit_code(error: Exception, code: int) -> None:
+    user_error = _as_user_error(error)
+    assert user_error is not None
+    assert user_error.exit_code == code
+    assert user_error.lines[0] == str(error).splitlines()[0]
+
+
+def test_as_user_error_leaves_bugs_alone() -> None:
+    assert _as_user_error(KeyError("bug")) is None
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_stop_on_signals_sets_stop_instead_of_ending_the_process(number: int) -> None:
+    stop = threading.Event()
+    before = signal.getsignal(number)
+    with stop_on_signals(stop):
+        os.kill(os.getpid(), number)
+        assert stop.wait(5)
+        assert signal.getsignal(number) == before  # a second signal acts as usual
+    assert signal.getsignal(number) == before

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import structlog
 
-from pruner.logging import REDACTED, configure_logging, redact_secrets
+from pruner.logging import REDACTED, configure_logging, mask_secrets, redact_secrets
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +83,63 @@ def test_configure_logging_masks_secrets() -> None:
 def test_redact_secrets_leaves_other_keys_alone() -> None:
     event = redact_secrets(None, "info", {"event": "x", "password": "p", "api_key": "k", "n": 1})
     assert event == {"event": "x", "password": REDACTED, "api_key": REDACTED, "n": 1}
+
+
+def test_configure_logging_masks_bearer_credentials_in_any_value() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    structlog.get_logger("pruner").info("sent", header="Bearer abc123", nested=[{"h": "Bearer x"}])
+    logging.getLogger("urllib3").warning("headers: Authorization: Bearer abc123 sent")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["header"] == f"Bearer {REDACTED}"
+    assert first["nested"] == [{"h": f"Bearer {REDACTED}"}]
+    assert second["event"] == f"headers: Authorization: Bearer {REDACTED} sent"
+    assert "abc123" not in stream.getvalue()
+
+
+def test_mask_secrets_masks_the_live_token_wherever_it_appears() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    log = structlog.get_logger("pruner")
+    with mask_secrets("s3cret-value"):
+        log.info("api.retry", problem="echoed s3cret-value back", error=ValueError("s3cret-value"))
+        logging.getLogger("requests").warning("url ?key=%s", "s3cret-value")
+        try:
+            raise RuntimeError("boom with s3cret-value")
+        except RuntimeError:
+            log.exception("pass.failed")
+    log.info("after", value="s3cret-value")  # outside the pass: no longer registered
+    lines = stream.getvalue().splitlines()
+    assert "s3cret-value" not in "".join(lines[:-1])
+    assert json.loads(lines[0])["problem"] == f"echoed {REDACTED} back"
+    assert json.loads(lines[0])["error"] == REDACTED
+    assert json.loads(lines[1])["event"] == f"url ?key={REDACTED}"
+    assert "boom with [redacted]" in json.loads(lines[2])["exception"]
+    assert json.loads(lines[-1])["value"] == "s3cret-value"
+
+
+def test_mask_secrets_follows_the_context_into_worker_threads() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    log = structlog.get_logger("pruner")
+    with (
+        mask_secrets("s3cret-value"),
+        structlog.contextvars.bound_contextvars(run_id="abc123def456"),
+        ThreadPoolExecutor(1) as pool,
+    ):
+        pool.submit(contextvars.copy_context().run, log.info, "work", v="s3cret-value").result()
+        pool.submit(
+            contextvars.copy_context().run, logging.getLogger("urllib3").info, "stdlib line"
+        ).result()
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["run_id"] for e in events] == ["abc123def456"] * 2
+    assert events[0]["v"] == REDACTED
+
+
+def test_mask_secrets_ignores_values_too_short_to_be_a_token() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    with mask_secrets("a", ""):
+        structlog.get_logger("pruner").info("plan.summary", status="ok", dry_run="a")
+    event = json.loads(stream.getvalue())
+    assert (event["status"], event["dry_run"]) == ("ok", "a")

@@ -1,4 +1,9 @@
-"""`pruner plan`: decide and report; never sends a DELETE."""
+"""`pruner plan`: decide and report; never sends a DELETE.
+
+Live (the default), a pass with execute=False lists through the API (a Read key is enough),
+takes no lock and writes no state. With --listing FILE, it decides on a saved listing and makes
+no API call at all. Either way the report goes to stdout; exit 1 when the plan is incomplete.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ import structlog
 
 from pruner.actions.common import load_and_warn
 from pruner.config import Config
-from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, NotAvailableError
+from pruner.errors import EXIT_INCOMPLETE, EXIT_OK
 from pruner.listing import load_listing
 from pruner.models import Plan
+from pruner.passes import run_pass, utc_now
 from pruner.planner import build_plan
 from pruner.report import Summary, summarize, write_plan_json, write_table
 
@@ -26,15 +32,21 @@ __all__ = ["main"]
 
 def main(args: argparse.Namespace) -> int:
     if args.listing is None:
-        raise NotAvailableError(
-            "plan: a live listing needs the API client (not available yet); "
-            "use --listing FILE with a saved GET /backups response"
-        )
+        return _plan_live(args)
     now: datetime = args.now or datetime.now(UTC)
     config = load_and_warn(args)
     with _without_cyclic_gc():
         complete = _plan_listing(args.listing, config, now, args.format)
     return EXIT_OK if complete else EXIT_INCOMPLETE
+
+
+def _plan_live(args: argparse.Namespace) -> int:
+    config = load_and_warn(args)
+    fixed: datetime | None = args.now
+    clock = utc_now if fixed is None else (lambda: fixed)
+    result = run_pass(config, dry_run=False, execute=False, clock=clock)
+    _write_report(result.plan, summarize(result.plan), args.format, sys.stdout)
+    return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
 
 def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:

@@ -1,0 +1,169 @@
+"""`pruner run [--dry-run] [--allow-large-deletions]`: one pass now, and a short report.
+
+The report on stdout says what was deleted (or would be) per server, what failed and why, and
+the summary; every detail is in the logs and in state_dir/last-plan.json. SIGTERM or SIGINT
+lets the pass wind down (requests on the wire finish, nothing new starts) and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TextIO
+
+from pruner.actions.common import load_and_warn
+from pruner.models import Group
+from pruner.passes import CAP_GUARDS, PassResult, run_pass
+
+__all__ = ["main", "stop_on_signals", "write_pass_report"]
+
+_WIDTH = 100
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_and_warn(args)  # exit 2 before any API call
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        result = run_pass(
+            config,
+            dry_run=args.dry_run,
+            allow_large_deletions=args.allow_large_deletions,
+            stop=stop,
+        )
+    cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
+    write_pass_report(result, sys.stdout, dry_run_cause=cause)
+    return result.exit_code
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT set `stop` instead of ending the process; after the
+    first one the previous handlers are back, so a second Ctrl-C ends it at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals
+        return
+    previous = {number: signal.getsignal(number) for number in _SIGNALS}
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    def on_signal(_number: int, _frame: FrameType | None) -> None:
+        stop.set()  # no logging here: the handler may run while the logger holds its lock
+        restore()
+
+    for number in _SIGNALS:
+        signal.signal(number, on_signal)
+    try:
+        yield
+    finally:
+        restore()
+
+
+def write_pass_report(
+    result: PassResult, stream: TextIO, *, dry_run_cause: str = "dry run"
+) -> None:
+    """The pass for people: a few lines per server that had deletions, then the summary."""
+    stream.writelines(_report_lines(result, dry_run_cause))
+    stream.flush()
+
+
+def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
+    plan = result.plan
+    if result.dry_run:
+        yield f"DRY RUN: nothing will be deleted ({dry_run_cause})\n"
+    yield f"Pass {result.run_id} at {plan.now.isoformat()}\n"
+    for group in plan.groups:
+        yield from _group_lines(result, group)
+    yield from _not_pruned(plan.groups)
+    yield "\n"
+    yield from _wrapped(_summary_line(result), "")
+    if result.blocked_by_caps:
+        caps = sorted({g.guard for g in plan.groups if g.guard in CAP_GUARDS} - {None})
+        yield from _wrapped(
+            f"Caps held back {result.blocked_by_caps} deletion(s) ({', '.join(map(str, caps))}): "
+            "run with --allow-large-deletions for one pass if this is intended",
+            "",
+        )
+    for failure in result.failures:
+        yield from _wrapped(f"FAILED: {failure}", "")
+    if result.dry_run:
+        freed = sum(d.backup.size or 0 for d in plan.deletions)
+        yield (
+            f"DRY RUN: nothing was deleted; a real pass would delete {result.would_delete} "
+            f"backups and snapshots ({freed} GB)\n"
+        )
+
+
+def _group_lines(result: PassResult, group: Group) -> Iterator[str]:
+    deletions = [d for d in group.decisions if d.action == "delete"]
+    if not deletions:
+        return
+    size = sum(d.backup.size or 0 for d in deletions)
+    head = f"{_where(group)} · policy {group.policy}"
+    if not result.executed:
+        yield f"{head}: would delete {len(deletions)} ({size} GB)\n"
+        return
+    done = [d for d in deletions if result.outcome_of(d) in ("deleted", "already_gone")]
+    freed = sum(d.backup.size or 0 for d in done)
+    yield f"{head}: deleted {len(done)} of {len(deletions)} ({freed} GB)\n"
+    why = {(o.resource, o.id): o.message for o in result.outcomes if not o.done}
+    for decision in deletions:
+        outcome = result.outcome_of(decision)
+        backup = decision.backup
+        if outcome in ("locked", "failed"):
+            reason = why.get((backup.resource, backup.id), "")
+            yield from _wrapped(f"FAILED id {backup.id} ({outcome}): {reason}", "  ")
+        elif outcome == "not_attempted":
+            yield f"  not attempted: id {backup.id}\n"
+
+
+def _not_pruned(groups: tuple[Group, ...]) -> Iterator[str]:
+    held = [g for g in groups if g.status in ("skipped", "incomplete", "orphan", "unmanaged")]
+    if not held:
+        return
+    yield "Not pruned this pass (their backups are kept):\n"
+    for group in held:
+        status = f"{group.status} ({group.guard})" if group.guard else group.status
+        reason = group.messages[-1] if group.messages else ""
+        yield from _wrapped(f"{_where(group)} · {status}: {reason}", "  ")
+
+
+def _summary_line(result: PassResult) -> str:
+    plan = result.plan
+    kept = sum(1 for d in plan.decisions if d.action == "keep")
+    skipped = sum(1 for g in plan.groups if g.status == "skipped")
+    if result.executed and result.execution is not None:
+        execution = result.execution
+        acted = (
+            f"deleted {len(execution.done)}, failed {len(execution.failed)}, "
+            f"not attempted {len(execution.not_attempted)}, freed {execution.size_freed} GB"
+        )
+    elif result.dry_run:
+        acted = f"would delete {result.would_delete}"
+    else:
+        acted = "deleted 0"
+    return f"Summary: kept {kept}, {acted}, skipped groups {skipped} ({result.duration:.1f}s)"
+
+
+def _where(group: Group) -> str:
+    hostname = f" ({group.server_hostname})" if group.server_hostname else ""
+    return f"server {group.server_id}{hostname} · {group.resource}"
+
+
+def _wrapped(text: str, indent: str) -> Iterator[str]:
+    for line in textwrap.wrap(
+        text,
+        _WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + "    ",
+        break_on_hyphens=False,
+    ):
+        yield line + "\n"

@@ -1,0 +1,453 @@
+"""One pass: list, decide, delete, record, summarise. Used by `run`, `plan`, `daemon`, `demo`.
+
+The order is the contract's (SPEC §2, §5): the token is found (exit 2) before the lock is taken
+(exit 75), the lock before any API call; every listing is complete before anything is decided;
+a dry run never reaches the executor. Every log line of a pass carries its `run_id`; one
+`pass.summary` event ends it (the full plan goes to state_dir/last-plan.json, not to the log).
+
+Exit codes, first match wins: 1 when the pass is incomplete (a listing, a deletion, a fatal API
+answer, a stop before the end, the plan file not written), 3 when a cap held deletions back (a
+dry run too: it returns what the real pass would), else 0. Stale, locked, unmanaged and orphaned
+servers are warnings.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from pruner.api import (
+    ApiAuthError,
+    ApiClient,
+    ApiPermissionError,
+    DeleteOutcome,
+    PassInterrupted,
+    Secret,
+    fetch_listing,
+    load_token,
+)
+from pruner.config import Config
+from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
+from pruner.executor import Execution, execute
+from pruner.lock import PassLock
+from pruner.logging import mask_secrets
+from pruner.models import Decision, Group, Listing, Plan, Problem, Resource
+from pruner.planner import build_plan
+from pruner.report import Summary, plan_to_json, summarize
+from pruner.state import LAST_PLAN, write_json_atomically
+
+__all__ = [
+    "CAP_GUARDS",
+    "PassResult",
+    "last_plan_document",
+    "new_run_id",
+    "run_pass",
+    "utc_now",
+]
+
+CAP_GUARDS = frozenset({"max_delete_fraction", "max_deletions_per_run"})  # exit 3
+_GUARD_KEYS = {
+    "stale": "stale_after",
+    "max_delete_fraction": "max_delete_fraction",
+    "max_deletions_per_run": "safety.max_deletions_per_run",
+}
+_DRY_RUN = "DRY RUN: nothing will be deleted"
+_STOPPED = "stopped by a signal before it finished"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    """What a pass did. `plan` is the plan after execution: groups whose deletions were not all
+    done have status "failed"; `outcomes` has every attempted deletion, in plan order."""
+
+    run_id: str
+    plan: Plan
+    outcomes: tuple[DeleteOutcome, ...]
+    exit_code: int  # SPEC §2 precedence among 1, 3, 0 (for execute=False: 1 or 0, as `plan`)
+    interrupted: bool  # `stop` ended it before it finished
+    duration: float  # seconds
+    dry_run: bool = False  # effective: config.dry_run or --dry-run
+    executed: bool = False  # the executor ran: a real pass (not dry, not `plan`) with deletions
+    execution: Execution | None = None  # None when nothing was carried out
+    failures: tuple[str, ...] = ()  # why exit_code is 1, one sentence each
+
+    @property
+    def not_attempted(self) -> tuple[Decision, ...]:
+        return self.execution.not_attempted if self.execution is not None else ()
+
+    @property
+    def would_delete(self) -> int:
+        """Deletions the plan holds: done, failed, or (dry run) not carried out."""
+        return len(self.plan.deletions)
+
+    @property
+    def blocked_by_caps(self) -> int:
+        return sum(g.blocked_deletions for g in self.plan.groups if g.guard in CAP_GUARDS)
+
+    def outcome_of(self, decision: Decision) -> str | None:
+        if self.execution is None:
+            return None
+        return self.execution.outcome_of(decision.backup)
+
+
+def run_pass(
+    config: Config,
+    *,
+    dry_run: bool,
+    allow_large_deletions: bool = False,
+    execute: bool = True,
+    client: ApiClient | None = None,
+    token: Secret | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    stop: threading.Event | None = None,
+    write_state: bool = True,
+) -> PassResult:
+    """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
+
+    A dry run (config.dry_run or `dry_run`) sends no DELETE whatever else happens. Raises
+    TokenMissing (exit 2) and LockHeld (exit 75) before any API call; ApiAuthError and
+    ApiPermissionError when the API refuses the key while listing (exit 1). A refusal while
+    deleting, failed deletions and `stop` are reported in the result instead: by then the pass
+    has done things that must be recorded.
+
+    If `client` is None it is built from config.api and `token` (else load_token from the
+    environment) with `stop`; a client passed in should share `stop` (ApiClient(stop=...)).
+    """
+    stop = stop if stop is not None else threading.Event()
+    run_id = new_run_id()
+    with structlog.contextvars.bound_contextvars(run_id=run_id), ExitStack() as stack:
+        if client is None:
+            token = token if token is not None else load_token(config.api, os.environ)
+        if token is not None:
+            stack.enter_context(mask_secrets(token.reveal()))
+        if execute:
+            stack.enter_context(PassLock(config.state_dir))
+        if client is None:
+            assert token is not None
+            client = stack.enter_context(ApiClient.from_settings(config.api, token, stop=stop))
+        one = _Pass(
+            config=config,
+            run_id=run_id,
+            dry_run=config.dry_run or dry_run,
+            allow_large_deletions=allow_large_deletions,
+            execute=execute,
+            client=client,
+            clock=clock,
+            stop=stop,
+            write_state=execute and write_state,
+            log=structlog.get_logger("pruner"),
+            started=time.monotonic(),
+        )
+        return one.run()
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    config: Config
+    run_id: str
+    dry_run: bool
+    allow_large_deletions: bool
+    execute: bool
+    client: ApiClient
+    clock: Callable[[], datetime]
+    stop: threading.Event
+    write_state: bool
+    log: FilteringBoundLogger
+    started: float
+
+    def run(self) -> PassResult:
+        resources = tuple(dict.fromkeys(policy.resource for policy in self.config.policies))
+        self._log_start(resources)
+        try:
+            listing = fetch_listing(self.client, resources)
+        except PassInterrupted:
+            return self._interrupted_while_listing()
+        except (ApiAuthError, ApiPermissionError) as error:
+            self.log.error("pass.failed", message=error.message, duration=self._duration())
+            raise
+        now = self.clock()
+        plan = build_plan(
+            listing,
+            self.config.policies,
+            now=now,
+            generated_at=now,
+            zone=self.config.timezone,
+            max_deletions_per_run=self.config.safety.max_deletions_per_run,
+            dry_run=self.dry_run,
+            allow_large_deletions=self.allow_large_deletions,
+        )
+        summary = summarize(plan)  # of the plan as decided: completeness and guards
+        _log_problems(plan, self.config, self.log)
+        execution = self._carry_out(plan)
+        if execution is not None:
+            plan = execution.plan
+        failures = list(_failures(plan, summary, execution))
+        if self.write_state and not self._record(plan, execution):
+            failures.append(f"state_dir {self.config.state_dir}: {LAST_PLAN} was not written")
+        result = PassResult(
+            run_id=self.run_id,
+            plan=plan,
+            outcomes=execution.outcomes if execution is not None else (),
+            exit_code=self._exit_code(plan, failures),
+            interrupted=execution is not None and execution.interrupted,
+            duration=self._duration(),
+            dry_run=self.dry_run,
+            executed=execution is not None,
+            execution=execution,
+            failures=tuple(failures),
+        )
+        self._log_summary(result, listing, summary)
+        return result
+
+    def _carry_out(self, plan: Plan) -> Execution | None:
+        if not self.execute or self.dry_run:
+            return None  # the executor is not even built: a dry run sends no DELETE
+        assert not plan.dry_run
+        if not plan.deletions:
+            return None
+        return execute(
+            plan, self.client, concurrency=self.config.api.concurrency, stop=self.stop, log=self.log
+        )
+
+    def _exit_code(self, plan: Plan, failures: list[str]) -> int:
+        if failures:
+            return EXIT_INCOMPLETE
+        capped = any(g.guard in CAP_GUARDS and g.blocked_deletions for g in plan.groups)
+        if capped and self.execute:
+            return EXIT_CAPPED
+        return EXIT_OK
+
+    def _record(self, plan: Plan, execution: Execution | None) -> bool:
+        """Write last-plan.json; whether it was written."""
+        path = self.config.state_dir / LAST_PLAN
+        document = last_plan_document(plan, self.run_id, execution, executed=not self.dry_run)
+        try:
+            write_json_atomically(path, document)
+        except OSError as error:
+            self.log.error(
+                "state.write_failed",
+                path=str(path),
+                message=f"{error.strerror or error}: check that state_dir is writable",
+            )
+            return False
+        return True
+
+    def _interrupted_while_listing(self) -> PassResult:
+        now = self.clock()
+        problem = Problem("error", f"{_STOPPED} (while listing): nothing was deleted")
+        plan = Plan(generated_at=now, now=now, dry_run=self.dry_run, groups=(), problems=(problem,))
+        result = PassResult(
+            run_id=self.run_id,
+            plan=plan,
+            outcomes=(),
+            exit_code=EXIT_INCOMPLETE,
+            interrupted=True,
+            duration=self._duration(),
+            dry_run=self.dry_run,
+            failures=(f"{_STOPPED} (while listing): nothing was deleted",),
+        )
+        self.log.error(
+            "pass.summary",
+            interrupted=True,
+            exit_code=result.exit_code,
+            dry_run=self.dry_run,
+            duration=result.duration,
+            message=result.failures[0],
+        )
+        return result
+
+    def _duration(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+    def _log_start(self, resources: tuple[Resource, ...]) -> None:
+        dry = {"message": _DRY_RUN} if self.execute and self.dry_run else {}
+        self.log.info(
+            "pass.start",
+            **dry,
+            dry_run=self.dry_run,
+            execute=self.execute,
+            resources=list(resources),
+            api=self.client.base_url,
+            state_dir=str(self.config.state_dir),
+        )
+        if self.execute and self.dry_run:
+            cause = "dry_run: true in the config" if self.config.dry_run else "--dry-run"
+            self.log.warning("pass.dry_run", message=f"{_DRY_RUN} ({cause})")
+
+    def _log_summary(self, result: PassResult, listing: Listing, summary: Summary) -> None:
+        execution = result.execution
+        fields: dict[str, Any] = {
+            "exit_code": result.exit_code,
+            "dry_run": result.dry_run,
+            "listed": len(listing.backups),
+            "servers": len(listing.servers) if listing.servers is not None else None,
+            "groups": summary.groups,
+            "kept": summary.kept,
+            "deleted": len(execution.done) if execution is not None else 0,
+            "failed": len(execution.failed) if execution is not None else 0,
+            "not_attempted": len(result.not_attempted),
+            "skipped_groups": summary.skipped_groups,
+            "incomplete_groups": summary.incomplete_groups,
+            "failed_groups": sum(1 for g in result.plan.groups if g.status == "failed"),
+            "blocked_by_caps": result.blocked_by_caps,
+            "size_freed": execution.size_freed if execution is not None else 0,
+            "errors": summary.errors,
+            "warnings": summary.warnings,
+            "interrupted": result.interrupted,
+            "duration": result.duration,
+        }
+        if result.dry_run or not self.execute:
+            fields["would_delete"] = summary.deleted
+            fields["would_free"] = summary.size_freed
+        if result.failures:
+            fields["failures"] = list(result.failures)
+        emit = {EXIT_OK: self.log.info, EXIT_CAPPED: self.log.warning}.get(
+            result.exit_code, self.log.error
+        )
+        emit("pass.summary", **fields)
+
+
+def _failures(plan: Plan, summary: Summary, execution: Execution | None) -> Iterator[str]:
+    errors = [problem.message for problem in plan.problems if problem.level == "error"]
+    if summary.incomplete_groups or errors:
+        what = (
+            f"{summary.incomplete_groups} group(s) incomplete, their backups kept"
+            if summary.incomplete_groups
+            else "the listing had errors"
+        )
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        yield f"{what}: {errors[0]}{more}" if errors else what
+    if execution is None:
+        return
+    if execution.fatal is not None:
+        yield execution.fatal
+    elif execution.interrupted:
+        yield f"{_STOPPED}: {len(execution.not_attempted)} deletion(s) not attempted"
+    if execution.failed:
+        yield f"{len(execution.failed)} deletion(s) failed (see the failed groups)"
+
+
+def last_plan_document(
+    plan: Plan, run_id: str, execution: Execution | None, *, executed: bool
+) -> dict[str, Any]:
+    """The plan JSON (SPEC §6) of a pass, plus `run_id`, and for a real pass an `outcome` on
+    each delete decision and an `execution` block with the counts."""
+    document = plan_to_json(plan)
+    document["run_id"] = run_id
+    if not executed:
+        return document
+    outcomes: dict[str, int] = dict.fromkeys(
+        ("deleted", "already_gone", "locked", "failed", "not_attempted"), 0
+    )
+    for entry, decision in zip(document["decisions"], plan.decisions, strict=True):
+        if decision.action != "delete":
+            continue
+        outcome = execution.outcome_of(decision.backup) if execution is not None else None
+        entry["outcome"] = outcome or "not_attempted"
+        outcomes[entry["outcome"]] += 1
+    document["execution"] = {
+        **outcomes,
+        "size_freed": execution.size_freed if execution is not None else 0,
+        "interrupted": execution is not None and execution.interrupted,
+        "fatal": execution.fatal if execution is not None else None,
+    }
+    return document
+
+
+# --- guards and problems in the log -----------------------------------------------------------
+
+
+def _log_problems(plan: Plan, config: Config, log: FilteringBoundLogger) -> None:
+    """Every problem once: a guard that tripped as `guard.<name>` with the numbers and the
+    config key, anything else as `plan.problem`."""
+    skipped = {
+        (g.resource, g.server_id): g
+        for g in plan.groups
+        if g.status == "skipped" and g.guard != "max_deletions_per_run"
+    }
+    capped = [g for g in plan.groups if g.guard == "max_deletions_per_run"]
+    for problem in plan.problems:
+        group = _group_of(problem, skipped)
+        if group is not None and _is_guard_warning(problem, group):
+            log.warning(
+                f"guard.{group.guard}",
+                message=problem.message,
+                blocked_deletions=group.blocked_deletions,
+                config_key=_GUARD_KEYS.get(group.guard or ""),
+                **_group_fields(group),
+            )
+        elif capped and _is_run_cap(problem, capped[0]):
+            log.warning(
+                "guard.max_deletions_per_run",
+                message=problem.message,
+                would_delete=sum(g.blocked_deletions for g in capped),
+                max_deletions_per_run=config.safety.max_deletions_per_run,
+                groups=len(capped),
+                config_key=_GUARD_KEYS["max_deletions_per_run"],
+            )
+        else:
+            _log_problem(problem, log)
+
+
+def _group_of(problem: Problem, groups: dict[tuple[Resource, int], Group]) -> Group | None:
+    if problem.resource is None or problem.server_id is None:
+        return None
+    return groups.get((problem.resource, problem.server_id))
+
+
+def _is_guard_warning(problem: Problem, group: Group) -> bool:
+    """The planner's warning for this skipped group (it ends with the group's guard message)."""
+    return (
+        problem.level == "warning"
+        and bool(group.messages)
+        and problem.message.endswith(group.messages[-1])
+    )
+
+
+def _is_run_cap(problem: Problem, capped: Group) -> bool:
+    return (
+        problem.level == "warning"
+        and problem.server_id is None
+        and problem.resource is None
+        and bool(capped.messages)
+        and problem.message.startswith(capped.messages[-1])
+    )
+
+
+def _log_problem(problem: Problem, log: FilteringBoundLogger) -> None:
+    fields = {
+        "resource": problem.resource,
+        "server_id": problem.server_id,
+        "backup_id": problem.backup_id,
+        "field": problem.field,
+    }
+    scope = {key: value for key, value in fields.items() if value is not None}
+    emit = log.error if problem.level == "error" else log.warning
+    emit("plan.problem", message=problem.message, **scope)
+
+
+def _group_fields(group: Group) -> dict[str, object]:
+    return {
+        "resource": group.resource,
+        "server_id": group.server_id,
+        "server_hostname": group.server_hostname,
+        "policy": group.policy,
+    }

@@ -1,0 +1,431 @@
+"""One pass end to end in process, against the simulator over 127.0.0.1 (no real waits)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from pruner.api import ApiAuthError, ApiClient, Secret, TokenMissing, build_session
+from pruner.config import Config, parse_config
+from pruner.lock import LockHeld, PassLock
+from pruner.logging import configure_logging
+from pruner.passes import PassResult, run_pass
+from pruner.simulator import (
+    READ_TOKEN,
+    WRITE_TOKEN,
+    Fleet,
+    ScriptedResponse,
+    Simulator,
+    generate_fleet,
+)
+
+NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
+
+MakeConfig = Callable[..., Config]
+Run = Callable[..., PassResult]
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    # 8 servers: a locked one, a stale one, a terminated one with backups, and ordinary ones.
+    return generate_fleet(now=NOW, servers=8, days=40, seed=1)
+
+
+@pytest.fixture
+def sim(fleet: Fleet) -> Iterator[Simulator]:
+    with Simulator(fleet) as simulator:
+        yield simulator
+    assert simulator.errors == []
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "pruner"]:
+        root.removeHandler(handler)
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def make_config(sim: Simulator, tmp_path: Path) -> MakeConfig:
+    def make(**overrides: Any) -> Config:
+        settings: dict[str, Any] = {
+            "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},
+            "dry_run": False,
+            "state_dir": str(tmp_path / "state"),
+            "safety": {
+                "max_delete_fraction": 1.0,
+                "max_deletions_per_run": None,
+                "stale_after": "14d",
+            },
+            "policies": [{"name": "all", "keep_daily": 7}],
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict):
+                settings[key] = {**settings[key], **value}
+            else:
+                settings[key] = value
+        return parse_config(json.dumps(settings), source="test.yaml")
+
+    return make
+
+
+@pytest.fixture
+def run(sim: Simulator) -> Iterator[Run]:
+    """run_pass with a client over the simulator that shares the pass's stop event."""
+    sessions = []
+
+    def run_it(
+        config: Config,
+        *,
+        token: str = WRITE_TOKEN,
+        stop: threading.Event | None = None,
+        **options: Any,
+    ) -> PassResult:
+        stop = stop if stop is not None else threading.Event()
+        session = build_session(config.api.concurrency)
+        session.trust_env = False
+        sessions.append(session)
+        client = ApiClient.from_settings(config.api, Secret(token), session=session, stop=stop)
+        options.setdefault("dry_run", False)
+        return run_pass(
+            config, client=client, token=Secret(token), clock=lambda: NOW, stop=stop, **options
+        )
+
+    yield run_it
+    for session in sessions:
+        session.close()
+
+
+def _last_plan(config: Config) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        (config.state_dir / "last-plan.json").read_text(encoding="utf-8")
+    )
+    return document
+
+
+def test_run_pass_deletes_what_the_plan_decides_and_warns_about_the_rest(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    result = run(make_config())
+
+    deletions = {(d.backup.resource, d.backup.id) for d in result.plan.deletions}
+    assert deletions
+    assert set(sim.deleted) == deletions
+    assert all(outcome.done for outcome in result.outcomes)
+    assert result.exit_code == 0  # stale, locked and orphaned servers are warnings
+    guards = {g.guard for g in result.plan.groups if g.status == "skipped"}
+    assert guards == {"stale", "locked"}
+    assert "orphan" in {g.status for g in result.plan.groups}
+    assert not result.interrupted
+    assert result.executed
+
+
+@pytest.mark.parametrize(("in_config", "flag"), [(True, False), (False, True), (True, True)])
+def test_run_pass_dry_run_sends_no_delete(
+    sim: Simulator, make_config: MakeConfig, run: Run, in_config: bool, flag: bool
+) -> None:
+    config = make_config(dry_run=in_config)
+
+    result = run(config, dry_run=flag)
+
+    assert sim.request_count("DELETE") == 0
+    assert result.dry_run
+    assert result.would_delete > 0
+    assert not result.executed
+    assert result.outcomes == ()
+    assert result.exit_code == 0
+    document = _last_plan(config)
+    assert document["dry_run"] is True
+    assert "execution" not in document
+    assert all("outcome" not in d for d in document["decisions"])
+
+
+def test_run_pass_dry_run_with_a_cap_exits_3_as_the_real_pass_would(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config(safety={"max_deletions_per_run": 1})
+
+    dry = run(config, dry_run=True)
+    real = run(config)
+
+    assert (dry.exit_code, real.exit_code) == (3, 3)
+    assert sim.request_count("DELETE") == 0  # the cap held everything back
+    assert dry.blocked_by_caps == real.blocked_by_caps > 1
+
+
+def test_run_pass_exits_3_when_the_fraction_cap_skips_a_server(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    result = run(make_config(safety={"max_delete_fraction": 0.5}))
+
+    assert result.exit_code == 3
+    assert "max_delete_fraction" in {g.guard for g in result.plan.groups}
+    assert sim.request_count("DELETE") == len(result.outcomes)  # the other servers are pruned
+
+
+def test_run_pass_allow_large_deletions_lifts_the_caps(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config(safety={"max_delete_fraction": 0.1, "max_deletions_per_run": 1})
+
+    result = run(config, allow_large_deletions=True)
+
+    assert result.exit_code == 0
+    assert result.blocked_by_caps == 0
+    assert len(sim.deleted) == result.would_delete > 1
+
+
+def test_run_pass_exits_1_for_an_incomplete_listing_before_3_for_a_cap(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    policies = [
+        {"name": "all", "keep_daily": 7},
+        {"name": "snapshots", "resource": "snapshots", "keep_last": 1},
+    ]
+    config = make_config(policies=policies, safety={"max_deletions_per_run": 1})
+    sim.script("GET", "/v1/snapshots", ScriptedResponse(500), ScriptedResponse(500))
+
+    result = run(config)
+
+    assert result.exit_code == 1
+    assert sim.request_count("DELETE") == 0
+    assert not [g for g in result.plan.groups if g.resource == "snapshots"]  # none listed
+    assert result.failures[0].startswith("the listing had errors: the snapshots listing is ")
+
+
+def test_run_pass_writes_the_last_plan_with_outcomes(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config()
+    vanished = sim.backups()[0]["id"]  # the oldest: deleted by the plan, gone before its DELETE
+    sim.script("DELETE", f"/v1/backups/{vanished}", ScriptedResponse(404, perform=True))
+
+    result = run(config)
+
+    document = _last_plan(config)
+    assert document["schema"] == "pruner.plan/v1"
+    assert document["run_id"] == result.run_id
+    assert document["dry_run"] is False
+    outcomes = {d["id"]: d.get("outcome") for d in document["decisions"]}
+    deleted = [d for d in document["decisions"] if d["action"] == "delete"]
+    assert outcomes[vanished] == "already_gone"
+    assert {d["outcome"] for d in deleted} == {"deleted", "already_gone"}
+    assert all("outcome" not in d for d in document["decisions"] if d["action"] == "keep")
+    execution = document["execution"]
+    assert execution["deleted"] + execution["already_gone"] == len(deleted)
+    assert execution["failed"] == execution["not_attempted"] == 0
+    assert result.exit_code == 0
+    assert not list(config.state_dir.glob(".*.tmp"))
+
+
+def test_run_pass_exits_1_when_the_last_plan_cannot_be_written(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config()
+    (config.state_dir / "last-plan.json").mkdir(parents=True)  # in the way of the file
+
+    with capture_logs() as events:
+        result = run(config)
+
+    assert result.exit_code == 1
+    assert result.failures == (f"state_dir {config.state_dir}: last-plan.json was not written",)
+    assert "state.write_failed" in {e["event"] for e in events}
+    assert len(sim.deleted) == len(result.outcomes) > 0  # the deletions themselves went through
+
+
+def test_run_pass_with_a_read_key_deletes_nothing_and_exits_1(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config(api={"concurrency": 1})
+
+    result = run(config, token=READ_TOKEN)
+
+    assert sim.deleted == []
+    assert sim.request_count("DELETE") == 1
+    assert result.exit_code == 1
+    read_only = "this API key has Read permission only; deletions need a Write key"
+    assert read_only in result.failures[0]
+    document = _last_plan(config)
+    assert document["execution"]["not_attempted"] == result.would_delete - 1
+    assert document["execution"]["fatal"] == result.failures[0]
+    assert "failed" in {g["status"] for g in document["groups"]}
+
+
+def test_run_pass_raises_when_the_token_is_rejected_while_listing(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    with pytest.raises(ApiAuthError, match="HTTP 401"):
+        run(make_config(), token="not-a-valid-token")
+    assert sim.request_count("DELETE") == 0
+
+
+def test_run_pass_stop_during_deletions_lets_the_one_on_the_wire_finish(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config(api={"concurrency": 1})
+    stop = threading.Event()
+    sim.delete_gate.clear()
+    results: list[PassResult] = []
+    worker = threading.Thread(target=lambda: results.append(run(config, stop=stop)))
+    worker.start()
+    assert sim.delete_started.wait(5)
+
+    stop.set()
+    sim.delete_gate.set()
+    worker.join(10)
+
+    [result] = results
+    assert len(sim.deleted) == sim.request_count("DELETE") == 1
+    assert result.interrupted
+    assert result.exit_code == 1
+    assert "stopped by a signal before it finished" in result.failures[0]
+    assert len(result.not_attempted) == result.would_delete - 1
+    assert _last_plan(config)["execution"]["interrupted"] is True
+
+
+def test_run_pass_stopped_before_listing_deletes_nothing_and_writes_no_plan(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    stop = threading.Event()
+    stop.set()
+    config = make_config()
+
+    result = run(config, stop=stop)
+
+    assert result.interrupted
+    assert result.exit_code == 1
+    assert sim.request_count() == 0
+    assert not (config.state_dir / "last-plan.json").exists()
+
+
+def test_run_pass_refuses_to_start_while_another_pass_holds_the_lock(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config()
+    with PassLock(config.state_dir), pytest.raises(LockHeld, match="try again later"):
+        run(config)
+    assert sim.request_count() == 0
+
+
+def test_run_pass_without_a_token_fails_before_the_lock_and_any_request(
+    sim: Simulator, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VPSBG_API_TOKEN", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    config = make_config()
+    with PassLock(config.state_dir), pytest.raises(TokenMissing):  # 2 comes before 75
+        run_pass(config, dry_run=False)
+    assert sim.request_count() == 0
+
+
+def test_run_pass_builds_its_client_from_the_config(
+    sim: Simulator, make_config: MakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("VPSBG_API_TOKEN", WRITE_TOKEN)
+
+    result = run_pass(make_config(), dry_run=True, clock=lambda: NOW)
+
+    assert result.exit_code == 0
+    assert result.would_delete > 0
+    assert sim.request_count("GET") > 0
+
+
+def test_run_pass_without_execute_is_a_plan_no_lock_no_state_no_delete(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config(safety={"max_deletions_per_run": 1})
+
+    with PassLock(config.state_dir):  # a plan does not need the lock
+        result = run(config, execute=False, token=READ_TOKEN)
+
+    assert sim.request_count("DELETE") == 0
+    assert result.exit_code == 0  # for `pruner plan`, guards are shown inside the plan
+    assert result.blocked_by_caps > 0
+    assert not (config.state_dir / "last-plan.json").exists()
+
+
+def test_run_pass_puts_its_run_id_on_every_log_line(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    stream = io.StringIO()
+    configure_logging("json", "debug", stream)
+
+    result = run(make_config())
+
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert {e["run_id"] for e in events} == {result.run_id}
+    names = {e["event"] for e in events}
+    assert {"pass.start", "backup.deleted", "pass.summary"} <= names
+    assert any(e["logger"].startswith("urllib3") for e in events)  # stdlib lines, from workers
+    assert WRITE_TOKEN not in stream.getvalue()
+
+
+def test_run_pass_logs_one_small_summary(sim: Simulator, make_config: MakeConfig, run: Run) -> None:
+    with capture_logs() as events:
+        result = run(make_config())
+
+    [summary] = [e for e in events if e["event"] == "pass.summary"]
+    assert summary["log_level"] == "info"
+    assert summary["deleted"] == len(sim.deleted) == len(result.outcomes) > 0
+    assert summary["kept"] + summary["deleted"] == summary["listed"]
+    assert summary["failed"] == summary["not_attempted"] == 0
+    assert summary["skipped_groups"] == 2
+    assert summary["size_freed"] == sum(d.backup.size or 0 for d in result.plan.deletions)
+    assert summary["dry_run"] is False
+    assert summary["exit_code"] == 0
+    assert summary["duration"] >= 0
+    assert "would_delete" not in summary
+    assert len(json.dumps(summary, default=str)) < 1000  # never the whole plan
+
+
+def test_run_pass_dry_run_says_so_and_what_it_would_delete(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    with capture_logs() as events:
+        result = run(make_config(), dry_run=True)
+
+    [banner] = [e for e in events if e["event"] == "pass.dry_run"]
+    assert banner["message"] == "DRY RUN: nothing will be deleted (--dry-run)"
+    [summary] = [e for e in events if e["event"] == "pass.summary"]
+    assert (summary["dry_run"], summary["deleted"]) == (True, 0)
+    assert summary["would_delete"] == result.would_delete > 0
+
+
+def test_run_pass_logs_each_guard_with_its_numbers_and_config_key(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    with capture_logs() as events:
+        run(make_config(safety={"max_deletions_per_run": 2}))
+
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_name.setdefault(event["event"], []).append(event)
+    [stale] = by_name["guard.stale"]
+    assert stale["config_key"] == "stale_after"
+    assert stale["server_hostname"] == "app-03"
+    assert "stale_after 14d" in stale["message"]
+    [locked] = by_name["guard.locked"]
+    assert locked["server_hostname"] == "web-02"
+    [cap] = by_name["guard.max_deletions_per_run"]
+    assert cap["max_deletions_per_run"] == 2
+    assert cap["would_delete"] > 2
+    assert cap["config_key"] == "safety.max_deletions_per_run"
+    assert "more than max_deletions_per_run 2" in cap["message"]
+    orphans = [e for e in by_name["plan.problem"] if "terminated" in e["message"]]
+    assert orphans
+    assert all(e["log_level"] == "warning" for e in by_name["plan.problem"])
