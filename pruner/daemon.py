@@ -1,0 +1,474 @@
+"""`pruner daemon`: a pass on every schedule tick until SIGTERM or SIGINT (SPEC §2, §5).
+
+APScheduler 3's BlockingScheduler runs the schedule in the main thread and each pass in a worker.
+The wiring is in small pure functions (`build_trigger`, `pass_job`, `heartbeat_job`) that tests
+check without waiting; `Daemon` adds what a tick does with a pass's outcome, and the stop.
+
+Signals. A process-directed signal may land in any thread, and Python runs its handler in the
+main thread only when that thread next runs bytecode: a main thread blocked in the scheduler's
+wait (hours, until the next tick) would not see it. Calling into the scheduler from a handler is
+no cure either: the handler interrupts the main thread wherever it is, perhaps holding one of
+the scheduler's non-reentrant locks. So `stop_on_signals` has the interpreter's C-level handler
+write the signal number to a pipe (`signal.set_wakeup_fd`), which it does at once in whatever
+thread the signal landed in; a small watcher thread reads the pipe and stops the daemon from its
+own thread, with the scheduler's ordinary thread-safe calls.
+
+Stopping: the shared `stop` Event is set (the pass in progress lets requests on the wire finish,
+cuts backoff waits short and starts nothing new), the scheduler is shut down so no tick starts,
+and once the pass in progress has ended the daemon logs a summary and exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Literal, Protocol
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from pruner.api import ApiError, PassInterrupted, Secret
+from pruner.config import Config, ScheduleSettings
+from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
+from pruner.lock import LockHeld
+from pruner.passes import PassResult, run_pass
+from pruner.schedule import crontab_trigger
+
+__all__ = [
+    "HEARTBEAT_INTERVAL",
+    "HEARTBEAT_JOB_ID",
+    "PASS_JOB_ID",
+    "STOP_SIGNALS",
+    "Daemon",
+    "JobSpec",
+    "PassRunner",
+    "Scheduler",
+    "Tally",
+    "build_trigger",
+    "default_scheduler",
+    "heartbeat_job",
+    "pass_job",
+    "stop_on_signals",
+]
+
+PASS_JOB_ID = "pass"
+HEARTBEAT_JOB_ID = "heartbeat"
+HEARTBEAT_INTERVAL = timedelta(seconds=30)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+PassOutcome = Literal["ok", "capped", "incomplete", "interrupted", "error", "skipped"]
+
+_log = structlog.get_logger("pruner.daemon")
+
+
+class PassRunner(Protocol):
+    """`pruner.passes.run_pass`, as far as the daemon uses it."""
+
+    def __call__(
+        self,
+        config: Config,
+        *,
+        dry_run: bool,
+        token: Secret | None = None,
+        clock: Callable[[], datetime] = ...,
+        stop: threading.Event | None = None,
+    ) -> PassResult: ...
+
+
+class Scheduler(Protocol):
+    """The part of an APScheduler 3 scheduler the daemon uses; `start` blocks until shutdown."""
+
+    def add_job(self, func: Callable[[], None], **options: Any) -> Any: ...
+    def add_listener(self, callback: Callable[[Any], None], mask: int) -> None: ...
+    def get_job(self, job_id: str) -> Any: ...
+    def start(self) -> None: ...
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+def default_scheduler(zone: tzinfo) -> Scheduler:
+    """A BlockingScheduler in `zone`, with a worker for the pass and one for the heartbeat."""
+    scheduler: Scheduler = BlockingScheduler(
+        timezone=zone, executors={"default": ThreadPoolExecutor(max_workers=2)}
+    )
+    return scheduler
+
+
+# --- the wiring ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One scheduler job's options; `next_run_time` None: the trigger's first fire time."""
+
+    id: str
+    name: str
+    trigger: BaseTrigger
+    next_run_time: datetime | None
+    max_instances: int = 1  # a tick while the pass still runs is skipped, not queued
+    coalesce: bool = True  # ticks missed meanwhile (a suspended host) make one run, not many
+    # None: a late tick always runs, however late (once, by coalesce). A pass is as safe late as
+    # on time, and a grace period would turn a host asleep at 03:30 into a day without pruning.
+    misfire_grace_time: int | None = None
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments for `scheduler.add_job`."""
+        options: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "trigger": self.trigger,
+            "max_instances": self.max_instances,
+            "coalesce": self.coalesce,
+            "misfire_grace_time": self.misfire_grace_time,
+        }
+        if self.next_run_time is not None:
+            options["next_run_time"] = self.next_run_time
+        return options
+
+
+def build_trigger(schedule: ScheduleSettings, now: datetime) -> BaseTrigger:
+    """When passes run: crontab fields read in schedule.timezone, or every `interval` from `now`,
+    each fire time delayed by up to `jitter`. `now` must be aware."""
+    jitter = schedule.jitter if schedule.jitter > timedelta(0) else None
+    if schedule.cron is not None:
+        return crontab_trigger(schedule.cron, schedule.timezone, jitter)
+    if schedule.interval is None:
+        raise ValueError("a schedule needs cron or interval")
+    return IntervalTrigger(
+        seconds=schedule.interval.total_seconds(),
+        start_date=now + schedule.interval,
+        timezone=schedule.timezone,
+        jitter=jitter.total_seconds() if jitter else None,
+    )
+
+
+def pass_job(schedule: ScheduleSettings, now: datetime) -> JobSpec:
+    """The pass job: on the schedule, and at once when `run_on_start`."""
+    return JobSpec(
+        id=PASS_JOB_ID,
+        name="pruner pass",
+        trigger=build_trigger(schedule, now),
+        next_run_time=now if schedule.run_on_start else None,
+    )
+
+
+def heartbeat_job(interval: timedelta, zone: tzinfo, now: datetime) -> JobSpec:
+    """A heartbeat at once and every `interval`, from the scheduler: it stops if the scheduler
+    does, which is what a liveness probe wants to know."""
+    return JobSpec(
+        id=HEARTBEAT_JOB_ID,
+        name="pruner heartbeat",
+        trigger=IntervalTrigger(
+            seconds=interval.total_seconds(), start_date=now + interval, timezone=zone
+        ),
+        next_run_time=now,
+    )
+
+
+# --- the daemon ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What the passes so far came to, for the stop summary."""
+
+    passes: int = 0  # ticks that started a pass, whatever came of it
+    failed: int = 0
+    skipped: int = 0  # ticks skipped: another pass held the lock
+    last_outcome: PassOutcome | None = None
+    last_run_id: str | None = None
+    last_exit_code: int | None = None
+
+    def after(self, outcome: PassOutcome, run_id: str | None, exit_code: int | None) -> Tally:
+        return Tally(
+            passes=self.passes + (outcome != "skipped"),
+            failed=self.failed + (outcome in ("capped", "incomplete", "error")),
+            skipped=self.skipped + (outcome == "skipped"),
+            last_outcome=outcome,
+            last_run_id=run_id if run_id is not None else self.last_run_id,
+            last_exit_code=exit_code,
+        )
+
+
+class Daemon:
+    """Runs `run_pass` on the config's schedule until `request_stop`; `run` returns the exit code.
+
+    `clock` is the wall clock (aware); `heartbeat`, when given, is called with it at start and
+    every `heartbeat_interval` from the scheduler's thread pool.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        dry_run: bool,
+        clock: Callable[[], datetime],
+        token: Secret | None = None,
+        run_pass: PassRunner = run_pass,
+        scheduler_factory: Callable[[tzinfo], Scheduler] = default_scheduler,
+        stop: threading.Event | None = None,
+        heartbeat: Callable[[datetime], None] | None = None,
+        heartbeat_interval: timedelta = HEARTBEAT_INTERVAL,
+    ) -> None:
+        if config.schedule is None:
+            raise ValueError("the daemon needs a config with a schedule")
+        self.config = config
+        self.schedule: ScheduleSettings = config.schedule
+        self.dry_run = dry_run or config.dry_run  # as the pass reads it: either means dry
+        self.stop = stop if stop is not None else threading.Event()
+        self._clock = clock
+        self._token = token
+        self._run_pass = run_pass
+        self._heartbeat = heartbeat
+        self._heartbeat_interval = heartbeat_interval
+        self._scheduler = scheduler_factory(self.schedule.timezone)
+        self._lock = threading.Condition()
+        self._running = 0  # passes in progress (at most one: max_instances)
+        self._tally = Tally()
+
+    @property
+    def tally(self) -> Tally:
+        with self._lock:
+            return self._tally
+
+    def run(self) -> int:
+        """Schedule passes and block until stopped and the pass in progress has ended."""
+        now = self._clock()
+        self._scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
+        self._scheduler.add_listener(self._on_tick_skipped, EVENT_JOB_MAX_INSTANCES)
+        self._scheduler.add_job(self.tick, **pass_job(self.schedule, now).options())
+        if self._heartbeat is not None:
+            job = heartbeat_job(self._heartbeat_interval, self.schedule.timezone, now)
+            self._scheduler.add_job(self.beat, **job.options())
+        if not self.stop.is_set():
+            self._scheduler.start()  # returns once request_stop has shut it down
+        with self._lock:
+            self._lock.wait_for(lambda: self._running == 0)
+            tally = self._tally
+        _log.info(
+            "daemon.stop",
+            passes=tally.passes,
+            failed=tally.failed,
+            skipped=tally.skipped,
+            last_outcome=tally.last_outcome,
+            last_run_id=tally.last_run_id,
+            last_exit_code=tally.last_exit_code,
+        )
+        return EXIT_OK
+
+    def request_stop(self, signum: int | None = None) -> None:
+        """Stop: no new pass, the one in progress winds down (thread-safe; not from a handler)."""
+        with self._lock:
+            first = not self.stop.is_set()
+            self.stop.set()
+            running = self._running > 0
+        by = signal.Signals(signum).name if signum is not None else "request"
+        if first:
+            _log.info("daemon.stopping", signal=by, pass_running=running)
+        elif running:  # a second Ctrl-C: say what it waits for rather than go quiet
+            _log.info(
+                "daemon.still_stopping",
+                signal=by,
+                message="waiting for the requests on the wire to finish (at most api.timeout)",
+            )
+        self._shutdown()
+
+    def tick(self) -> None:
+        """One scheduled pass, in a scheduler worker: whatever happens, the schedule goes on."""
+        with self._lock:
+            if self.stop.is_set():
+                return  # a tick that raced with the stop: nothing new starts
+            self._running += 1
+        outcome: PassOutcome = "error"
+        run_id: str | None = None
+        exit_code: int | None = None
+        try:
+            outcome, run_id, exit_code = self._pass()
+        finally:  # the tally first: run() reads it once no pass is running
+            with self._lock:
+                self._tally = self._tally.after(outcome, run_id, exit_code)
+                self._running -= 1
+                self._lock.notify_all()
+
+    def beat(self) -> None:
+        """The heartbeat job: a failure to write it is logged, never fatal."""
+        if self._heartbeat is None:
+            return
+        try:
+            self._heartbeat(self._clock())
+        except Exception as error:
+            _log.warning("daemon.heartbeat_failed", error=str(error))
+
+    # --- a pass and its outcome -------------------------------------------------------------
+
+    def _pass(self) -> tuple[PassOutcome, str | None, int | None]:
+        try:
+            result = self._run_pass(
+                self.config,
+                dry_run=self.dry_run,
+                token=self._token,
+                clock=self._clock,
+                stop=self.stop,
+            )
+        except LockHeld as error:
+            _log.warning(
+                "daemon.pass_skipped",
+                reason="lock_held",
+                error=str(error),
+                next_run=self._next_run(),
+            )
+            return "skipped", None, error.exit_code
+        except PassInterrupted:
+            _log.info("daemon.pass", outcome="interrupted")
+            return "interrupted", None, None
+        except ApiError as error:  # what the API said, e.g. a rejected token: no traceback
+            self._log_failed("error", str(error))
+            return "error", None, None
+        except UserError as error:  # e.g. state_dir became unwritable: the message says what to do
+            self._log_failed("error", " ".join(error.lines))
+            return "error", None, None
+        except Exception as error:  # a bug: the traceback helps, the schedule still goes on
+            self._log_failed("error", f"{type(error).__name__}: {error}", exc_info=True)
+            return "error", None, None
+        return self._judge(result), result.run_id, result.exit_code
+
+    def _judge(self, result: PassResult) -> PassOutcome:
+        fields: dict[str, object] = {
+            "run_id": result.run_id,
+            "exit_code": result.exit_code,
+            "duration": round(result.duration, 3),
+            "dry_run": result.dry_run,
+        }
+        if result.interrupted:
+            _log.info("daemon.pass", outcome="interrupted", **fields)
+            return "interrupted"
+        if result.exit_code == EXIT_OK:
+            _log.info("daemon.pass", outcome="ok", **fields, next_run=self._next_run())
+            return "ok"
+        if result.exit_code == EXIT_CAPPED:
+            self._log_failed(
+                "capped",
+                "a cap (max_delete_fraction or max_deletions_per_run) blocked deletions: review "
+                "with `pruner plan`, then raise the cap or run `pruner run "
+                "--allow-large-deletions` once",
+                fields,
+            )
+            return "capped"
+        self._log_failed(
+            "incomplete",
+            "; ".join(result.failures) or "the pass failed or is incomplete",
+            fields,
+        )
+        return "incomplete"
+
+    def _log_failed(
+        self,
+        outcome: PassOutcome,
+        error: str,
+        fields: Mapping[str, object] | None = None,
+        *,
+        exc_info: bool = False,
+    ) -> None:
+        _log.error(
+            "daemon.pass_failed",
+            outcome=outcome,
+            error=error,
+            next_run=self._next_run(),
+            exc_info=exc_info,
+            **(fields or {}),
+        )
+
+    # --- the scheduler ----------------------------------------------------------------------
+
+    def _on_started(self, _event: object) -> None:
+        if self.stop.is_set():  # a stop that came before start() could shut anything down
+            self._shutdown()
+            return
+        schedule = self.schedule
+        _log.info(
+            "daemon.start",
+            config=self.config.source,
+            cron=schedule.cron,
+            interval=schedule.interval.total_seconds() if schedule.interval else None,
+            timezone=str(schedule.timezone),
+            jitter=schedule.jitter.total_seconds(),
+            run_on_start=schedule.run_on_start,
+            dry_run=self.dry_run,
+            next_run=self._next_run(),
+            pid=os.getpid(),
+        )
+
+    def _on_tick_skipped(self, event: Any) -> None:
+        if event.job_id == PASS_JOB_ID:
+            _log.warning(
+                "daemon.tick_skipped",
+                reason="the previous pass is still running",
+                scheduled=[moment.isoformat() for moment in event.scheduled_run_times],
+            )
+
+    def _shutdown(self) -> None:
+        # Not started yet (run() then does not start it), or already shut down: nothing to do.
+        with contextlib.suppress(SchedulerNotRunningError):
+            self._scheduler.shutdown(wait=False)
+
+    def _next_run(self) -> str | None:
+        if self.stop.is_set():
+            return None
+        job = self._scheduler.get_job(PASS_JOB_ID)
+        moment = getattr(job, "next_run_time", None)
+        return moment.isoformat() if isinstance(moment, datetime) else None
+
+
+# --- signals ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stop_on_signals(
+    on_signal: Callable[[int], None], signals: tuple[signal.Signals, ...] = STOP_SIGNALS
+) -> Iterator[None]:
+    """While inside, each of `signals` calls `on_signal(signum)` promptly from a watcher thread,
+    whichever thread the signal landed in and whatever the main thread is blocked in.
+
+    Call from the main thread. The previous handlers and wakeup fd are restored on exit.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)  # set_wakeup_fd requires it: a handler must never block
+    watcher = threading.Thread(
+        target=_watch, args=(read_fd, on_signal, frozenset(signals)), name="pruner-signals"
+    )
+    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    watcher.start()
+    previous = {signum: signal.signal(signum, _noted) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+        os.write(write_fd, bytes([0]))  # 0 is no signal: the watcher's cue to finish
+        watcher.join()
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def _noted(_signum: int, _frame: object) -> None:
+    """The Python-level handler: the wakeup fd carries the signal; here only the default
+    action (terminate, KeyboardInterrupt) is replaced."""
+
+
+def _watch(read_fd: int, on_signal: Callable[[int], None], wanted: frozenset[int]) -> None:
+    while True:
+        for signum in os.read(read_fd, 64):
+            if signum == 0:
+                return
+            if signum in wanted:
+                on_signal(signum)
