@@ -46,7 +46,11 @@ def build_plan(
 ) -> Plan:
     """Decide every group of the listing and apply the guards, in SPEC §5's order."""
     context = _Context.of(listing, policies, now, zone, allow_large_deletions)
-    outcomes = [context.plan_group(subject) for subject in _subjects(listing, context.servers)]
+    outcomes = [
+        outcome
+        for outcome in map(context.plan_group, _subjects(listing, context.servers))
+        if outcome.group.decisions or outcome.group.status != "unmanaged"
+    ]
     groups = [outcome.group for outcome in outcomes]
     problems = list(listing.problems)
     for outcome in outcomes:
@@ -95,6 +99,12 @@ def _subjects(listing: Listing, servers: dict[int, Server] | None) -> Iterable[_
             by_server[backup.server_id] = [backup]
         else:
             found.append(backup)
+    if servers is not None:
+        # A listing that failed returned nothing: its servers still get a group, so the plan
+        # shows them as incomplete instead of silently leaving them out.
+        for resource in listing.incomplete_resources:
+            for server_id in servers:
+                grouped[resource].setdefault(server_id, [])
     for resource, by_server in grouped.items():  # backups first, then snapshots
         for server_id in sorted(by_server):
             backups = by_server[server_id]

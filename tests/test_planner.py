@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -379,3 +379,25 @@ def test_build_plan_has_no_run_cap_when_it_is_none() -> None:
     backups = [b for n in range(1, 6) for b in daily(4, n, first_id=10 * n)]
     plan = _plan(listing(backups), [KEEP_2], cap=None)
     assert sum(g.deleted for g in plan.groups) == 10
+
+
+def test_build_plan_shows_servers_of_a_failed_listing_as_incomplete() -> None:
+    servers = (Server(1, "db-01"), Server(2, "web-01"))
+    listing = Listing(
+        backups=(),
+        servers=servers,
+        resources=frozenset({"backups"}),
+        incomplete_resources=frozenset({"backups"}),
+    )
+    policies = [Policy(name="db", hostnames=("db-*",), keep_last=1)]
+    plan = build_plan(
+        listing,
+        policies,
+        now=datetime(2026, 11, 27, tzinfo=UTC),
+        generated_at=datetime(2026, 11, 27, tzinfo=UTC),
+        zone=None,
+        max_deletions_per_run=None,
+        dry_run=False,
+    )
+    assert [(g.server_id, g.status, g.decisions) for g in plan.groups] == [(1, "incomplete", ())]
+    assert "could not be read completely" in plan.groups[0].messages[0]
