@@ -18,7 +18,7 @@ from itertools import compress, islice
 from operator import attrgetter, ne
 from typing import NamedTuple
 
-from pruner.models import Backup, Decision, Policy
+from pruner.models import COUNT_RULES, WITHIN_RULES, Backup, Decision, Policy
 from pruner.units import Duration, Size, subtract
 
 __all__ = ["decide"]
@@ -39,6 +39,8 @@ def decide(
     `zone` None reads calendar buckets on each timestamp's own offset; a zone reads them on its
     wall clock. `now` only places `keep_within*` (newest backup strictly before it) and `max_age`.
     """
+    if now.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, not the naive {now.isoformat()}")
     walk = _Walk.newest_first(backups)
     protected = _protection(walk.backups, policy)
     if not protected:
@@ -125,7 +127,7 @@ def _decide_unprotected(
     count = len(walk.backups)
     if not count:
         return []
-    if policy.has_keep_rule:
+    if _has_keep_rule(policy):
         reasons: _Selection = [None] * count
         _select(reasons, walk, policy, now, zone)
     else:
@@ -140,14 +142,13 @@ def _decide_unprotected(
 
 # Keep rules ------------------------------------------------------------------------------------
 
-# A calendar period: the bucket keys of wall-clock times (cheap to compare, built at C speed) and
+# A calendar period: the bucket keys of wall-clock times (ints: cheap to build and compare) and
 # the label that names a bucket in a reason (built only for what is kept).
 _Keys = Callable[[Sequence[datetime]], list[object]]
 _Label = Callable[[datetime], str]
 
 
 class _Period(NamedTuple):
-    name: str
     keys: _Keys
     label: _Label
 
@@ -159,7 +160,7 @@ _YEAR = attrgetter("year")
 
 
 def _hour_keys(walls: Sequence[datetime]) -> list[object]:
-    return list(map(_HOUR, walls))
+    return [wall.toordinal() * 24 + wall.hour for wall in walls]
 
 
 def _day_keys(walls: Sequence[datetime]) -> list[object]:
@@ -172,7 +173,7 @@ def _week_keys(walls: Sequence[datetime]) -> list[object]:
 
 
 def _month_keys(walls: Sequence[datetime]) -> list[object]:
-    return list(map(_MONTH, walls))
+    return [wall.year * 12 + wall.month for wall in walls]
 
 
 def _year_keys(walls: Sequence[datetime]) -> list[object]:
@@ -201,13 +202,22 @@ def _year_label(wall: datetime) -> str:
     return "%04d" % wall.year  # noqa: UP031
 
 
-_PERIODS = (
-    _Period("hourly", _hour_keys, _hour_label),
-    _Period("daily", _day_keys, _day_label),
-    _Period("weekly", _week_keys, _week_label),
-    _Period("monthly", _month_keys, _month_label),
-    _Period("yearly", _year_keys, _year_label),
+_PERIODS = (  # hourly, daily, weekly, monthly, yearly: the order of COUNT_RULES[1:]
+    _Period(_hour_keys, _hour_label),
+    _Period(_day_keys, _day_label),
+    _Period(_week_keys, _week_label),
+    _Period(_month_keys, _month_label),
+    _Period(_year_keys, _year_label),
 )
+_BUCKET_RULES = tuple(zip(COUNT_RULES[1:], _PERIODS, strict=True))
+_WITHIN_BUCKET_RULES = tuple(zip(WITHIN_RULES[1:], _PERIODS, strict=True))
+_BUDGETS = attrgetter(*COUNT_RULES[1:])
+_WINDOWS = attrgetter(*WITHIN_RULES[1:])
+_KEEP_RULES = attrgetter(*COUNT_RULES, *WITHIN_RULES)
+
+
+def _has_keep_rule(policy: Policy) -> bool:
+    return any(rule is not None for rule in _KEEP_RULES(policy))  # Policy.has_keep_rule, faster
 
 
 def _select(
@@ -216,34 +226,22 @@ def _select(
     """Apply every keep rule in the SPEC table's order, so reasons come out in that order."""
     if policy.keep_last is not None:
         _select_last(reasons, policy.keep_last)
-    counts = (
-        policy.keep_hourly,
-        policy.keep_daily,
-        policy.keep_weekly,
-        policy.keep_monthly,
-        policy.keep_yearly,
-    )
-    withins = (
-        policy.keep_within_hourly,
-        policy.keep_within_daily,
-        policy.keep_within_weekly,
-        policy.keep_within_monthly,
-        policy.keep_within_yearly,
-    )
+    budgets: tuple[int | None, ...] = _BUDGETS(policy)
+    windows: tuple[Duration | None, ...] = _WINDOWS(policy)
     walls: Sequence[datetime] = ()
-    if any(rule is not None for rule in counts + withins):
+    if budgets.count(None) + windows.count(None) < len(budgets) + len(windows):
         walls = _wall_clocks(walk, zone)
-    for period, budget in zip(_PERIODS, counts, strict=True):
+    for (rule, period), budget in zip(_BUCKET_RULES, budgets, strict=True):
         if budget is not None:
-            _select_buckets(reasons, walls, f"keep_{period.name}", period, budget=budget)
+            _select_buckets(reasons, walls, rule, period, budget=budget)
     latest = _latest_before(walk, now)
     if policy.keep_within is not None:
         end = _window_end(walk.instants, latest, policy.keep_within, zone)
         _select_newest(reasons, end, f"keep_within:{policy.keep_within.text}")
-    for period, within in zip(_PERIODS, withins, strict=True):
+    for (rule, period), within in zip(_WITHIN_BUCKET_RULES, windows, strict=True):
         if within is not None:
             end = _window_end(walk.instants, latest, within, zone)
-            _select_buckets(reasons, walls, f"keep_within_{period.name}", period, end=end)
+            _select_buckets(reasons, walls, rule, period, end=end)
 
 
 def _wall_clocks(walk: _Walk, zone: tzinfo | None) -> list[datetime]:

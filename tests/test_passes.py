@@ -201,8 +201,10 @@ def test_run_pass_exits_1_for_an_incomplete_listing_before_3_for_a_cap(
 
     assert result.exit_code == 1
     assert sim.request_count("DELETE") == 0
-    assert not [g for g in result.plan.groups if g.resource == "snapshots"]  # none listed
-    assert result.failures[0].startswith("the listing had errors: the snapshots listing is ")
+    snapshot_groups = [g for g in result.plan.groups if g.resource == "snapshots"]
+    assert snapshot_groups  # every server shows up, none of its snapshots listed or deleted
+    assert all(g.status == "incomplete" and not g.decisions for g in snapshot_groups)
+    assert "the snapshots listing is incomplete" in result.failures[0]
 
 
 def test_run_pass_writes_the_last_plan_with_outcomes(

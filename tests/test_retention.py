@@ -1128,3 +1128,8 @@ def test_decide_ignores_the_zone_for_the_exact_part_of_durations() -> None:
     decisions = decide(backups, rules(keep_within="1d"), NOW, SOFIA)
 
     assert outcome(decisions) == ({1: "keep_within:1d", 2: "keep_within:1d"}, {3: NS})
+
+
+def test_decide_refuses_a_naive_now() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        decide(DAYS, rules(keep_last=1), datetime(2026, 11, 27, 3, 30))
