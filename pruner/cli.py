@@ -16,16 +16,17 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pruner import __version__
+import pruner
 from pruner.actions.common import DEFAULT_CONFIG
-from pruner.config import ConfigError
 from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotAvailableError, PassFailed, UserError
-from pruner.listing import ListingError
-from pruner.logging import LOG_LEVELS, configure_logging
 
 __all__ = ["main"]
 
 _Handler = Callable[[argparse.Namespace], int]
+
+# pruner.logging.LOG_LEVELS, spelled out: importing pruner.logging loads structlog, and a probe
+# (`pruner health`) must not pay for that. test_cli checks the two agree.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
-    configure_logging(args.log_format, args.log_level)
+    if args.logs:
+        from pruner.logging import configure_logging  # noqa: PLC0415 (structlog: not for probes)
+
+        configure_logging(args.log_format, args.log_level)
     handler: _Handler = args.handler
     try:
         return handler(args)
@@ -67,6 +71,8 @@ def _as_user_error(error: Exception) -> UserError | None:
     """
     # Imported here, not at the top: `pruner health` must not pay for loading requests.
     from pruner.api import ApiError, TokenMissing  # noqa: PLC0415
+    from pruner.config import ConfigError  # noqa: PLC0415
+    from pruner.listing import ListingError  # noqa: PLC0415
 
     if isinstance(error, UserError):
         return error
@@ -130,14 +136,16 @@ def _parser() -> argparse.ArgumentParser:
         "error, 3 a cap blocked deletions, 4 apply refused the plan, 75 another pass holds the "
         "lock",
     )
-    parser.add_argument("--version", action="version", version=f"pruner {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     _add_global_options(parser, defaults=True)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    def command(name: str, handler: _Handler, help_text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: _Handler, help_text: str, *, logs: bool = True
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         _add_global_options(sub, defaults=False)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, logs=logs)
         return sub
 
     run = command(
@@ -201,8 +209,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     command(
         "health",
-        _not_implemented("health"),
-        "for container probes: exit 0 while the daemon is alive",
+        _action("health"),
+        "for container probes: exit 0 while the daemon's heartbeat is fresh, 1 otherwise",
+        logs=False,
     )
     command(
         "demo",
@@ -210,6 +219,19 @@ def _parser() -> argparse.ArgumentParser:
         "run the built-in VPSBG API simulator with a realistic fleet, plan and prune it",
     )
     return parser
+
+
+class _Version(argparse.Action):
+    """--version: reads the installed version only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs["help"])
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        print(f"pruner {pruner.__version__}")
+        parser.exit()
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:

@@ -43,6 +43,7 @@ from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
 from pruner.lock import LockHeld
 from pruner.passes import PassResult, run_pass
 from pruner.schedule import crontab_trigger
+from pruner.sdnotify import Notifier
 
 __all__ = [
     "HEARTBEAT_INTERVAL",
@@ -218,6 +219,7 @@ class Daemon:
         stop: threading.Event | None = None,
         heartbeat: Callable[[datetime], None] | None = None,
         heartbeat_interval: timedelta = HEARTBEAT_INTERVAL,
+        notifier: Notifier | None = None,
     ) -> None:
         if config.schedule is None:
             raise ValueError("the daemon needs a config with a schedule")
@@ -230,6 +232,7 @@ class Daemon:
         self._run_pass = run_pass
         self._heartbeat = heartbeat
         self._heartbeat_interval = heartbeat_interval
+        self._notifier = notifier if notifier is not None else Notifier(None)
         self._scheduler = scheduler_factory(self.schedule.timezone)
         self._lock = threading.Condition()
         self._running = 0  # passes in progress (at most one: max_instances)
@@ -246,7 +249,7 @@ class Daemon:
         self._scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
         self._scheduler.add_listener(self._on_tick_skipped, EVENT_JOB_MAX_INSTANCES)
         self._scheduler.add_job(self.tick, **pass_job(self.schedule, now).options())
-        if self._heartbeat is not None:
+        if self._heartbeat is not None or self._notifier.address is not None:
             job = heartbeat_job(self._heartbeat_interval, self.schedule.timezone, now)
             self._scheduler.add_job(self.beat, **job.options())
         if not self.stop.is_set():
@@ -274,6 +277,9 @@ class Daemon:
         by = signal.Signals(signum).name if signum is not None else "request"
         if first:
             _log.info("daemon.stopping", signal=by, pass_running=running)
+            self._notifier.stopping(
+                "stopping: the pass in progress winds down" if running else "stopping"
+            )
         elif running:  # a second Ctrl-C: say what it waits for rather than go quiet
             _log.info(
                 "daemon.still_stopping",
@@ -298,9 +304,12 @@ class Daemon:
                 self._tally = self._tally.after(outcome, run_id, exit_code)
                 self._running -= 1
                 self._lock.notify_all()
+            self._notifier.status(f"last pass: {outcome}; next: {self._next_run() or 'none'}")
 
     def beat(self) -> None:
-        """The heartbeat job: a failure to write it is logged, never fatal."""
+        """The heartbeat job: a failure to write it is logged, never fatal. The watchdog is
+        told first: a restart would not cure an unwritable state_dir."""
+        self._notifier.watchdog()
         if self._heartbeat is None:
             return
         try:
@@ -406,6 +415,7 @@ class Daemon:
             next_run=self._next_run(),
             pid=os.getpid(),
         )
+        self._notifier.ready(f"scheduler started; next pass: {self._next_run()}")
 
     def _on_tick_skipped(self, event: Any) -> None:
         if event.job_id == PASS_JOB_ID:

@@ -232,7 +232,7 @@ def test_main_plan_without_a_listing_or_a_token_exits_2(
     assert captured.out == ""
 
 
-@pytest.mark.parametrize("command", ["health", "simulate"])
+@pytest.mark.parametrize("command", ["simulate"])
 def test_main_stub_commands_say_they_are_not_implemented(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -34,6 +35,7 @@ from pruner.daemon import (
 from pruner.lock import LockHeld
 from pruner.models import Plan
 from pruner.passes import PassResult
+from pruner.sdnotify import Notifier
 
 SOFIA = ZoneInfo("Europe/Sofia")
 # A Friday.
@@ -660,3 +662,62 @@ def test_main_an_unusable_state_dir_exits_2(
 
     assert code == 2
     assert "state_dir" in capsys.readouterr().err
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(tmp_path / "notify"))
+        sock.settimeout(WAIT)
+        yield sock
+
+
+def received(sock: socket.socket, count: int) -> list[str]:
+    return [sock.recv(4096).decode() for _ in range(count)]
+
+
+def test_run_notifies_ready_after_start_and_watchdog_with_each_beat(
+    config: Config, notify_socket: socket.socket
+) -> None:
+    daemon: Daemon
+
+    def beat(_moment: datetime) -> None:
+        daemon.request_stop()
+
+    daemon = Daemon(
+        config,
+        dry_run=True,
+        clock=wall_clock,
+        run_pass=Passes(),
+        heartbeat=beat,
+        notifier=Notifier(notify_socket.getsockname()),
+    )
+    daemon.run()
+
+    ready, watchdog, stopping = received(notify_socket, 3)
+    assert ready.startswith("READY=1\nSTATUS=scheduler started; next pass: ")
+    assert watchdog == "WATCHDOG=1"
+    assert stopping == "STOPPING=1\nSTATUS=stopping"
+
+
+def test_tick_notifies_the_outcome_as_status(config: Config, notify_socket: socket.socket) -> None:
+    daemon = make_daemon(config, Passes(result(3)), notifier=Notifier(notify_socket.getsockname()))
+
+    daemon.tick()
+
+    assert received(notify_socket, 1) == ["STATUS=last pass: capped; next: none"]
+
+
+def test_beat_notifies_the_watchdog_even_when_the_heartbeat_fails(
+    config: Config, notify_socket: socket.socket
+) -> None:
+    def broken(_moment: datetime) -> None:
+        raise OSError("disk full")
+
+    daemon = make_daemon(
+        config, Passes(), heartbeat=broken, notifier=Notifier(notify_socket.getsockname())
+    )
+
+    daemon.beat()
+
+    assert received(notify_socket, 1) == ["WATCHDOG=1"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import structlog
-
-from pruner.config import Config, load_config
+if TYPE_CHECKING:
+    from pruner.config import Config
 
 __all__ = ["DEFAULT_CONFIG", "config_path", "load_and_warn"]
 
@@ -25,6 +25,11 @@ def config_path(args: argparse.Namespace) -> Path:
 
 def load_and_warn(args: argparse.Namespace) -> Config:
     """Load the config (ConfigError on any problem) and log its warnings."""
+    # Imported here: `pruner health` uses config_path and must not load pydantic and structlog.
+    import structlog  # noqa: PLC0415
+
+    from pruner.config import load_config  # noqa: PLC0415
+
     config = load_config(config_path(args))
     log = structlog.get_logger("pruner")
     for warning in config.warnings:

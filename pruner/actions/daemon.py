@@ -18,7 +18,9 @@ from pruner.api import Secret, TokenMissing, load_token
 from pruner.config import Config
 from pruner.daemon import Daemon, stop_on_signals
 from pruner.errors import UserError
+from pruner.health import Heartbeat
 from pruner.lock import LockHeld, PassLock
+from pruner.sdnotify import Notifier
 
 __all__ = ["main"]
 
@@ -29,7 +31,14 @@ def main(args: argparse.Namespace) -> int:
     token = _token(config)
     _check_state_dir(config.state_dir)
     _quiet_scheduler_logs()
-    daemon = Daemon(config, dry_run=args.dry_run, token=token, clock=_wall_clock)
+    daemon = Daemon(
+        config,
+        dry_run=args.dry_run,
+        token=token,
+        clock=_wall_clock,
+        heartbeat=Heartbeat(config.state_dir).beat,
+        notifier=Notifier.from_environ(os.environ),
+    )
     with stop_on_signals(daemon.request_stop):
         return daemon.run()
 
