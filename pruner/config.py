@@ -37,6 +37,8 @@ __all__ = [
     "ApiSettings",
     "Config",
     "ConfigError",
+    "MetricsSettings",
+    "NotifySettings",
     "SafetySettings",
     "ScheduleSettings",
     "describe_config",
@@ -91,6 +93,29 @@ class SafetySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics: the daemon's HTTP endpoint and the one-shot runs' textfile."""
+
+    listen: tuple[str, int] | None  # (host, port), IPv6 host without brackets; None: no endpoint
+    textfile: Path | None  # None: `pruner run` writes no metrics
+    per_server: bool  # also one series per server (newest backup age)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """Health pings in the style of healthchecks.io: `<url>/start`, `<url>`, `<url>/fail`."""
+
+    urls: tuple[str, ...]
+    on_dry_run: bool
+    timeout: timedelta
+
+
+_DEFAULT_LISTEN = ("127.0.0.1", 9814)
+DEFAULT_METRICS = MetricsSettings(listen=_DEFAULT_LISTEN, textfile=None, per_server=False)
+DEFAULT_NOTIFY = NotifySettings(urls=(), on_dry_run=False, timeout=timedelta(seconds=10))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: str
     api: ApiSettings
@@ -101,6 +126,8 @@ class Config:
     safety: SafetySettings
     policies: tuple[Policy, ...]  # resolved, in file order: the first match wins
     warnings: tuple[str, ...]
+    metrics: MetricsSettings = DEFAULT_METRICS
+    notify: NotifySettings = DEFAULT_NOTIFY
 
 
 def load_config(path: Path) -> Config:
@@ -171,6 +198,8 @@ def describe_config(config: Config) -> str:
         f"safety: min_keep {safety.min_keep}, max_deletions_per_run "
         f"{safety.max_deletions_per_run or 'none (no cap)'}, max_delete_fraction "
         f"{safety.max_delete_fraction}, stale_after {safety.stale_after or 'null (off)'}",
+        f"metrics: {_describe_metrics(config.metrics)}",
+        f"notify: {_describe_notify(config.notify)}",
         "policies (in order; for each server and resource the first match wins):",
     ]
     for number, policy in enumerate(config.policies, start=1):
@@ -423,6 +452,37 @@ def _path(value: object) -> Path:
     return Path(_text(value))
 
 
+_LISTEN = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.%\w-]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>[0-9]+)")
+
+
+def _listen(value: object) -> tuple[str, int]:
+    """host:port ([::1]:9814 for IPv6); port 0 means any free port."""
+    hint = "such as 127.0.0.1:9814, 0.0.0.0:9814 or [::1]:9814 (quote IPv6 forms), or null for off"
+    if not isinstance(value, str):
+        raise ValueError(f"must be host:port {hint}, not {_shown(value)}")
+    found = _LISTEN.fullmatch(value)
+    if found is None:
+        raise ValueError(f"must be host:port {hint}, not {value!r}")
+    port = int(found["port"])
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range: use 1 to 65535, or 0 for any free port")
+    return (found["ipv6"] or found["host"], port)
+
+
+def _ping_url(value: object) -> str:
+    text = _text(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"must be an http(s) URL such as https://hc-ping.com/<uuid>, not {_shown(value)}"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(
+            "must be a URL without ?query or #fragment: /start and /fail are appended to it"
+        )
+    return text.rstrip("/")
+
+
 def _resource(value: object) -> Resource:
     if value in ("backups", "snapshots"):
         return value
@@ -585,6 +645,30 @@ class _RawPolicy(_Raw):
         return self
 
 
+def _textfile(value: object) -> Path:
+    path = _path(value)
+    if path.suffix != ".prom":
+        raise ValueError(
+            f"{path}: node_exporter's textfile collector reads only files ending in .prom: "
+            "name it e.g. /var/lib/node_exporter/textfile/pruner.prom"
+        )
+    return path
+
+
+class _RawMetrics(_Raw):
+    listen: Annotated[tuple[str, int], PlainValidator(_listen)] | None = _DEFAULT_LISTEN
+    textfile: Annotated[Path, PlainValidator(_textfile)] | None = None
+    per_server: Flag = False
+
+
+class _RawNotify(_Raw):
+    urls: list[Annotated[str, PlainValidator(_ping_url)]] = []
+    on_dry_run: Flag = False
+    timeout: Annotated[
+        timedelta, PlainValidator(_exact_duration(timedelta(microseconds=1), "longer than 0s"))
+    ] = timedelta(seconds=10)
+
+
 class _RawSettings(_Raw):
     api: Annotated[_RawApi, BeforeValidator(_mapping_or_defaults)] = _RawApi()
     dry_run: Flag = True
@@ -592,6 +676,8 @@ class _RawSettings(_Raw):
     state_dir: Annotated[Path, PlainValidator(_path)] = Path("/var/lib/pruner")
     schedule: _RawSchedule | None = None
     safety: Annotated[_RawSafety, BeforeValidator(_mapping_or_defaults)] = _RawSafety()
+    metrics: Annotated[_RawMetrics, BeforeValidator(_mapping_or_defaults)] = _RawMetrics()
+    notify: Annotated[_RawNotify, BeforeValidator(_mapping_or_defaults)] = _RawNotify()
     policies: Annotated[list[Any], AfterValidator(_some_policies)]  # items: _RawPolicy
 
 
@@ -655,6 +741,16 @@ def _resolve(source: str, raw: _RawSettings, raw_policies: list[_RawPolicy]) -> 
         safety=safety,
         policies=policies,
         warnings=tuple(_warnings(policies)),
+        metrics=MetricsSettings(
+            listen=raw.metrics.listen,
+            textfile=raw.metrics.textfile,
+            per_server=raw.metrics.per_server,
+        ),
+        notify=NotifySettings(
+            urls=tuple(raw.notify.urls),
+            on_dry_run=raw.notify.on_dry_run,
+            timeout=raw.notify.timeout,
+        ),
     )
 
 
@@ -744,6 +840,28 @@ def _describe_schedule(schedule: ScheduleSettings | None) -> str:
     extra = f", jitter up to {_span(schedule.jitter)}" if schedule.jitter else ""
     start = ", and a pass at start" if schedule.run_on_start else ""
     return f"{when} in {schedule.timezone}{extra}{start}"
+
+
+def _describe_metrics(metrics: MetricsSettings) -> str:
+    if metrics.listen is None:
+        endpoint = "no HTTP endpoint"
+    else:
+        host, port = metrics.listen
+        shown = f"[{host}]" if ":" in host else host
+        where = f"{shown}:{port}" if port else f"{shown}, any free port"
+        endpoint = f"the daemon serves /metrics on {where}"
+    textfile = f"`pruner run` writes {metrics.textfile}" if metrics.textfile else "no textfile"
+    per_server = "with" if metrics.per_server else "without"
+    return f"{endpoint}; {textfile}; {per_server} per-server series"
+
+
+def _describe_notify(notify: NotifySettings) -> str:
+    if not notify.urls:
+        return "no pings"
+    # Ping URLs are credentials of a sort (anyone holding one can ping): show only the hosts.
+    hosts = ", ".join(urlsplit(url).hostname or "?" for url in notify.urls)
+    dry = ", also for dry runs" if notify.on_dry_run else ""
+    return f"{len(notify.urls)} ping URL(s) at {hosts}, timeout {_span(notify.timeout)} each{dry}"
 
 
 def _describe_policy(number: int, policy: Policy) -> list[str]:

@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from pruner.config import ConfigError, describe_config, load_config, parse_config
+from pruner.config import (
+    ConfigError,
+    MetricsSettings,
+    NotifySettings,
+    describe_config,
+    load_config,
+    parse_config,
+)
 from pruner.models import Policy
 from pruner.units import parse_duration, parse_size
 
@@ -289,6 +296,20 @@ def test_parse_config_rejects_bad_size() -> None:
         ("safety:\n  min_keep: -1", "safety.min_keep: must be an integer >= 0"),
         ("schedule:\n  interval: 30s", "schedule.interval: must be at least 1min"),
         ("api: 5", "api: must be a mapping"),
+        ("metrics:\n  listen: 9814", "metrics.listen: must be host:port"),
+        ("metrics:\n  listen: localhost", "metrics.listen: must be host:port"),
+        ("metrics:\n  listen: '[::1]'", "metrics.listen: must be host:port"),
+        ("metrics:\n  listen: 0.0.0.0:65536", "metrics.listen: port 65536 is out of range"),
+        ("metrics:\n  textfile: ''", "metrics.textfile: must be non-empty text"),
+        ("metrics:\n  textfile: /tmp/pruner.txt", "metrics.textfile: /tmp/pruner.txt: node_"),
+        ("metrics:\n  per_server: 1", "metrics.per_server: must be true or false"),
+        ("metrics: 5", "metrics: must be a mapping"),
+        ("notify:\n  urls: [ftp://hc.example/x]", "notify.urls[0]: must be an http(s) URL"),
+        ("notify:\n  urls: https://hc.example/x", "notify.urls: must be a list"),
+        ("notify:\n  urls: ['https://hc.example/x?k=1']", "notify.urls[0]: must be a URL without"),
+        ("notify:\n  timeout: 0s", "notify.timeout: must be longer than 0s"),
+        ("notify:\n  timeout: 1mo", "notify.timeout: '1mo': calendar units"),
+        ("notify:\n  on_dry_run: 'true'", "notify.on_dry_run: must be true or false"),
     ],
 )
 def test_parse_config_rejects_impossible_settings(setting: str, message: str) -> None:
@@ -430,6 +451,10 @@ def test_parse_config_defaults() -> None:
     assert config.safety.max_deletions_per_run == 100
     assert config.safety.max_delete_fraction == 0.5
     assert config.safety.stale_after == parse_duration("14d")
+    assert config.metrics == MetricsSettings(
+        listen=("127.0.0.1", 9814), textfile=None, per_server=False
+    )
+    assert config.notify == NotifySettings(urls=(), on_dry_run=False, timeout=timedelta(seconds=10))
     assert config.policies == (
         Policy(
             name="default",
@@ -629,6 +654,8 @@ SPEC_KEYS = {
     "policies.keep_within_yearly", "policies.max_age", "policies.max_total_size",
     "policies.min_keep", "policies.max_delete_fraction", "policies.stale_after",
     "policies.protect", "policies.protect.ids", "policies.protect.names", "policies.orphans",
+    "metrics", "metrics.listen", "metrics.textfile", "metrics.per_server", "notify",
+    "notify.urls", "notify.on_dry_run", "notify.timeout",
 }  # fmt: skip
 
 
@@ -704,3 +731,53 @@ def test_describe_config_of_minimal_config() -> None:
     assert "schedule: none" in text
     assert "1. default (backups)" in text
     assert "match: every server" in text
+
+
+def test_parse_config_reads_metrics_and_notify() -> None:
+    config = parse_config(
+        dedent(
+            """\
+            metrics:
+              listen: "[::1]:0"
+              textfile: /var/lib/node_exporter/pruner.prom
+              per_server: true
+            notify:
+              urls: [https://hc.example/ping/abc/, http://127.0.0.1:8000/x]
+              on_dry_run: true
+              timeout: 2.5s
+            """
+        )
+        + MINIMAL
+    )
+
+    assert config.metrics == MetricsSettings(
+        listen=("::1", 0), textfile=Path("/var/lib/node_exporter/pruner.prom"), per_server=True
+    )
+    assert config.notify == NotifySettings(
+        urls=("https://hc.example/ping/abc", "http://127.0.0.1:8000/x"),
+        on_dry_run=True,
+        timeout=timedelta(seconds=2.5),
+    )
+
+
+def test_parse_config_turns_metrics_endpoint_off_with_null() -> None:
+    config = parse_config("metrics:\n  listen: null\n" + MINIMAL)
+
+    assert config.metrics.listen is None
+    assert "metrics: no HTTP endpoint" in describe_config(config)
+
+
+def test_parse_config_takes_empty_metrics_and_notify_as_defaults() -> None:
+    config = parse_config("metrics:\nnotify:\n" + MINIMAL)
+
+    assert config.metrics == parse_config(MINIMAL).metrics
+    assert config.notify == parse_config(MINIMAL).notify
+
+
+def test_describe_config_shows_ping_hosts_but_not_ping_urls() -> None:
+    config = parse_config("notify:\n  urls: [https://hc.example/secret-uuid]\n" + MINIMAL)
+
+    text = describe_config(config)
+
+    assert "notify: 1 ping URL(s) at hc.example" in text
+    assert "secret-uuid" not in text
