@@ -8,13 +8,17 @@ by then is reported `not_attempted`:
 
 The decision stays `delete` in the plan (it is what the pass set out to do); what became of it is
 its outcome, and a group whose deletions were not all done gets status `failed`.
+
+Deletions go in waves of `wave_size`, for the audit trail (pruner.audit): a wave's intents are on
+disk before any of its DELETEs starts, its outcomes once it is over. An audit trail that cannot
+be written ends the execution like a refused key: nothing is deleted that is not recorded first.
 """
 
 from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -29,13 +33,15 @@ from pruner.api import (
     DeleteOutcome,
     PassInterrupted,
 )
+from pruner.audit import AuditTrail, AuditWave
 from pruner.models import Backup, Decision, Group, Plan, Resource
 
-__all__ = ["DONE", "Execution", "Outcome", "execute"]
+__all__ = ["DONE", "WAVE_SIZE", "Execution", "Outcome", "execute"]
 
 Outcome = Literal["deleted", "already_gone", "locked", "failed", "not_attempted"]
 DONE: frozenset[Outcome] = frozenset({"deleted", "already_gone"})  # the backup is gone
 
+WAVE_SIZE = 100  # deletions per wave: one fsync of intents and one of outcomes per wave
 _SHOWN = 5  # failures named in a group's message
 
 _Key = tuple[Resource, int]
@@ -47,8 +53,8 @@ class Execution:
 
     plan: Plan  # groups whose deletions were not all done have status "failed"
     outcomes: tuple[DeleteOutcome, ...]  # every deletion that was attempted, in plan order
-    not_attempted: tuple[Decision, ...]  # deletions never started (stop or a fatal API error)
-    fatal: str | None  # why the API refused every deletion (401, 403), if it did
+    not_attempted: tuple[Decision, ...]  # never started (stop, a fatal API or audit error)
+    fatal: str | None  # why no further deletion was attempted: 401, 403, no audit trail
     interrupted: bool  # `stop` ended it before every deletion was attempted
     results: Mapping[_Key, Outcome] = field(default_factory=dict, compare=False)
 
@@ -92,36 +98,94 @@ def execute(
     concurrency: int,
     stop: threading.Event,
     log: FilteringBoundLogger,
+    audit: AuditTrail | None = None,
+    wave_size: int = WAVE_SIZE,
 ) -> Execution:
     """Delete the plan's `delete` decisions with `concurrency` workers; see the module doc.
 
     Give `client` the same `stop` (ApiClient(stop=...)): its gate then also cuts retry waits
-    short and refuses to start a request once `stop` is set.
+    short and refuses to start a request once `stop` is set. With `audit`, every deletion is
+    recorded there (intent, then outcome); waves that never start write nothing.
     """
     if plan.dry_run:
         raise ValueError("a dry-run plan is never carried out")
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+    if concurrency < 1 or wave_size < 1:
+        raise ValueError(f"concurrency and wave_size must be at least 1, not {concurrency}")
     work = [(group, d) for group in plan.groups for d in group.decisions if d.action == "delete"]
     worker = _Worker(client, stop, threading.Event(), log)
+    attempts: list[_Attempt] = []
+    audit_error: str | None = None
     with ThreadPoolExecutor(concurrency, thread_name_prefix="pruner-delete") as pool:
-        # Each deletion in a copy of this context: the pass's run_id and masked secrets follow.
-        futures = [
-            pool.submit(contextvars.copy_context().run, worker.delete, group, decision)
-            for group, decision in work
-        ]
-        attempts = [future.result() for future in futures]
-    return _execution(plan, work, attempts, log)
+        for start in range(0, len(work), wave_size):
+            wave = work[start : start + wave_size]
+            if stop.is_set() or worker.halt.is_set():
+                attempts += [_Attempt(None)] * len(wave)
+                continue
+            try:
+                attempts += _run_wave(pool, worker, wave, audit)
+            except _AuditFailed as error:
+                audit_error = error.message
+                worker.halt.set()
+                attempts += [_Attempt(None)] * len(wave)
+    return _execution(plan, work, attempts, log, audit_error)
+
+
+class _AuditFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _run_wave(
+    pool: ThreadPoolExecutor,
+    worker: _Worker,
+    wave: Sequence[tuple[Group, Decision]],
+    audit: AuditTrail | None,
+) -> list[_Attempt]:
+    """One wave: its intents on disk first, then its DELETEs, then its outcomes on disk."""
+    recorder: AuditWave | None = None
+    if audit is not None:
+        try:
+            recorder = audit.wave(wave)
+        except OSError as error:
+            message = (
+                f"the audit trail {audit.path} cannot be written ({error.strerror or error}): "
+                "nothing was deleted that was not recorded; check that state_dir is writable "
+                "and not full"
+            )
+            worker.log.error("audit.write_failed", path=str(audit.path), message=message)
+            raise _AuditFailed(message) from None
+    record = recorder.record if recorder is not None else None
+    # Each deletion in a copy of this context: the pass's run_id and masked secrets follow.
+    futures = [
+        pool.submit(contextvars.copy_context().run, worker.delete, group, decision, record)
+        for group, decision in wave
+    ]
+    attempts = [future.result() for future in futures]
+    if recorder is not None:
+        reason = "the API refused the key" if worker.halt.is_set() else "the pass was stopped"
+        try:
+            recorder.close(f"not attempted: {reason}")
+        except OSError as error:  # the deletions are done: say so, and go on
+            worker.log.error(
+                "audit.write_failed",
+                path=str(audit.path) if audit is not None else None,
+                message=f"outcomes not recorded ({error.strerror or error}): see the log",
+            )
+    return attempts
+
+
+_Record = Callable[[Decision, str, int | None, str | None], None]
 
 
 @dataclass(frozen=True, slots=True)
 class _Worker:
     client: ApiClient
     stop: threading.Event
-    halt: threading.Event  # set on a fatal API error: no further deletion starts
+    halt: threading.Event  # set on a fatal API or audit error: no further deletion starts
     log: FilteringBoundLogger
 
-    def delete(self, group: Group, decision: Decision) -> _Attempt:
+    def delete(self, group: Group, decision: Decision, record: _Record | None) -> _Attempt:
         if self.stop.is_set() or self.halt.is_set():
             return _Attempt(None)
         backup = decision.backup
@@ -142,7 +206,19 @@ class _Worker:
                 backup.resource, backup.id, "failed", None, f"{type(error).__name__}: {error}"
             )
         _log_outcome(self.log, group, decision, outcome)
+        if record is not None:
+            self._record(record, decision, outcome)
         return _Attempt(outcome, fatal)
+
+    def _record(self, record: _Record, decision: Decision, outcome: DeleteOutcome) -> None:
+        try:
+            record(decision, outcome.result, outcome.status, outcome.message)
+        except OSError as error:  # the deletion is done: the log has it
+            self.log.error(
+                "audit.write_failed",
+                backup_id=decision.backup.id,
+                message=f"outcome not recorded ({error.strerror or error}): see the log",
+            )
 
 
 def _log_outcome(
@@ -181,12 +257,13 @@ def _execution(
     work: Sequence[tuple[Group, Decision]],
     attempts: Sequence[_Attempt],
     log: FilteringBoundLogger,
+    audit_error: str | None = None,
 ) -> Execution:
     results: dict[_Key, Outcome] = {}
     why: dict[_Key, str] = {}
     outcomes: list[DeleteOutcome] = []
     not_attempted: list[Decision] = []
-    fatal: str | None = None
+    fatal: str | None = audit_error
     for (_, decision), attempt in zip(work, attempts, strict=True):
         key = (decision.backup.resource, decision.backup.id)
         if attempt.outcome is None:
@@ -200,7 +277,11 @@ def _execution(
             fatal = attempt.fatal.message
     interrupted = bool(not_attempted) and fatal is None
     if not_attempted:
-        reason = "the API refused the key" if fatal is not None else "the pass was stopped"
+        reason = "the pass was stopped"
+        if fatal is not None:
+            reason = (
+                "the audit trail cannot be written" if audit_error else "the API refused the key"
+            )
         for decision in not_attempted:
             why[(decision.backup.resource, decision.backup.id)] = f"not attempted: {reason}"
         log.warning(

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,15 +36,18 @@ from pruner.api import (
     fetch_listing,
     load_token,
 )
+from pruner.audit import AuditTrail
 from pruner.config import Config
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
 from pruner.executor import Execution, execute
+from pruner.hooks import FannedOut, PassHooks
 from pruner.lock import PassLock
 from pruner.logging import mask_secrets
 from pruner.models import Decision, Group, Listing, Plan, Problem, Resource
 from pruner.planner import build_plan
 from pruner.report import Summary, plan_to_json, summarize
 from pruner.state import LAST_PLAN, write_json_atomically
+from pruner.units import subtract
 
 __all__ = [
     "CAP_GUARDS",
@@ -119,6 +122,7 @@ def run_pass(
     clock: Callable[[], datetime] = utc_now,
     stop: threading.Event | None = None,
     write_state: bool = True,
+    hooks: Sequence[PassHooks] = (),
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
@@ -130,9 +134,13 @@ def run_pass(
 
     If `client` is None it is built from config.api and `token` (else load_token from the
     environment) with `stop`; a client passed in should share `stop` (ApiClient(stop=...)).
+
+    `hooks` (pruner.hooks) are told when the pass starts (after the lock), of every API answer
+    (only with the client built here), and how it ended; a hook that raises never fails the pass.
     """
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
+    watchers = FannedOut(hooks)
     with structlog.contextvars.bound_contextvars(run_id=run_id), ExitStack() as stack:
         if client is None:
             token = token if token is not None else load_token(config.api, os.environ)
@@ -142,11 +150,20 @@ def run_pass(
             stack.enter_context(PassLock(config.state_dir))
         if client is None:
             assert token is not None
-            client = stack.enter_context(ApiClient.from_settings(config.api, token, stop=stop))
+            client = stack.enter_context(
+                ApiClient.from_settings(
+                    config.api,
+                    token,
+                    stop=stop,
+                    on_response=watchers.api_response if watchers.hooks else None,
+                )
+            )
+        effective_dry_run = config.dry_run or dry_run
+        watchers.pass_started(run_id, dry_run=effective_dry_run)
         one = _Pass(
             config=config,
             run_id=run_id,
-            dry_run=config.dry_run or dry_run,
+            dry_run=effective_dry_run,
             allow_large_deletions=allow_large_deletions,
             execute=execute,
             client=client,
@@ -156,7 +173,13 @@ def run_pass(
             log=structlog.get_logger("pruner"),
             started=time.monotonic(),
         )
-        return one.run()
+        try:
+            result = one.run()
+        except BaseException as error:
+            watchers.pass_failed(run_id, error)
+            raise
+        watchers.pass_finished(result)
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +246,14 @@ class _Pass:
         assert not plan.dry_run
         if not plan.deletions:
             return None
+        audit = AuditTrail(self.config.state_dir, run_id=self.run_id, clock=self.clock)
         return execute(
-            plan, self.client, concurrency=self.config.api.concurrency, stop=self.stop, log=self.log
+            plan,
+            self.client,
+            concurrency=self.config.api.concurrency,
+            stop=self.stop,
+            log=self.log,
+            audit=audit if self.write_state else None,
         )
 
     def _exit_code(self, plan: Plan, failures: list[str]) -> int:
@@ -377,7 +406,8 @@ def last_plan_document(
 
 def _log_problems(plan: Plan, config: Config, log: FilteringBoundLogger) -> None:
     """Every problem once: a guard that tripped as `guard.<name>` with the numbers and the
-    config key, anything else as `plan.problem`."""
+    config key (the stale guard as `backup.stale`, the event to alert on), anything else as
+    `plan.problem`. A locked server whose backups stopped too gets its `backup.stale`."""
     skipped = {
         (g.resource, g.server_id): g
         for g in plan.groups
@@ -387,13 +417,24 @@ def _log_problems(plan: Plan, config: Config, log: FilteringBoundLogger) -> None
     for problem in plan.problems:
         group = _group_of(problem, skipped)
         if group is not None and _is_guard_warning(problem, group):
+            stale = _staleness(group, plan, config)
             log.warning(
-                f"guard.{group.guard}",
+                "backup.stale" if group.guard == "stale" else f"guard.{group.guard}",
                 message=problem.message,
                 blocked_deletions=group.blocked_deletions,
                 config_key=_GUARD_KEYS.get(group.guard or ""),
                 **_group_fields(group),
+                **(stale or {}),
             )
+            if group.guard == "locked" and stale is not None:
+                log.warning(
+                    "backup.stale",
+                    message=f"server {group.server_id}{_hostname(group)}, {group.resource}: "
+                    f"its newest backup is older than stale_after {stale['stale_after']}: its "
+                    "backups have stopped (it is locked too: not pruned this pass)",
+                    **_group_fields(group),
+                    **stale,
+                )
         elif capped and _is_run_cap(problem, capped[0]):
             log.warning(
                 "guard.max_deletions_per_run",
@@ -442,6 +483,42 @@ def _log_problem(problem: Problem, log: FilteringBoundLogger) -> None:
     scope = {key: value for key, value in fields.items() if value is not None}
     emit = log.error if problem.level == "error" else log.warning
     emit("plan.problem", message=problem.message, **scope)
+
+
+def _staleness(group: Group, plan: Plan, config: Config) -> dict[str, object] | None:
+    """The newest backup of a group whose backups have stopped, and how old it is; None when
+    it is not stale (or its policy has no stale_after, as snapshot policies by default).
+
+    The planner's own rule: the newest unprotected backup made before now, against
+    stale_after back from now. It only judges groups it prunes; this also sees locked ones.
+    """
+    policy = next(
+        (p for p in config.policies if p.name == group.policy and p.resource == group.resource),
+        None,
+    )
+    if policy is None or policy.stale_after is None:
+        return None
+    cutoff = subtract(plan.now, policy.stale_after, config.timezone)
+    candidates = [
+        d.backup
+        for d in group.decisions
+        if d.backup.created_at < plan.now and not d.reasons[0].startswith("protected")
+    ]
+    if cutoff is None or not candidates:
+        return None
+    newest = max(candidates, key=lambda backup: backup.created_at)
+    if newest.created_at >= cutoff:
+        return None
+    return {
+        "newest_backup_id": newest.id,
+        "newest_created_at": newest.created_at.isoformat(),
+        "age_seconds": round((plan.now - newest.created_at).total_seconds()),
+        "stale_after": policy.stale_after.text,
+    }
+
+
+def _hostname(group: Group) -> str:
+    return f" ({group.server_hostname})" if group.server_hostname else ""
 
 
 def _group_fields(group: Group) -> dict[str, object]:

@@ -280,11 +280,26 @@ def _attention(plan: Plan) -> Iterator[str]:
     if stale:
         yield "\nStale servers (backups have stopped; their history is kept):\n"
         for group in stale:
-            yield f"  server {group.server_id}{_hostname(group)}, {group.resource}\n"
+            where = f"server {group.server_id}{_hostname(group)}, {group.resource}"
+            yield f"  {where}{_newest(group, plan)}\n"
     if plan.problems:
         yield "\nProblems:\n"
         for problem in sorted(plan.problems, key=lambda p: p.level != "error"):
             yield from _wrapped(f"{problem.level}: {problem.message}", "  ", "    ")
+
+
+def _newest(group: Group, plan: Plan) -> str:
+    """`: newest backup <date> (N days old)`, as the stale guard judged it; "" without one."""
+    made = [
+        d.backup.created_at
+        for d in group.decisions
+        if d.backup.created_at < plan.now and not d.reasons[0].startswith("protected")
+    ]
+    if not made:
+        return ""
+    newest = max(made)
+    days = (plan.now - newest).days
+    return f": newest backup {newest.isoformat(timespec='minutes')} ({days} days old)"
 
 
 def _group_lines(group: Group, tally: Tally, columns: _Columns) -> Iterator[str]:

@@ -66,7 +66,7 @@ def _plan(sim: Simulator, per_server: int = 2, extra: tuple[Backup, ...] = ()) -
     by_server: dict[int, list[Backup]] = {}
     for backup in sorted(backups, key=Backup.sort_key):
         by_server.setdefault(backup.server_id, []).append(backup)
-    groups = []
+    groups: list[Group] = []
     for server_id, items in sorted(by_server.items()):
         decisions = [
             Decision(b, "delete", ("not_selected",))

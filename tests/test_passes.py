@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -414,13 +414,17 @@ def test_run_pass_logs_each_guard_with_its_numbers_and_config_key(
     with capture_logs() as events:
         run(make_config(safety={"max_deletions_per_run": 2}))
 
-    by_name: dict[str, list[dict[str, Any]]] = {}
+    by_name: dict[str, list[MutableMapping[str, Any]]] = {}
     for event in events:
         by_name.setdefault(event["event"], []).append(event)
-    [stale] = by_name["guard.stale"]
+    [stale] = by_name["backup.stale"]  # the stale guard: the event to alert on
+    assert stale["log_level"] == "warning"
     assert stale["config_key"] == "stale_after"
     assert stale["server_hostname"] == "app-03"
     assert "stale_after 14d" in stale["message"]
+    assert stale["stale_after"] == "14d"
+    assert stale["age_seconds"] > 14 * 86400
+    assert str(stale["newest_backup_id"]) in stale["message"]
     [locked] = by_name["guard.locked"]
     assert locked["server_hostname"] == "web-02"
     [cap] = by_name["guard.max_deletions_per_run"]
@@ -431,3 +435,34 @@ def test_run_pass_logs_each_guard_with_its_numbers_and_config_key(
     orphans = [e for e in by_name["plan.problem"] if "terminated" in e["message"]]
     assert orphans
     assert all(e["log_level"] == "warning" for e in by_name["plan.problem"])
+
+
+def test_run_pass_warns_of_a_locked_server_whose_backups_stopped(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    stale_server = next(s["id"] for s in sim.servers() if s["hostname"] == "app-03")
+    sim.set_server(stale_server, locked=True)
+
+    with capture_logs() as events:
+        run(make_config())
+
+    [stale] = [e for e in events if e["event"] == "backup.stale"]
+    assert (stale["server_id"], stale["log_level"]) == (stale_server, "warning")
+    assert "locked" in stale["message"]
+    assert stale["age_seconds"] > 14 * 86400
+    assert [e["server_id"] for e in events if e["event"] == "guard.locked"].count(stale_server)
+
+
+def test_run_pass_says_nothing_of_staleness_without_stale_after(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    policies = [
+        {"name": "all", "keep_daily": 7, "stale_after": None},
+        {"name": "snapshots", "resource": "snapshots", "keep_last": 1},  # stale_after null
+    ]
+
+    with capture_logs() as events:
+        result = run(make_config(policies=policies))
+
+    assert [e for e in events if e["event"] == "backup.stale"] == []
+    assert "stale" not in {g.guard for g in result.plan.groups}

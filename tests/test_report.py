@@ -228,7 +228,10 @@ def test_render_table_shows_groups_rows_and_summary() -> None:
 def test_render_table_puts_stale_servers_and_problems_first() -> None:
     table = render_table(_plan())
     assert table.index("Stale servers") < table.index("Problems") < table.index("server 2478 (")
-    assert "  server 7 (db-1), snapshots" in table
+    assert (
+        "  server 7 (db-1), snapshots: newest backup 2023-06-14T22:36+03:00 (1261 days old)\n"
+        in table
+    )
     assert "warning: server 7 (db-1), snapshots: stale" in table
 
 

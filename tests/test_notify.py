@@ -1,0 +1,272 @@
+"""Health pings against an HTTP server the test runs on 127.0.0.1: order, bodies, a dead
+endpoint that does not fail the pass, dry runs. The passes run against the simulator."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from pruner.api import ApiAuthError, ApiClient, Secret, build_session
+from pruner.config import Config, parse_config
+from pruner.hooks import PassHooks, for_config
+from pruner.notify import BODY_LIMIT, Notifier, ping_url
+from pruner.passes import PassResult, run_pass
+from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
+from pruner.simulator import generate_fleet as _generate_fleet
+
+NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Ping:
+    method: str
+    path: str
+    body: str
+    headers: dict[str, str]
+
+
+class PingServer:
+    """A healthchecks.io stand-in: records every request; paths under /down answer 500."""
+
+    def __init__(self) -> None:
+        self.pings: list[Ping] = []
+        received = self.pings
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8")
+                with lock:
+                    received.append(Ping("POST", self.path, body, dict(self.headers)))
+                status = 500 if self.path.startswith("/down") else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"OK")
+
+            def do_GET(self) -> None:
+                with lock:
+                    received.append(Ping("GET", self.path, "", dict(self.headers)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def paths(self) -> list[str]:
+        return [ping.path for ping in self.pings]
+
+    def __enter__(self) -> PingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def closed_port_url() -> str:
+    """A URL nothing listens on (the port was just bound and released): connection refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/dead"
+
+
+@pytest.fixture
+def pings() -> Iterator[PingServer]:
+    with PingServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    return _generate_fleet(now=NOW, servers=3, days=8)
+
+
+@pytest.fixture
+def sim(fleet: Fleet) -> Iterator[Simulator]:
+    with Simulator(fleet) as simulator:
+        yield simulator
+    assert simulator.errors == []
+
+
+def _config(sim: Simulator, tmp_path: Path, **notify: Any) -> Config:
+    settings: dict[str, Any] = {
+        "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},
+        "dry_run": False,
+        "state_dir": str(tmp_path / "state"),
+        "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None},
+        "policies": [{"name": "all", "keep_daily": 3}],
+        "notify": {"timeout": "2s", **notify},
+    }
+    (tmp_path / "state").mkdir(exist_ok=True)
+    return parse_config(json.dumps(settings), source="test.yaml")
+
+
+def _run(
+    config: Config, hooks: tuple[PassHooks, ...], *, token: str = WRITE_TOKEN, **options: Any
+) -> PassResult:
+    session = build_session(config.api.concurrency)
+    session.trust_env = False  # no proxy from the environment for 127.0.0.1
+    options.setdefault("dry_run", False)
+    try:
+        with ApiClient.from_settings(config.api, Secret(token), session=session) as client:
+            return run_pass(config, client=client, clock=lambda: NOW, hooks=hooks, **options)
+    finally:
+        session.close()
+
+
+def _notifier(config: Config) -> Notifier:
+    notifier = Notifier(config.notify)
+    notifier._session.trust_env = False  # no proxy from the environment for 127.0.0.1
+    return notifier
+
+
+def test_notifier_pings_start_then_success_with_the_summary(
+    sim: Simulator, tmp_path: Path, pings: PingServer
+) -> None:
+    config = _config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
+
+    result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 0
+    assert pings.paths() == ["/ping/abc/start", "/ping/abc"]
+    start, success = pings.pings
+    assert start.method == success.method == "POST"
+    assert start.body == ""
+    assert success.body.startswith(f"pruner pass {result.run_id}: exit 0\n")
+    assert f"deleted {len(result.outcomes)}," in success.body
+    assert "Authorization" not in success.headers
+    assert WRITE_TOKEN not in str(success.headers)
+
+
+def test_notifier_pings_fail_when_deletions_fail(
+    sim: Simulator, tmp_path: Path, pings: PingServer
+) -> None:
+    config = _config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
+    doomed = sim.backups()[0]["id"]  # the oldest: the plan deletes it
+    sim.script("DELETE", f"/v1/backups/{doomed}", ScriptedResponse(500), ScriptedResponse(500))
+
+    result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 1
+    assert pings.paths() == ["/ping/abc/start", "/ping/abc/fail"]
+    body = pings.pings[1].body
+    assert "exit 1" in body
+    assert "FAILED: 1 deletion(s) failed" in body
+    assert len(body) <= BODY_LIMIT
+
+
+def test_notifier_pings_fail_when_the_pass_raises(
+    sim: Simulator, tmp_path: Path, pings: PingServer
+) -> None:
+    config = _config(sim, tmp_path, urls=[f"{pings.url}/p"])
+
+    with pytest.raises(ApiAuthError):
+        _run(config, (_notifier(config),), token="not-a-key")
+
+    assert pings.paths() == ["/p/start", "/p/fail"]
+    assert "failed" in pings.pings[1].body
+
+
+def test_notifier_pings_every_url_and_a_dead_one_does_not_fail_the_pass(
+    sim: Simulator, tmp_path: Path, pings: PingServer
+) -> None:
+    urls = [closed_port_url(), f"{pings.url}/down/x", f"{pings.url}/ok"]
+    config = _config(sim, tmp_path, urls=urls)
+
+    with capture_logs() as logs:
+        result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 0
+    assert pings.paths() == ["/down/x/start", "/ok/start", "/down/x", "/ok"]
+    failed = [e for e in logs if e["event"] == "notify.failed"]
+    assert [(e["url"], e["ping"], e["log_level"]) for e in failed] == [
+        ("notify.urls[0]", "start", "warning"),
+        ("notify.urls[1]", "start", "warning"),
+        ("notify.urls[0]", "success", "warning"),
+        ("notify.urls[1]", "success", "warning"),
+    ]
+    assert failed[1]["status"] == 500
+    assert all("/dead" not in str(e) for e in failed)  # the URL is a secret: not logged whole
+
+
+@pytest.mark.parametrize(("on_dry_run", "expected"), [(False, []), (True, ["/p/start", "/p"])])
+def test_notifier_pings_dry_runs_only_when_asked(
+    sim: Simulator, tmp_path: Path, pings: PingServer, on_dry_run: bool, expected: list[str]
+) -> None:
+    config = _config(sim, tmp_path, urls=[f"{pings.url}/p"], on_dry_run=on_dry_run)
+
+    result = _run(config, (_notifier(config),), dry_run=True)
+
+    assert result.dry_run
+    assert pings.paths() == expected
+    if on_dry_run:
+        assert "(dry run)" in pings.pings[1].body
+
+
+def test_notifier_times_out_on_a_silent_endpoint_without_failing_the_pass(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        config = _config(sim, tmp_path, urls=[f"http://127.0.0.1:{port}/p"], timeout="0.05s")
+
+        with capture_logs() as logs:
+            result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 0
+    assert [e["ping"] for e in logs if e["event"] == "notify.failed"] == ["start", "success"]
+
+
+def test_for_config_pings_only_when_urls_are_set(sim: Simulator, tmp_path: Path) -> None:
+    class Extra:
+        def pass_started(self, run_id: str, *, dry_run: bool) -> None: ...
+        def api_response(self, method: str, status: int | None) -> None: ...
+        def pass_finished(self, result: PassResult) -> None: ...
+        def pass_failed(self, run_id: str, error: BaseException) -> None: ...
+
+    extra = Extra()
+
+    assert for_config(_config(sim, tmp_path), [extra]) == (extra,)
+    hooks = for_config(_config(sim, tmp_path, urls=["https://hc-ping.com/x"]), [extra])
+    assert [type(h) for h in hooks] == [Notifier, Extra]
+
+
+@pytest.mark.parametrize(
+    ("url", "ping", "expected"),
+    [
+        ("https://hc-ping.com/u", "start", "https://hc-ping.com/u/start"),
+        ("https://hc-ping.com/u/", "fail", "https://hc-ping.com/u/fail"),
+        ("https://hc-ping.com/u", "success", "https://hc-ping.com/u"),
+        ("https://hc.example/ping/k/slug?create=1", "start", "https://hc.example/ping/k/slug/start?create=1"),
+    ],
+)  # fmt: skip
+def test_ping_url_appends_to_the_path(url: str, ping: Any, expected: str) -> None:
+    assert ping_url(url, ping) == expected
