@@ -24,7 +24,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal, Protocol
@@ -40,6 +40,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pruner.api import ApiError, PassInterrupted, Secret
 from pruner.config import Config, ScheduleSettings
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
+from pruner.hooks import PassHooks
 from pruner.lock import LockHeld
 from pruner.passes import PassResult, run_pass
 from pruner.schedule import crontab_trigger
@@ -54,6 +55,7 @@ __all__ = [
     "JobSpec",
     "PassRunner",
     "Scheduler",
+    "SkipWatcher",
     "Tally",
     "build_trigger",
     "default_scheduler",
@@ -83,7 +85,14 @@ class PassRunner(Protocol):
         token: Secret | None = None,
         clock: Callable[[], datetime] = ...,
         stop: threading.Event | None = None,
+        hooks: Sequence[PassHooks] = (),
     ) -> PassResult: ...
+
+
+class SkipWatcher(Protocol):
+    """Told of each tick skipped because another pass held the lock (e.g. the metrics)."""
+
+    def pass_skipped(self) -> None: ...
 
 
 class Scheduler(Protocol):
@@ -204,7 +213,8 @@ class Daemon:
     """Runs `run_pass` on the config's schedule until `request_stop`; `run` returns the exit code.
 
     `clock` is the wall clock (aware); `heartbeat`, when given, is called with it at start and
-    every `heartbeat_interval` from the scheduler's thread pool.
+    every `heartbeat_interval` from the scheduler's thread pool. `hooks` watch every pass
+    (pruner.hooks); `on_skipped` are told of ticks skipped because another pass held the lock.
     """
 
     def __init__(
@@ -220,6 +230,8 @@ class Daemon:
         heartbeat: Callable[[datetime], None] | None = None,
         heartbeat_interval: timedelta = HEARTBEAT_INTERVAL,
         notifier: Notifier | None = None,
+        hooks: Sequence[PassHooks] = (),
+        on_skipped: Sequence[SkipWatcher] = (),
     ) -> None:
         if config.schedule is None:
             raise ValueError("the daemon needs a config with a schedule")
@@ -233,6 +245,8 @@ class Daemon:
         self._heartbeat = heartbeat
         self._heartbeat_interval = heartbeat_interval
         self._notifier = notifier if notifier is not None else Notifier(None)
+        self._hooks = tuple(hooks)
+        self._on_skipped = tuple(on_skipped)
         self._scheduler = scheduler_factory(self.schedule.timezone)
         self._lock = threading.Condition()
         self._running = 0  # passes in progress (at most one: max_instances)
@@ -327,8 +341,10 @@ class Daemon:
                 token=self._token,
                 clock=self._clock,
                 stop=self.stop,
+                hooks=self._hooks,
             )
         except LockHeld as error:
+            self._skipped()
             _log.warning(
                 "daemon.pass_skipped",
                 reason="lock_held",
@@ -416,6 +432,18 @@ class Daemon:
             pid=os.getpid(),
         )
         self._notifier.ready(f"scheduler started; next pass: {self._next_run()}")
+
+    def _skipped(self) -> None:
+        for watcher in self._on_skipped:
+            try:
+                watcher.pass_skipped()
+            except Exception as error:  # monitoring never stops the schedule
+                _log.warning(
+                    "hook.failed",
+                    hook=type(watcher).__name__,
+                    event="pass_skipped",
+                    message=f"{type(error).__name__}: {error} (the daemon goes on)",
+                )
 
     def _on_tick_skipped(self, event: Any) -> None:
         if event.job_id == PASS_JOB_ID:

@@ -2,16 +2,23 @@
 
 Everything that can be checked before the first tick is checked before the scheduler starts, so
 a mistake exits 2 at once instead of failing every pass: the config (with a `schedule`), the API
-token, and a usable state_dir. The API itself is not contacted at start.
+token, a usable state_dir, and the metrics endpoint's address (`metrics.listen`). The API
+itself is not contacted at start.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+import structlog
+from prometheus_client import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
 
 from pruner.actions.common import load_and_warn
 from pruner.api import Secret, TokenMissing, load_token
@@ -19,7 +26,9 @@ from pruner.config import Config
 from pruner.daemon import Daemon, stop_on_signals
 from pruner.errors import UserError
 from pruner.health import Heartbeat
+from pruner.hooks import PassHooks, for_config
 from pruner.lock import LockHeld, PassLock
+from pruner.metrics import MetricsServer, PassMetrics, new_registry
 from pruner.sdnotify import Notifier
 
 __all__ = ["main"]
@@ -31,6 +40,9 @@ def main(args: argparse.Namespace) -> int:
     token = _token(config)
     _check_state_dir(config.state_dir)
     _quiet_scheduler_logs()
+    registry = new_registry()
+    metrics = _metrics(config, registry)
+    watching: tuple[PassHooks, ...] = (metrics,) if metrics is not None else ()
     daemon = Daemon(
         config,
         dry_run=args.dry_run,
@@ -38,9 +50,44 @@ def main(args: argparse.Namespace) -> int:
         clock=_wall_clock,
         heartbeat=Heartbeat(config.state_dir).beat,
         notifier=Notifier.from_environ(os.environ),
+        hooks=for_config(config, extra=watching),
+        on_skipped=(metrics,) if metrics is not None else (),
     )
-    with stop_on_signals(daemon.request_stop):
+    with _metrics_endpoint(config, registry), stop_on_signals(daemon.request_stop):
         return daemon.run()
+
+
+def _metrics(config: Config, registry: CollectorRegistry) -> PassMetrics | None:
+    if config.metrics.listen is None:
+        return None
+    ProcessCollector(registry=registry)  # memory, CPU, open files: a daemon's vital signs
+    return PassMetrics(config, registry, clock=_wall_clock)
+
+
+@contextlib.contextmanager
+def _metrics_endpoint(config: Config, registry: CollectorRegistry) -> Iterator[None]:
+    """Serve /metrics on metrics.listen while inside; a port that cannot be bound is exit 2."""
+    if config.metrics.listen is None:
+        yield
+        return
+    host, port = config.metrics.listen
+    try:
+        server = MetricsServer(registry, host, port)
+    except OSError as error:
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise UserError(
+            f"{config.source}: metrics.listen: cannot listen on {shown}: "
+            f"{error.strerror or error}: choose a free address, or set metrics.listen to null "
+            "to turn the endpoint off"
+        ) from None
+    bound_host, bound_port = server.address
+    structlog.get_logger("pruner.metrics").info(
+        "metrics.listen", host=bound_host, port=bound_port, url=server.url
+    )
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 def _wall_clock() -> datetime:

@@ -14,10 +14,18 @@ import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+import structlog
+from prometheus_client import CollectorRegistry
+
 from pruner.actions.common import load_and_warn
+from pruner.config import Config
+from pruner.hooks import PassHooks, for_config
+from pruner.metrics import PassMetrics, new_registry, previous_success, write_textfile
 from pruner.models import Group
 from pruner.passes import CAP_GUARDS, PassResult, run_pass
 
@@ -30,16 +38,53 @@ _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 def main(args: argparse.Namespace) -> int:
     config = load_and_warn(args)  # exit 2 before any API call
     stop = threading.Event()
-    with stop_on_signals(stop):
+    with stop_on_signals(stop), _textfile_metrics(config) as watching:
         result = run_pass(
             config,
             dry_run=args.dry_run,
             allow_large_deletions=args.allow_large_deletions,
             stop=stop,
+            hooks=for_config(config, extra=watching),
         )
     cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
     write_pass_report(result, sys.stdout, dry_run_cause=cause)
     return result.exit_code
+
+
+@contextmanager
+def _textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
+    """With metrics.textfile: the metrics hook while inside, and the file written after the
+    pass (also when it raised after starting). A file that cannot be written is logged: the
+    pass's outcome stands."""
+    path = config.metrics.textfile
+    if path is None:
+        yield ()
+        return
+    registry = new_registry()
+    watcher = PassMetrics(config, registry, clock=lambda: datetime.now(UTC))
+    earlier = previous_success(path)
+    if earlier is not None:
+        watcher.remember_success(earlier)
+    try:
+        yield (watcher,)
+    finally:
+        if watcher.observed:  # no pass started (lock held, no token): keep the last file
+            _write_textfile(registry, path)
+
+
+def _write_textfile(registry: CollectorRegistry, path: Path) -> None:
+    log = structlog.get_logger("pruner.metrics")
+    try:
+        write_textfile(registry, path)
+    except OSError as error:
+        log.error(
+            "metrics.textfile_failed",
+            path=str(path),
+            message=f"{error.strerror or error}: make its directory writable by pruner "
+            "(ReadWritePaths= in a hardened systemd unit)",
+        )
+        return
+    log.debug("metrics.textfile", path=str(path))
 
 
 @contextmanager
