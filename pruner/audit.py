@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from pruner.models import Decision, Group
+from pruner.state import sync_directory
 
 __all__ = ["AUDIT_FILE", "AuditTrail", "AuditWave", "archive_name"]
 
@@ -82,7 +83,7 @@ class AuditTrail:
         stream = self.path.open("a", encoding="utf-8")
         try:
             if created:
-                _sync_directory(self.path.parent)
+                sync_directory(self.path.parent)
             entries = [_Entry(group, decision) for group, decision in deletions]
             stream.writelines(self._line("intent", now, entry.fields()) for entry in entries)
             _sync(stream)
@@ -107,7 +108,7 @@ class AuditTrail:
             return
         target = _free_name(self.path.with_name(archive_name(last)))
         os.replace(self.path, target)
-        _sync_directory(self.path.parent)
+        sync_directory(self.path.parent)
         self._month = None
 
     def _last_entry_time(self) -> datetime | None:
@@ -186,14 +187,6 @@ class AuditWave:
 def _sync(stream: TextIO) -> None:
     stream.flush()
     os.fsync(stream.fileno())
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _free_name(path: Path) -> Path:

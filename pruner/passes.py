@@ -53,6 +53,7 @@ __all__ = [
     "CAP_GUARDS",
     "PassResult",
     "last_plan_document",
+    "log_problem",
     "new_run_id",
     "run_pass",
     "utc_now",
@@ -445,7 +446,7 @@ def _log_problems(plan: Plan, config: Config, log: FilteringBoundLogger) -> None
                 config_key=_GUARD_KEYS["max_deletions_per_run"],
             )
         else:
-            _log_problem(problem, log)
+            log_problem(problem, log)
 
 
 def _group_of(problem: Problem, groups: dict[tuple[Resource, int], Group]) -> Group | None:
@@ -473,7 +474,8 @@ def _is_run_cap(problem: Problem, capped: Group) -> bool:
     )
 
 
-def _log_problem(problem: Problem, log: FilteringBoundLogger) -> None:
+def log_problem(problem: Problem, log: FilteringBoundLogger) -> None:
+    """One `plan.problem` event, scoped by whatever the problem names."""
     fields = {
         "resource": problem.resource,
         "server_id": problem.server_id,

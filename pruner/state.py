@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["LAST_PLAN", "write_json_atomically"]
+__all__ = ["LAST_PLAN", "sync_directory", "write_json_atomically"]
 
 LAST_PLAN = "last-plan.json"
 
@@ -41,10 +41,11 @@ def write_json_atomically(path: Path, document: object | Writer) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _sync_directory(path.parent)
+    sync_directory(path.parent)
 
 
-def _sync_directory(directory: Path) -> None:
+def sync_directory(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

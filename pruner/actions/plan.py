@@ -23,7 +23,7 @@ from pruner.config import Config
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK
 from pruner.listing import load_listing
 from pruner.models import Plan
-from pruner.passes import run_pass, utc_now
+from pruner.passes import log_problem, run_pass, utc_now
 from pruner.planner import build_plan
 from pruner.report import Summary, summarize, write_plan_json, write_table
 
@@ -92,13 +92,5 @@ def _without_cyclic_gc() -> Iterator[None]:
 def _log_plan(plan: Plan, summary: Summary, listing: Path) -> None:
     log = structlog.get_logger("pruner")
     for problem in plan.problems:
-        fields = {
-            "resource": problem.resource,
-            "server_id": problem.server_id,
-            "backup_id": problem.backup_id,
-            "field": problem.field,
-        }
-        scope = {key: value for key, value in fields.items() if value is not None}
-        emit = log.error if problem.level == "error" else log.warning
-        emit("plan.problem", message=problem.message, **scope)
+        log_problem(problem, log)
     log.info("plan.summary", listing=str(listing), dry_run=plan.dry_run, **summary.as_log())
