@@ -35,13 +35,6 @@ def fleet() -> Fleet:
 
 
 @pytest.fixture
-def sim(fleet: Fleet) -> Iterator[Simulator]:
-    with Simulator(fleet) as simulator:
-        yield simulator
-    assert simulator.errors == []
-
-
-@pytest.fixture
 def config(sim: Simulator, tmp_path: Path) -> Config:
     settings: dict[str, Any] = {
         "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},

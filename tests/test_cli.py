@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from pruner import __version__
 from pruner.actions.run import stop_on_signals
@@ -34,14 +32,7 @@ policies:
 """
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """main() points logging at the captured stderr; leave nothing behind for other tests."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "pruner"]:
-        root.removeHandler(handler)
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
@@ -13,7 +12,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.base import STATE_STOPPED
 from structlog.testing import capture_logs
@@ -605,22 +603,13 @@ def test_stop_on_signals_calls_back_from_another_thread() -> None:
 # --- the command --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "pruner"]:
-        root.removeHandler(handler)
-    structlog.reset_defaults()
-
-
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
-@pytest.mark.usefixtures("_restore_logging")
+@pytest.mark.usefixtures("restore_logging")
 def test_main_a_config_without_schedule_exits_2_naming_schedule(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -635,7 +624,7 @@ def test_main_a_config_without_schedule_exits_2_naming_schedule(
     assert not (tmp_path / "state").exists()
 
 
-@pytest.mark.usefixtures("_restore_logging")
+@pytest.mark.usefixtures("restore_logging")
 def test_main_a_missing_token_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -649,7 +638,7 @@ def test_main_a_missing_token_exits_2(
     assert "$VPSBG_API_TOKEN" in capsys.readouterr().err
 
 
-@pytest.mark.usefixtures("_restore_logging")
+@pytest.mark.usefixtures("restore_logging")
 def test_main_an_unusable_state_dir_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

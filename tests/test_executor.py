@@ -30,13 +30,6 @@ def fleet() -> Fleet:
 
 
 @pytest.fixture
-def sim(fleet: Fleet) -> Iterator[Simulator]:
-    with Simulator(fleet) as simulator:
-        yield simulator
-    assert simulator.errors == []
-
-
-@pytest.fixture
 def make_client(sim: Simulator) -> Iterator[MakeClient]:
     sessions = []
 

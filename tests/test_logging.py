@@ -4,7 +4,6 @@ import contextvars
 import io
 import json
 import logging
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,14 +11,7 @@ import structlog
 
 from pruner.logging import REDACTED, configure_logging, mask_secrets, redact_secrets
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "pruner"]:
-        root.removeHandler(handler)
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 class _Terminal(io.StringIO):

@@ -52,13 +52,6 @@ def fleet() -> Fleet:
 
 
 @pytest.fixture
-def sim(fleet: Fleet) -> Iterator[Simulator]:
-    with Simulator(fleet) as simulator:
-        yield simulator
-    assert simulator.errors == []
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock(NOW)
 

@@ -107,13 +107,6 @@ def fleet() -> Fleet:
     return _generate_fleet(now=NOW, servers=3, days=8)
 
 
-@pytest.fixture
-def sim(fleet: Fleet) -> Iterator[Simulator]:
-    with Simulator(fleet) as simulator:
-        yield simulator
-    assert simulator.errors == []
-
-
 def _config(sim: Simulator, tmp_path: Path, **notify: Any) -> Config:
     settings: dict[str, Any] = {
         "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import threading
 from collections.abc import Callable, Iterator, MutableMapping
 from datetime import UTC, datetime
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
 from pruner.api import ApiAuthError, ApiClient, Secret, TokenMissing, build_session
@@ -41,20 +39,7 @@ def fleet() -> Fleet:
     return generate_fleet(now=NOW, servers=8, days=40, seed=1)
 
 
-@pytest.fixture
-def sim(fleet: Fleet) -> Iterator[Simulator]:
-    with Simulator(fleet) as simulator:
-        yield simulator
-    assert simulator.errors == []
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "pruner"]:
-        root.removeHandler(handler)
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture

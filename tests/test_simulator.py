@@ -39,13 +39,6 @@ def fleet() -> Fleet:
 
 
 @pytest.fixture
-def sim(fleet: Fleet) -> Iterator[Simulator]:
-    with Simulator(fleet) as simulator:
-        yield simulator
-    assert simulator.errors == []
-
-
-@pytest.fixture
 def http() -> Iterator[requests.Session]:
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment for 127.0.0.1
