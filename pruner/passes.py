@@ -44,10 +44,9 @@ from pruner.hooks import FannedOut, PassHooks
 from pruner.lock import PassLock
 from pruner.logging import mask_secrets
 from pruner.models import Decision, Group, Listing, Plan, Problem, Resource
-from pruner.planner import build_plan
+from pruner.planner import build_plan, newest_stale_backup
 from pruner.report import Summary, plan_to_json, summarize
 from pruner.state import LAST_PLAN, write_json_atomically
-from pruner.units import subtract
 
 __all__ = [
     "CAP_GUARDS",
@@ -500,16 +499,8 @@ def _staleness(group: Group, plan: Plan, config: Config) -> dict[str, object] | 
     )
     if policy is None or policy.stale_after is None:
         return None
-    cutoff = subtract(plan.now, policy.stale_after, config.timezone)
-    candidates = [
-        d.backup
-        for d in group.decisions
-        if d.backup.created_at < plan.now and not d.reasons[0].startswith("protected")
-    ]
-    if cutoff is None or not candidates:
-        return None
-    newest = max(candidates, key=lambda backup: backup.created_at)
-    if newest.created_at >= cutoff:
+    newest = newest_stale_backup(group.decisions, policy, plan.now, config.timezone)
+    if newest is None:
         return None
     return {
         "newest_backup_id": newest.id,

@@ -26,7 +26,7 @@ from pruner.models import (
 from pruner.retention import decide
 from pruner.units import subtract
 
-__all__ = ["build_plan"]
+__all__ = ["build_plan", "newest_stale_backup"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
@@ -66,6 +66,28 @@ def build_plan(
         groups=tuple(groups),
         problems=tuple(problems),
     )
+
+
+def newest_stale_backup(
+    decisions: Sequence[Decision], policy: Policy, now: datetime, zone: tzinfo | None
+) -> Backup | None:
+    """The stale guard's test (SPEC §5.4): the newest unprotected backup made before `now`, when
+    it is older than `now - stale_after`; None when the group is not stale or the guard is off.
+    `decisions` are newest first, as the engine returns them."""
+    if policy.stale_after is None:
+        return None
+    cutoff = subtract(now, policy.stale_after, zone)
+    if cutoff is None:
+        return None
+    newest = next(
+        (
+            decision.backup
+            for decision in decisions
+            if decision.backup.created_at < now and not decision.reasons[0].startswith("protected")
+        ),
+        None,
+    )
+    return newest if newest is not None and newest.created_at < cutoff else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,21 +246,8 @@ class _Context:
         self, subject: _Subject, policy: Policy, decisions: Sequence[Decision]
     ) -> str | None:
         """Why the group is stale, or None: its newest unprotected backup before now is too old."""
-        if policy.stale_after is None:
-            return None
-        cutoff = subtract(self.now, policy.stale_after, self.zone)
-        if cutoff is None:
-            return None
-        newest = next(
-            (
-                decision.backup
-                for decision in decisions
-                if decision.backup.created_at < self.now
-                and not decision.reasons[0].startswith("protected")
-            ),
-            None,
-        )
-        if newest is None or newest.created_at >= cutoff:
+        newest = newest_stale_backup(decisions, policy, self.now, self.zone)
+        if newest is None:
             return None
         return (
             f"its newest backup (id {newest.id}, {newest.created_at.isoformat()}) is older than "
