@@ -71,6 +71,7 @@ class ApiSettings:
     retries: int
     backoff: timedelta
     concurrency: int
+    max_pages: int = 20_000  # a listing claiming more pages than this fails closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,8 @@ class SafetySettings:
     max_deletions_per_run: int | None  # None: no cap
     max_delete_fraction: float
     stale_after: Duration | None  # None: the stale guard is off
+    max_pass_duration: timedelta = timedelta(hours=1)  # past it a pass stops as if signalled
+    max_consecutive_failures: int = 10  # failed deletions in a row that stop the deleting
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,8 @@ def describe_config(config: Config) -> str:
     lines = [
         f"config: {config.source}",
         f"api: {api.base_url}, token from {token}, timeout {_span(api.timeout)}, "
-        f"{api.retries} retries (backoff {_span(api.backoff)}), concurrency {api.concurrency}",
+        f"{api.retries} retries (backoff {_span(api.backoff)}), concurrency {api.concurrency}, "
+        f"max_pages {api.max_pages}",
         "dry_run: "
         + ("true (nothing is deleted)" if config.dry_run else "false (deletions are real)"),
         f"timezone: {config.timezone or 'null (each backup time in its own UTC offset)'}",
@@ -197,7 +201,9 @@ def describe_config(config: Config) -> str:
         f"schedule: {_describe_schedule(config.schedule)}",
         f"safety: min_keep {safety.min_keep}, max_deletions_per_run "
         f"{safety.max_deletions_per_run or 'none (no cap)'}, max_delete_fraction "
-        f"{safety.max_delete_fraction}, stale_after {safety.stale_after or 'null (off)'}",
+        f"{safety.max_delete_fraction}, stale_after {safety.stale_after or 'null (off)'}, "
+        f"max_pass_duration {_span(safety.max_pass_duration)}, max_consecutive_failures "
+        f"{safety.max_consecutive_failures}",
         f"metrics: {_describe_metrics(config.metrics)}",
         f"notify: {_describe_notify(config.notify)}",
         "policies (in order; for each server and resource the first match wins):",
@@ -333,6 +339,14 @@ def _retries(value: object) -> int:
 
 def _concurrency(value: object) -> int:
     return _integer(value, 1, 32, "an integer from 1 to 32")
+
+
+def _max_pages(value: object) -> int:
+    return _integer(value, 1, None, "an integer >= 1 (pages of 50 items)")
+
+
+def _consecutive_failures(value: object) -> int:
+    return _integer(value, 1, None, "an integer >= 1")
 
 
 def _max_deletions(value: object) -> int:
@@ -555,6 +569,7 @@ class _RawApi(_Raw):
         timedelta(seconds=1)
     )
     concurrency: Annotated[int, PlainValidator(_concurrency)] = 4
+    max_pages: Annotated[int, PlainValidator(_max_pages)] = 20_000
 
 
 class _RawSchedule(_Raw):
@@ -586,6 +601,10 @@ class _RawSafety(_Raw):
     max_deletions_per_run: Annotated[int, PlainValidator(_max_deletions)] | None = 100
     max_delete_fraction: Fraction = 0.5
     stale_after: CalendarDuration | None = parse_duration("14d")
+    max_pass_duration: Annotated[
+        timedelta, PlainValidator(_exact_duration(timedelta(seconds=1), "at least 1s"))
+    ] = timedelta(hours=1)
+    max_consecutive_failures: Annotated[int, PlainValidator(_consecutive_failures)] = 10
 
 
 class _RawMatch(_Raw):
@@ -721,6 +740,8 @@ def _resolve(source: str, raw: _RawSettings, raw_policies: list[_RawPolicy]) -> 
         max_deletions_per_run=raw.safety.max_deletions_per_run,
         max_delete_fraction=raw.safety.max_delete_fraction,
         stale_after=raw.safety.stale_after,
+        max_pass_duration=raw.safety.max_pass_duration,
+        max_consecutive_failures=raw.safety.max_consecutive_failures,
     )
     policies = tuple(_resolve_policy(policy, safety) for policy in raw_policies)
     return Config(
@@ -733,6 +754,7 @@ def _resolve(source: str, raw: _RawSettings, raw_policies: list[_RawPolicy]) -> 
             retries=raw.api.retries,
             backoff=raw.api.backoff,
             concurrency=raw.api.concurrency,
+            max_pages=raw.api.max_pages,
         ),
         dry_run=raw.dry_run,
         timezone=raw.timezone,

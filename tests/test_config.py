@@ -642,10 +642,12 @@ def test_parse_config_does_not_warn_about_snapshots_history() -> None:
 
 SPEC_KEYS = {
     "api", "api.base_url", "api.token_env", "api.token_file", "api.timeout", "api.retries",
-    "api.backoff", "api.concurrency", "dry_run", "timezone", "state_dir", "schedule",
+    "api.backoff", "api.concurrency", "api.max_pages", "dry_run", "timezone", "state_dir",
+    "schedule",
     "schedule.cron", "schedule.interval", "schedule.timezone", "schedule.jitter",
     "schedule.run_on_start", "safety", "safety.min_keep", "safety.max_deletions_per_run",
-    "safety.max_delete_fraction", "safety.stale_after", "policies", "policies.name",
+    "safety.max_delete_fraction", "safety.stale_after", "safety.max_pass_duration",
+    "safety.max_consecutive_failures", "policies", "policies.name",
     "policies.resource", "policies.match", "policies.match.hostnames",
     "policies.match.server_ids", "policies.keep_last", "policies.keep_hourly",
     "policies.keep_daily", "policies.keep_weekly", "policies.keep_monthly",
