@@ -54,8 +54,15 @@ class PassLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as error:  # a full disk: closing releases the flock for the next pass
+            os.close(fd)
+            raise self._unwritable(error) from None
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 
@@ -70,6 +77,8 @@ class PassLock:
             return
         try:
             os.ftruncate(fd, 0)  # still locked: nobody reads a pid that is gone
+        except OSError:
+            pass  # a stale pid only shows in a later "lock held" message; the pass's end matters
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
 
@@ -84,6 +93,14 @@ class PassLock:
                 f"({reason}): create the directory writable by the user pruner runs as, "
                 "or set state_dir in the config"
             ) from None
+
+    def _unwritable(self, error: OSError) -> StateDirError:
+        reason = error.strerror or type(error).__name__
+        return StateDirError(
+            f"state_dir {self.state_dir}: cannot write the lock file {self.path} ({reason}): "
+            "free space in state_dir or make it writable; nothing was done, the next pass "
+            "tries again"
+        )
 
 
 def _recorded_pid(fd: int) -> int | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import subprocess
@@ -69,3 +70,39 @@ def test_pass_lock_says_when_the_state_dir_cannot_be_made(tmp_path: Path) -> Non
     with pytest.raises(StateDirError, match=r"state_dir .*file/state: cannot create") as error:
         PassLock(blocker / "state").__enter__()
     assert error.value.exit_code == EXIT_USAGE
+
+
+def test_pass_lock_that_cannot_write_its_pid_releases_the_lock_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "pwrite", full_disk)
+        with pytest.raises(StateDirError) as error:
+            PassLock(tmp_path).__enter__()
+
+    assert str(error.value) == (
+        f"state_dir {tmp_path}: cannot write the lock file {tmp_path / LOCK_FILE} "
+        "(No space left on device): free space in state_dir or make it writable; "
+        "nothing was done, the next pass tries again"
+    )
+    assert error.value.exit_code == EXIT_USAGE
+    with PassLock(tmp_path) as lock:  # the failed pass left the lock free
+        assert lock.path.read_text(encoding="ascii") == f"{os.getpid()}\n"
+
+
+def test_pass_lock_that_cannot_clear_its_pid_still_ends_the_pass_and_releases_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(fd: int, length: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    lock = PassLock(tmp_path)
+    with lock:
+        monkeypatch.setattr(os, "ftruncate", broken)
+    monkeypatch.undo()
+
+    with PassLock(tmp_path):
+        pass

@@ -1,0 +1,61 @@
+"""state_dir on a full disk, through the real CLI: the audit trail stays valid JSON lines with an
+outcome for every intent, no DELETE goes out unrecorded, and the lock is never leaked.
+
+A full disk is a file size limit (RLIMIT_FSIZE) on the CLI process: a write past it is cut
+short, then fails with EFBIG, as writes on a full disk are cut short and fail with ENOSPC.
+No root, no tmpfs.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from .conftest import CLI_TIMEOUT, E2E, E2E_WRITE_TOKEN, leaked_fragment
+
+
+def _run_on_a_full_disk(
+    e2e: E2E, config: Path, max_file_size: int
+) -> subprocess.CompletedProcess[str]:
+    """`pruner run`, unable to grow any file past `max_file_size` bytes."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"}
+        and key not in {"PRUNER_CONFIG", "CREDENTIALS_DIRECTORY"}
+    }
+    environment |= {"VPSBG_API_TOKEN": E2E_WRITE_TOKEN, "NO_PROXY": "127.0.0.1,localhost"}
+    limit = (max_file_size, max_file_size)
+    result = subprocess.run(
+        [sys.executable, "-m", "pruner", "--config", str(config), "run"],
+        env=environment,
+        cwd=e2e.tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+        preexec_fn=_limit_file_size(limit),  # only setrlimit runs in the child
+    )
+    assert leaked_fragment(E2E_WRITE_TOKEN, result.stdout + result.stderr) is None
+    return result
+
+
+def _limit_file_size(limit: tuple[int, int]) -> Callable[[], None]:
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+
+
+def test_run_that_cannot_write_the_lock_says_what_to_do(e2e: E2E) -> None:
+    config = e2e.config()
+
+    full = _run_on_a_full_disk(e2e, config, max_file_size=0)
+
+    assert full.returncode == 2, full.stderr
+    assert "Traceback" not in full.stderr
+    lock = e2e.state_dir / "pruner.lock"
+    assert f"pruner: state_dir {e2e.state_dir}: cannot write the lock file {lock}" in full.stderr
+    assert "free space" in full.stderr
+    assert e2e.simulator.request_count() == 0
