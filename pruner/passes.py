@@ -46,7 +46,7 @@ from pruner.logging import mask_secrets
 from pruner.models import Decision, Group, Listing, Plan, Problem, Resource
 from pruner.planner import build_plan, newest_stale_backup
 from pruner.report import Summary, plan_to_json, summarize
-from pruner.state import LAST_PLAN, write_json_atomically
+from pruner.state import LAST_PLAN, recover_state_dir, write_json_atomically
 
 __all__ = [
     "CAP_GUARDS",
@@ -148,6 +148,8 @@ def run_pass(
             stack.enter_context(mask_secrets(token.reveal()))
         if execute:
             stack.enter_context(PassLock(config.state_dir))
+            if write_state:  # what a kill -9 or a full disk left there, before writing anew
+                recover_state_dir(config.state_dir, now=clock(), log=structlog.get_logger("pruner"))
         if client is None:
             assert token is not None
             client = stack.enter_context(

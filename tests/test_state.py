@@ -6,7 +6,7 @@ from typing import TextIO
 
 import pytest
 
-from pruner.state import write_json_atomically
+from pruner.state import LAST_PLAN, remove_temp_files, write_json_atomically
 
 
 def test_write_json_atomically_replaces_the_file(tmp_path: Path) -> None:
@@ -51,3 +51,22 @@ def test_write_json_atomically_keeps_the_old_file_when_writing_fails(tmp_path: P
 def test_write_json_atomically_raises_when_the_directory_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_json_atomically(tmp_path / "absent" / "last-plan.json", {})
+
+
+# --- what a kill -9 left behind ----------------------------------------------
+
+
+def test_remove_temp_files_removes_only_the_leftovers_of_that_file(tmp_path: Path) -> None:
+    for name, size in [(".last-plan.json.k2j4_x9a.tmp", 475), (".last-plan.json.0q1w2e3r.tmp", 0)]:
+        (tmp_path / name).write_bytes(b"{" * size)
+    others = ["last-plan.json", ".heartbeat.a1b2c3d4.tmp", ".last-plan.json.bak", "x.tmp"]
+    for name in others:
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+
+    removed = remove_temp_files(tmp_path / LAST_PLAN)
+
+    assert removed == [
+        (tmp_path / ".last-plan.json.0q1w2e3r.tmp", 0),
+        (tmp_path / ".last-plan.json.k2j4_x9a.tmp", 475),
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)

@@ -1,5 +1,6 @@
-"""state_dir on a full disk, through the real CLI: the audit trail stays valid JSON lines with an
-outcome for every intent, no DELETE goes out unrecorded, and the lock is never leaked.
+"""state_dir after a kill -9 or on a full disk, through the real CLI: what a killed pass left is
+cleared at the next pass start, the audit trail stays valid JSON lines with an outcome for every
+intent, no DELETE goes out unrecorded, and the lock is never leaked.
 
 A full disk is a file size limit (RLIMIT_FSIZE) on the CLI process: a write past it is cut
 short, then fails with EFBIG, as writes on a full disk are cut short and fail with ENOSPC.
@@ -8,12 +9,14 @@ No root, no tmpfs.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .conftest import CLI_TIMEOUT, E2E, E2E_WRITE_TOKEN, leaked_fragment
 
@@ -59,3 +62,26 @@ def test_run_that_cannot_write_the_lock_says_what_to_do(e2e: E2E) -> None:
     assert f"pruner: state_dir {e2e.state_dir}: cannot write the lock file {lock}" in full.stderr
     assert "free space" in full.stderr
     assert e2e.simulator.request_count() == 0
+
+
+def _events(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def test_run_removes_the_temp_files_of_a_pass_killed_while_writing_its_plan(e2e: E2E) -> None:
+    config = e2e.config()
+    e2e.state_dir.mkdir()
+    leftovers = [e2e.state_dir / f".last-plan.json.{name}.tmp" for name in ("k2j4_x9a", "0q1w")]
+    for leftover in leftovers:
+        leftover.write_text('{"schema": "pruner.plan/v1", "decis', encoding="utf-8")
+    others = [e2e.state_dir / name for name in (".heartbeat.a1b2c3d4.tmp", "notes.tmp")]
+    for other in others:
+        other.write_text("", encoding="utf-8")
+
+    result = e2e.cli("--config", config, "run", "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    removed = [e["path"] for e in _events(result.stderr) if e["event"] == "state.temp_removed"]
+    assert sorted(removed) == sorted(str(path) for path in leftovers)
+    assert not any(path.exists() for path in leftovers)
+    assert all(path.exists() for path in others)
