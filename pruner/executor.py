@@ -33,7 +33,7 @@ from pruner.api import (
     DeleteOutcome,
     PassInterrupted,
 )
-from pruner.audit import AuditTrail, AuditWave
+from pruner.audit import AuditTrail, AuditWave, AuditWriteError
 from pruner.models import Backup, Decision, Group, Plan, Resource
 
 __all__ = ["DONE", "WAVE_SIZE", "Execution", "Outcome", "execute"]
@@ -143,18 +143,7 @@ def _run_wave(
     audit: AuditTrail | None,
 ) -> list[_Attempt]:
     """One wave: its intents on disk first, then its DELETEs, then its outcomes on disk."""
-    recorder: AuditWave | None = None
-    if audit is not None:
-        try:
-            recorder = audit.wave(wave)
-        except OSError as error:
-            message = (
-                f"the audit trail {audit.path} cannot be written ({error.strerror or error}): "
-                "nothing was deleted that was not recorded; check that state_dir is writable "
-                "and not full"
-            )
-            worker.log.error("audit.write_failed", path=str(audit.path), message=message)
-            raise _AuditFailed(message) from None
+    recorder = _open_wave(audit, wave, worker.log) if audit is not None else None
     record = recorder.record if recorder is not None else None
     # Each deletion in a copy of this context: the pass's run_id and masked secrets follow.
     futures = [
@@ -166,13 +155,42 @@ def _run_wave(
         reason = "the API refused the key" if worker.halt.is_set() else "the pass was stopped"
         try:
             recorder.close(f"not attempted: {reason}")
-        except OSError as error:  # the deletions are done: say so, and go on
-            worker.log.error(
-                "audit.write_failed",
-                path=str(audit.path) if audit is not None else None,
-                message=f"outcomes not recorded ({error.strerror or error}): see the log",
-            )
+        except AuditWriteError as error:  # the deletions are done: say what the file misses
+            worker.log.error("audit.write_failed", **_unclosed(error))
     return attempts
+
+
+def _unclosed(error: AuditWriteError) -> dict[str, object]:
+    """The log fields of a wave whose end could not be written."""
+    if not error.unrecorded:
+        message = f"the wave's outcomes may not be on disk ({error.reason})"
+        return {"path": str(error.path), "message": message}
+    message = (
+        f"the not_attempted outcomes of {len(error.unrecorded)} deletions cannot be written "
+        f"({error.reason}): their intents stay without one, though their DELETEs were not sent"
+    )
+    return {"path": str(error.path), "message": message, "unrecorded": list(error.unrecorded)}
+
+
+def _open_wave(
+    audit: AuditTrail, wave: Sequence[tuple[Group, Decision]], log: FilteringBoundLogger
+) -> AuditWave:
+    """The wave's intents on disk, or _AuditFailed: then none of its DELETEs may be sent."""
+    try:
+        return audit.wave(wave)
+    except AuditWriteError as error:
+        message = (
+            f"the audit trail {audit.path} cannot be written ({error.reason}): nothing was "
+            "deleted that was not recorded; check that state_dir is writable and not full"
+        )
+        log.error("audit.write_failed", path=str(audit.path), message=message, **_left_out(error))
+        raise _AuditFailed(message) from None
+
+
+def _left_out(error: AuditWriteError) -> dict[str, list[str]]:
+    """What a wave that could not be written left out of the file, for its log event."""
+    lost = {"withdrawn": list(error.withdrawn), "unrecorded": list(error.unrecorded)}
+    return {key: names for key, names in lost.items() if names}
 
 
 _Record = Callable[[Decision, str, int | None, str | None], None]
@@ -213,11 +231,13 @@ class _Worker:
     def _record(self, record: _Record, decision: Decision, outcome: DeleteOutcome) -> None:
         try:
             record(decision, outcome.result, outcome.status, outcome.message)
-        except OSError as error:  # the deletion is done: the log has it
+        except AuditWriteError as error:  # the deletion is done: the log has it
             self.log.error(
                 "audit.write_failed",
+                path=str(error.path),
                 backup_id=decision.backup.id,
-                message=f"outcome not recorded ({error.strerror or error}): see the log",
+                message=f"outcome not recorded ({error.reason}): its intent stays without one; "
+                "backup.deleted or backup.delete_failed in this log says what happened",
             )
 
 

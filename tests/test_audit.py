@@ -3,6 +3,7 @@ month. Passes run in process against the simulator over 127.0.0.1; clocks are in
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -15,11 +16,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from pruner.api import ApiClient, Secret, build_session
 from pruner.audit import AUDIT_FILE, AuditTrail, archive_name
 from pruner.config import Config, parse_config
-from pruner.executor import execute
+from pruner.executor import Execution, execute
 from pruner.models import Backup, Decision, Group, Plan
 from pruner.passes import PassResult, run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
@@ -281,3 +283,168 @@ def test_archive_name_is_the_utc_month() -> None:
     moment = datetime(2026, 4, 1, 1, 0, tzinfo=ZoneInfo("Europe/Sofia"))  # 22:00 UTC, 31 March
 
     assert archive_name(moment) == "audit-2026-03.jsonl"
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+
+class _Disk:
+    """os.write on a disk that fills up after `room` more writes: the next one is cut short
+    (half of it reaches the file), the one after fails with ENOSPC. After that the disk has
+    room again if `freed`, else every write fails."""
+
+    def __init__(self, room: int, *, freed: bool) -> None:
+        self.room = room
+        self.freed = freed
+        self.full = False
+
+    def write(self, fd: int, data: bytes) -> int:
+        if self.full:
+            if not self.freed:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.full = False
+            self.room = 1_000_000
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if self.room == 0:
+            self.full = True
+            return os.write(fd, data[: len(data) // 2])
+        self.room -= 1
+        return os.write(fd, data)
+
+
+def _execute(
+    plan: Plan, client: ApiClient, audit: AuditTrail, *, wave_size: int, stop: Any = None
+) -> Execution:
+    return execute(
+        plan,
+        client,
+        concurrency=1,
+        stop=stop if stop is not None else threading.Event(),
+        log=structlog.get_logger("test"),
+        audit=audit,
+        wave_size=wave_size,
+    )
+
+
+def _unanswered(entries: list[dict[str, Any]]) -> list[int]:
+    """Ids of the intents that have no outcome."""
+    answered = {(e["resource"], e["id"]) for e in entries if e["event"] == "outcome"}
+    return [
+        e["id"]
+        for e in entries
+        if e["event"] == "intent" and (e["resource"], e["id"]) not in answered
+    ]
+
+
+def test_execute_sends_nothing_of_a_wave_whose_intents_were_cut_short_and_closes_the_rest(
+    sim: Simulator, config: Config, client: ApiClient
+) -> None:
+    plan = _planned(config, client)
+    audit = AuditTrail(
+        config.state_dir, run_id="r1", clock=lambda: NOW, write=_Disk(2, freed=True).write
+    )
+
+    with capture_logs() as events:
+        execution = _execute(plan, client, audit, wave_size=10)
+
+    assert sim.request_count("DELETE") == 0
+    entries = _lines(audit.path)  # every line whole
+    first_two = [d.backup.id for d in plan.deletions[:2]]
+    assert [(e["event"], e["id"]) for e in entries] == [
+        *[("intent", i) for i in first_two],
+        *[("outcome", i) for i in first_two],
+    ]
+    assert {(e["outcome"], e["message"]) for e in entries[2:]} == {
+        ("not_attempted", "not attempted: the audit trail cannot be written")
+    }
+    [failed] = [e for e in events if e["event"] == "audit.write_failed"]
+    assert "No space left on device" in failed["message"]
+    assert "withdrawn" not in failed
+    assert "unrecorded" not in failed
+    assert "audit trail" in (execution.fatal or "")
+    assert len(execution.not_attempted) == len(plan.deletions)
+
+
+def test_execute_takes_back_the_intents_of_a_wave_whose_outcomes_cannot_follow(
+    sim: Simulator, config: Config, client: ApiClient
+) -> None:
+    _write(config.state_dir, NOW, 1)
+    before = (config.state_dir / AUDIT_FILE).read_bytes()
+    plan = _planned(config, client)
+    audit = AuditTrail(
+        config.state_dir, run_id="r1", clock=lambda: NOW, write=_Disk(2, freed=False).write
+    )
+
+    with capture_logs() as events:
+        _execute(plan, client, audit, wave_size=10)
+
+    assert sim.request_count("DELETE") == 0
+    assert audit.path.read_bytes() == before
+    [failed] = [e for e in events if e["event"] == "audit.write_failed"]
+    assert failed["withdrawn"] == [f"backups/{d.backup.id}" for d in plan.deletions[:2]]
+
+
+def test_execute_goes_on_when_an_outcome_cannot_be_written_and_keeps_the_file_whole(
+    sim: Simulator, config: Config, client: ApiClient
+) -> None:
+    plan = _planned(config, client)
+    audit = AuditTrail(
+        config.state_dir, run_id="r1", clock=lambda: NOW, write=_Disk(4, freed=True).write
+    )
+
+    with capture_logs() as events:
+        execution = _execute(plan, client, audit, wave_size=3)
+
+    second = plan.deletions[1].backup.id  # 3 intents, 1 outcome, then the disk was full
+    entries = _lines(audit.path)
+    assert _unanswered(entries) == [second]
+    assert len(execution.done) == len(plan.deletions)
+    [failed] = [e for e in events if e["event"] == "audit.write_failed"]
+    assert failed["backup_id"] == second
+
+
+def test_execute_names_the_not_attempted_deletions_whose_outcome_cannot_be_written(
+    sim: Simulator, config: Config, client: ApiClient
+) -> None:
+    plan = _planned(config, client)
+    stop = threading.Event()
+    sim.on_request(lambda method, _path: stop.set() if method == "DELETE" else None)
+    disk = _Disk(10 + 1 + 2, freed=False)  # intents, the deletion's outcome, 2 not_attempted
+    audit = AuditTrail(config.state_dir, run_id="r1", clock=lambda: NOW, write=disk.write)
+
+    with capture_logs() as events:
+        _execute(plan, client, audit, wave_size=10, stop=stop)
+
+    unrecorded = [d.backup.id for d in plan.deletions[3:10]]
+    assert _unanswered(_lines(audit.path)) == unrecorded
+    [failed] = [e for e in events if e["event"] == "audit.write_failed"]
+    assert failed["unrecorded"] == [f"backups/{i}" for i in unrecorded]
+    assert "their DELETEs were not sent" in failed["message"]
+
+
+def test_audit_trail_refuses_to_write_after_a_cut_line(
+    sim: Simulator, config: Config, client: ApiClient
+) -> None:
+    path = config.state_dir / AUDIT_FILE
+    path.write_text('{"event": "intent", "id": 1}\n{"event": "outc', encoding="utf-8")
+    plan = _planned(config, client)
+    audit = AuditTrail(config.state_dir, run_id="r1", clock=lambda: NOW)
+
+    execution = _execute(plan, client, audit, wave_size=10)
+
+    assert sim.request_count("DELETE") == 0
+    assert path.read_text(encoding="utf-8") == '{"event": "intent", "id": 1}\n{"event": "outc'
+    assert "its last line is cut short; the next pass sets it aside" in (execution.fatal or "")
+
+
+def test_audit_trail_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / AUDIT_FILE).write_text("", encoding="utf-8")
+    (older / AUDIT_FILE).chmod(0o644)
+
+    _write(tmp_path, NOW, 1)
+    _write(older, NOW, 2)
+
+    assert stat.S_IMODE((tmp_path / AUDIT_FILE).stat().st_mode) == 0o600
+    assert stat.S_IMODE((older / AUDIT_FILE).stat().st_mode) == 0o600
