@@ -21,7 +21,7 @@ then the trail refuses to write after it.
 
 The file is 0600, like last-plan.json. The first write in a new month (UTC) renames it to
 `audit-YYYY-MM.jsonl`, the month of its last entry, and starts a new one; old months are kept
-(pruner never deletes them). Dry runs and `pruner plan` write nothing.
+(pruner never deletes them). Dry runs and `pruner plan` add nothing to it.
 """
 
 from __future__ import annotations
