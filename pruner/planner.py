@@ -106,6 +106,13 @@ class _Subject:
 
 
 @dataclass(frozen=True, slots=True)
+class _HostnameNeeded:
+    """Which policy applies cannot be told: `by` matches by hostname and the server has none."""
+
+    by: Policy
+
+
+@dataclass(frozen=True, slots=True)
 class _Outcome:
     group: Group
     problems: list[Problem] = field(default_factory=list)
@@ -180,6 +187,8 @@ class _Context:
         policy = self._policy_for(subject)
         if policy is None:
             return _unmanaged(subject)
+        if isinstance(policy, _HostnameNeeded):
+            return _hostname_unknown(subject, policy.by)
         incomplete = self._incomplete(subject, policy)
         if incomplete is not None:
             return incomplete
@@ -204,11 +213,16 @@ class _Context:
             )
         return _Outcome(_group(subject, policy.name, "ok", decisions, messages=notes))
 
-    def _policy_for(self, subject: _Subject) -> Policy | None:
+    def _policy_for(self, subject: _Subject) -> Policy | _HostnameNeeded | None:
+        """The first policy that matches; without a hostname, the first that would need one
+        when it comes before any match (falling through to a later policy could delete what
+        the earlier one keeps)."""
         for policy in self.policies:
-            if policy.resource == subject.resource and policy.matches(
-                subject.server_id, subject.hostname
-            ):
+            if policy.resource != subject.resource:
+                continue
+            if subject.hostname is None and policy.needs_hostname(subject.server_id):
+                return _HostnameNeeded(policy)
+            if policy.matches(subject.server_id, subject.hostname):
                 return policy
         return None
 
@@ -342,6 +356,25 @@ def _unmanaged(subject: _Subject) -> _Outcome:
     detail = f"no policy matches it: its {_count(len(decisions), subject.resource)} are kept"
     group = _group(subject, None, "unmanaged", decisions, messages=[detail])
     return _Outcome(group, [_warning(subject, detail)])
+
+
+def _hostname_unknown(subject: _Subject, by: Policy) -> _Outcome:
+    detail = (
+        "its hostname is unknown (null or absent in the servers listing and in its "
+        f"{subject.resource}) and policy {by.name!r} matches by hostname "
+        f"({', '.join(by.hostnames or ())}) before any policy that matches it without one: "
+        "which policy applies cannot be told, so it is not pruned; give the server a hostname, "
+        f"or match it by server_ids in a policy before {by.name!r}"
+    )
+    decisions = _all_keep(subject.backups, ("skipped:incomplete",))
+    group = _group(subject, None, "incomplete", decisions, messages=[detail])
+    problem = Problem(
+        level="error",
+        message=f"{subject}: {detail}",
+        resource=subject.resource,
+        server_id=subject.server_id,
+    )
+    return _Outcome(group, [problem])
 
 
 def _orphan(subject: _Subject, policy: Policy) -> _Outcome:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pruner.models import Backup, Group, Listing, Plan, Policy, Problem, Server
 from pruner.planner import build_plan
@@ -122,6 +125,97 @@ def test_build_plan_falls_back_to_the_newest_backups_hostname() -> None:
     ]
     group = _only_group(_plan(listing(backups), [KEEP_2]))
     assert group.server_hostname == "new-name"
+
+
+# A server whose hostname is unknown: null or absent in the servers listing and its backups.
+NAMELESS = [Server(1, hostname=None, status="active")]
+DB_FIRST = [
+    policy("db", hostnames=["db-*"], keep_last=10),
+    policy("everything", keep_last=6),
+]
+
+
+def test_build_plan_does_not_let_an_unknown_hostname_fall_through_to_a_later_policy() -> None:
+    plan = _plan(listing(daily(8, 1, hostname=None), NAMELESS), DB_FIRST)
+    group = _incomplete_group_of(plan)
+    assert group.policy is None
+    assert [p.message for p in plan.problems if p.level == "error"] == [
+        "server 1, backups: its hostname is unknown (null or absent in the servers listing and "
+        "in its backups) and policy 'db' matches by hostname (db-*) before any policy that "
+        "matches it without one: which policy applies cannot be told, so it is not pruned; "
+        "give the server a hostname, or match it by server_ids in a policy before 'db'"
+    ]
+    assert not plan.is_complete
+
+
+def test_build_plan_fails_closed_on_an_unknown_hostname_with_only_hostname_policies() -> None:
+    plan = _plan(listing(daily(8, 1, hostname=None), NAMELESS), DB_FIRST[:1])
+    assert _incomplete_group_of(plan).policy is None
+
+
+def test_build_plan_decides_by_a_hostname_free_match_that_comes_first() -> None:
+    policies = [policy("one", server_ids=[1], keep_last=4), *DB_FIRST]
+    group = _only_group(_plan(listing(daily(8, 1, hostname=None), NAMELESS), policies))
+    assert (group.status, group.policy, group.kept) == ("ok", "one", 4)
+
+
+def test_build_plan_ignores_an_unknown_hostname_for_a_policy_of_other_server_ids() -> None:
+    policies = [policy("db", server_ids=[2], hostnames=["db-*"], keep_last=10), DB_FIRST[1]]
+    group = _only_group(_plan(listing(daily(8, 1, hostname=None), NAMELESS), policies))
+    assert (group.status, group.policy, group.kept) == ("ok", "everything", 6)
+
+
+def test_build_plan_ignores_hostname_policies_of_the_other_resource() -> None:
+    policies = [policy("db", resource="snapshots", hostnames=["db-*"], keep_last=1), DB_FIRST[1]]
+    group = _only_group(_plan(listing(daily(8, 1, hostname=None), NAMELESS), policies))
+    assert (group.status, group.policy) == ("ok", "everything")
+
+
+def test_build_plan_matches_a_nameless_server_by_its_backups_hostname() -> None:
+    group = _only_group(_plan(listing(daily(8, 1, hostname="db-1"), NAMELESS), DB_FIRST))
+    assert (group.status, group.policy, group.server_hostname) == ("ok", "db", "db-1")
+
+
+_CONDITIONS = st.tuples(
+    st.none() | st.sampled_from([("db-*",), ("web-*", "db-?"), ("*",)]),
+    st.none() | st.sampled_from([frozenset({1}), frozenset({2}), frozenset({1, 2})]),
+)
+
+
+@given(
+    conditions=st.lists(_CONDITIONS, min_size=1, max_size=4),
+    keep=st.lists(st.integers(0, 6), min_size=4, max_size=4),
+)
+def test_an_unknown_hostname_deletes_what_every_hostname_would_or_nothing(
+    conditions: list[tuple[tuple[str, ...] | None, frozenset[int] | None]], keep: list[int]
+) -> None:
+    policies = [
+        Policy(f"p{n}", hostnames=names, server_ids=ids, keep_last=last, max_delete_fraction=1)
+        for n, ((names, ids), last) in enumerate(zip(conditions, keep, strict=False))
+    ]
+
+    def decided(hostname: str | None) -> Group:
+        servers = [Server(1, hostname=hostname, status="active")]
+        group = _only_group(_plan(listing(daily(8, 1, hostname=None), servers), policies))
+        return replace(group, server_hostname=None)
+
+    admits = [p.server_ids is None or 1 in p.server_ids for p in policies]
+    first_free = next(
+        (n for n, p in enumerate(policies) if admits[n] and p.hostnames is None), len(policies)
+    )
+    hostname_first = any(policies[n].hostnames is not None for n in range(first_free) if admits[n])
+    unknown = decided(None)
+    if hostname_first:
+        assert (unknown.status, unknown.policy, unknown.deleted) == ("incomplete", None, 0)
+    else:
+        assert all(decided(name) == unknown for name in ("db-1", "web-1", "other"))
+
+
+def _incomplete_group_of(plan: Plan) -> Group:
+    group = _only_group(plan)
+    assert (group.status, group.deleted) == ("incomplete", 0)
+    assert {d.reasons for d in group.decisions} == {("skipped:incomplete",)}
+    return group
 
 
 def test_build_plan_keeps_unmanaged_servers_and_warns() -> None:

@@ -1,0 +1,126 @@
+"""Odd but legal API data, end to end: what the CLI decides, says and exits with.
+
+A server without a hostname, backups dated in the future, naive timestamps, an empty account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pruner.simulator import Fleet, Simulator, generate_fleet
+
+from .conftest import E2E, E2E_WRITE_TOKEN, FLEET_DAYS, FLEET_SEED, FLEET_SERVERS
+
+pytestmark = pytest.mark.usefixtures("no_token_leaks")
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+# The fleet's own policies, in the order that matters here: a hostname policy, then a catch-all.
+DB_THEN_EVERYTHING: list[dict[str, Any]] = [
+    {"name": "db", "match": {"hostnames": ["db-*"]}, "keep_last": 10},
+    {"name": "everything", "keep_last": 6},
+]
+
+
+def _deleted_servers(simulator: Simulator, before: dict[int, int]) -> set[int]:
+    """Servers that lost backups since `before` (server id → backup count)."""
+    after = _backup_counts(simulator)
+    return {server for server, count in before.items() if after.get(server, 0) < count}
+
+
+def _backup_counts(simulator: Simulator) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for item in simulator.backups():
+        counts[item["server_id"]] = counts.get(item["server_id"], 0) + 1
+    return counts
+
+
+# --- a server without a hostname ------------------------------------------------------------
+
+
+def _without_hostname(fleet: Fleet, server_id: int) -> Fleet:
+    """The fleet with `server_id`'s hostname null and its backups carrying none (both optional
+    in VPSBG's docs)."""
+    servers = [
+        {**server, "hostname": None} if server["id"] == server_id else server
+        for server in fleet.servers
+    ]
+    backups = [
+        {key: value for key, value in item.items() if key != "server_hostname"}
+        if item["server_id"] == server_id
+        else item
+        for item in fleet.backups
+    ]
+    return dataclasses.replace(fleet, servers=servers, backups=backups)
+
+
+@pytest.fixture
+def nameless_db(simulator_now: datetime) -> Iterator[tuple[Simulator, int]]:
+    """A simulator whose first db server has no hostname anywhere, and that server's id."""
+    fleet = generate_fleet(
+        now=simulator_now, servers=FLEET_SERVERS, days=FLEET_DAYS, seed=FLEET_SEED
+    )
+    server_id = min(
+        s["id"] for s in fleet.servers if s["hostname"].startswith("db-") and not s["locked"]
+    )
+    tokens = {E2E_WRITE_TOKEN: "write"}
+    with Simulator(_without_hostname(fleet, server_id), tokens=tokens) as running:
+        yield running, server_id
+    assert not running.errors, f"the simulator itself failed: {running.errors!r}"
+
+
+def test_run_keeps_a_nameless_server_a_hostname_policy_comes_first_for_and_exits_1(
+    nameless_db: tuple[Simulator, int],
+    tmp_path: Path,
+    write_config: Callable[..., Path],
+    run_cli: RunCli,
+) -> None:
+    simulator, server_id = nameless_db
+    config = write_config(
+        tmp_path, simulator.base_url, policies=DB_THEN_EVERYTHING, safety={"stale_after": None}
+    )
+    before = _backup_counts(simulator)
+
+    result = run_cli("--config", config, "run")
+
+    assert result.returncode == 1, result.stderr
+    assert server_id not in _deleted_servers(simulator, before)
+    assert _deleted_servers(simulator, before)  # the other servers were pruned
+    assert f"server {server_id}, backups: its hostname is unknown" in result.stderr
+    last_plan = json.loads((tmp_path / "state" / "last-plan.json").read_text(encoding="utf-8"))
+    [group] = [g for g in last_plan["groups"] if g["server_id"] == server_id]
+    assert (group["status"], group["policy"], group["deleted"]) == ("incomplete", None, 0)
+
+
+def test_plan_listing_of_a_nameless_server_exits_1_and_deletes_nothing(e2e: E2E) -> None:
+    # The offline repro: a saved listing whose only server has hostname null.
+    items = [
+        {"id": n, "server_id": 1, "created_at": f"2026-11-{26 - n:02d}T03:00:00+00:00"}
+        for n in range(1, 13)
+    ]
+    listing = e2e.tmp_path / "listing.json"
+    listing.write_text(
+        json.dumps({"servers": [{"id": 1, "hostname": None}], "backups": items}),
+        encoding="utf-8",
+    )
+    config = e2e.config(policies=DB_THEN_EVERYTHING, safety={"stale_after": None})
+
+    result = e2e.cli(
+        "--config", config, "plan", "--listing", listing, "--format", "json",
+        "--now", "2026-11-27T03:30:00Z",
+    )  # fmt: skip
+
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert {d["action"] for d in document["decisions"]} == {"keep"}
+    assert [(g["status"], g["policy"]) for g in document["groups"]] == [("incomplete", None)]
+    assert "server 1, backups: its hostname is unknown" in result.stderr
+    assert "policy 'db'" in result.stderr
