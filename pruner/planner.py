@@ -24,9 +24,9 @@ from pruner.models import (
     Server,
 )
 from pruner.retention import decide
-from pruner.units import subtract
+from pruner.units import Duration, subtract
 
-__all__ = ["build_plan", "newest_stale_backup"]
+__all__ = ["build_plan", "is_protected", "is_stale", "newest_stale_backup"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
@@ -71,23 +71,37 @@ def build_plan(
 def newest_stale_backup(
     decisions: Sequence[Decision], policy: Policy, now: datetime, zone: tzinfo | None
 ) -> Backup | None:
-    """The stale guard's test (SPEC §5.4): the newest unprotected backup made before `now`, when
-    it is older than `now - stale_after`; None when the group is not stale or the guard is off.
+    """The stale guard's test: the newest unprotected backup made before `now`, when it is older
+    than `now - stale_after`; None when the group is not stale or the guard is off.
     `decisions` are newest first, as the engine returns them."""
-    if policy.stale_after is None:
-        return None
-    cutoff = subtract(now, policy.stale_after, zone)
-    if cutoff is None:
-        return None
     newest = next(
         (
             decision.backup
             for decision in decisions
-            if decision.backup.created_at < now and not decision.reasons[0].startswith("protected")
+            if decision.backup.created_at < now and not is_protected(decision)
         ),
         None,
     )
-    return newest if newest is not None and newest.created_at < cutoff else None
+    if newest is None or not is_stale(newest.created_at, policy.stale_after, now, zone):
+        return None
+    return newest
+
+
+def is_stale(
+    newest: datetime, stale_after: Duration | None, now: datetime, zone: tzinfo | None
+) -> bool:
+    """Whether a group whose newest unprotected backup made before `now` was made at `newest`
+    is stale: older than `now - stale_after` (never, when stale_after is None). A backup dated
+    after `now` is no sign that backups still happen, so it is never the `newest` judged."""
+    if stale_after is None:
+        return False
+    cutoff = subtract(now, stale_after, zone)
+    return cutoff is not None and newest < cutoff
+
+
+def is_protected(decision: Decision) -> bool:
+    """Protected backups count for nothing: not for staleness, nor for the caps."""
+    return decision.reasons[0].startswith("protected")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +206,14 @@ class _Context:
         incomplete = self._incomplete(subject, policy)
         if incomplete is not None:
             return incomplete
+        outcome = self._decide(subject, policy)
+        future = _dated_after(subject, self.now)
+        if future is None or outcome.group.status == "orphan":
+            return outcome
+        return _Outcome(outcome.group, [*outcome.problems, future])
+
+    def _decide(self, subject: _Subject, policy: Policy) -> _Outcome:
+        """The policy's decisions for a group it may judge, and the guards that hold them back."""
         if subject.server is not None and subject.server.locked:
             decisions = decide(subject.backups, policy, self.now, self.zone)
             detail = "the server is locked (an operation is running on it): not pruned this pass"
@@ -278,7 +300,7 @@ class _Context:
             if decision.action == "delete":
                 deleted += 1
                 unprotected += 1
-            elif not decision.reasons[0].startswith("protected"):
+            elif not is_protected(decision):
                 unprotected += 1
         if not deleted:
             return None
@@ -349,6 +371,29 @@ def _missing_fields(backups: list[Backup], policy: Policy) -> str | None:
                 f"which policy {policy.name!r} needs for {rule}"
             )
     return None
+
+
+def _dated_after(subject: _Subject, now: datetime) -> Problem | None:
+    """A warning naming the backups dated after `now`, or None. They take the newest slots
+    (keep_last, min_keep), as in restic: no one should learn that by surprise."""
+    future = sorted(
+        (backup for backup in subject.backups if backup.created_at > now),
+        key=_newest_first,
+        reverse=True,
+    )
+    if not future:
+        return None
+    one = len(future) == 1
+    ids = ", ".join(str(backup.id) for backup in future[:_SHOWN_IDS])
+    more = f" and {len(future) - _SHOWN_IDS} more" if len(future) > _SHOWN_IDS else ""
+    return _warning(
+        subject,
+        f"{_count(len(future), subject.resource)} {'is' if one else 'are'} dated after now "
+        f"({now.isoformat()}), {'' if one else 'the latest '}{future[0].created_at.isoformat()} "
+        f"({'id' if one else 'ids'} {ids}{more}): {'it counts' if one else 'they count'} as the "
+        f"newest for keep_last and min_keep, as in restic, so older {subject.resource} may be "
+        "deleted sooner than expected; check the clock of whatever dates them",
+    )
 
 
 def _unmanaged(subject: _Subject) -> _Outcome:

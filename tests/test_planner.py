@@ -393,6 +393,36 @@ def test_build_plan_judges_staleness_by_backups_before_now() -> None:
     assert _only_group(_plan(listing([future]), [stale])).status == "ok"
 
 
+def test_build_plan_warns_of_backups_dated_after_now_naming_them() -> None:
+    future = [
+        backup(n, created_at=NOW + timedelta(hours=n - 99), hostname="db-1")
+        for n in range(100, 107)
+    ]
+    keep_2 = policy("p", keep_last=2, max_delete_fraction=1.0)
+    plan = _plan(listing([*future, *daily(3, hostname="db-1")]), [keep_2])
+    assert _only_group(plan).status == "ok"
+    assert _warnings(plan) == [
+        "server 2478 (db-1), backups: 7 backups are dated after now (2026-11-27T03:30:00+00:00), "
+        "the latest 2026-11-27T10:30:00+00:00 (ids 106, 105, 104, 103, 102 and 2 more): they "
+        "count as the newest for keep_last and min_keep, as in restic, so older backups may be "
+        "deleted sooner than expected; check the clock of whatever dates them"
+    ]
+
+
+def test_build_plan_warns_of_a_future_backup_of_a_skipped_group_but_not_of_an_orphan() -> None:
+    future = backup(100, created_at=NOW + timedelta(days=2))
+    old = daily(3, newest=NOW - timedelta(days=20))
+    plan = _plan(listing([future, *old]), [policy("d", keep_last=5, stale_after="14d")])
+    assert [w for w in _warnings(plan) if "dated after now" in w] == [
+        "server 2478 (ubuntu-2gb), backups: 1 backup is dated after now "
+        "(2026-11-27T03:30:00+00:00), 2026-11-29T03:30:00+00:00 (id 100): it counts as the "
+        "newest for keep_last and min_keep, as in restic, so older backups may be deleted "
+        "sooner than expected; check the clock of whatever dates them"
+    ]
+    orphaned = _plan(listing([future, *old], servers=[]), [KEEP_2])
+    assert not [w for w in _warnings(orphaned) if "dated after now" in w]
+
+
 def test_build_plan_judges_staleness_by_unprotected_backups() -> None:
     fresh_protected = backup(100, created_at=NOW - timedelta(hours=1), name="pre-upgrade")
     old = daily(3, newest=NOW - timedelta(days=20))

@@ -9,11 +9,12 @@ import dataclasses
 import json
 import subprocess
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pruner.simulator import Fleet, Simulator, generate_fleet
 
@@ -124,3 +125,36 @@ def test_plan_listing_of_a_nameless_server_exits_1_and_deletes_nothing(e2e: E2E)
     assert [(g["status"], g["policy"]) for g in document["groups"]] == [("incomplete", None)]
     assert "server 1, backups: its hostname is unknown" in result.stderr
     assert "policy 'db'" in result.stderr
+
+
+# --- backups dated in the future ------------------------------------------------------------
+
+
+def test_run_with_a_future_backup_warns_and_its_metrics_agree_on_staleness(e2e: E2E) -> None:
+    stale = e2e.server(hostname="app-03")["id"]
+    future = e2e.simulator.add_backup(stale, created_at=e2e.now + timedelta(days=3))
+    textfile = e2e.tmp_path / "pruner.prom"
+    config = e2e.config(metrics={"textfile": str(textfile), "per_server": True})
+
+    result = e2e.cli("--config", config, "--log-format", "json", "run")
+
+    assert result.returncode == 0, result.stderr
+    warnings = [
+        event["message"]
+        for event in map(json.loads, result.stderr.splitlines())
+        if event["event"] == "plan.problem" and "dated after now" in event["message"]
+    ]
+    assert len(warnings) == 1
+    assert f"(id {future['id']})" in warnings[0]
+    assert any(
+        event["event"] == "backup.stale" and event["server_id"] == stale
+        for event in map(json.loads, result.stderr.splitlines())
+    )
+    metrics = {
+        (sample.name, sample.labels.get("resource"), sample.labels.get("server")): sample.value
+        for family in text_string_to_metric_families(textfile.read_text(encoding="utf-8"))
+        for sample in family.samples
+    }
+    assert metrics[("pruner_stale_servers", "backups", None)] == 1
+    age = metrics[("pruner_newest_backup_age_seconds", "backups", str(stale))]
+    assert age > timedelta(days=14).total_seconds()
