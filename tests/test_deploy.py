@@ -562,6 +562,7 @@ def image(
         "dry_run": False,
         "state_dir": IMAGE_STATE_DIR,
         "schedule": {"interval": "1h", "run_on_start": True},
+        "metrics": {"listen": "127.0.0.1:0"},  # not the default port: suites run side by side
         "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None, "stale_after": None},
         "policies": [{"name": "all", "keep_last": 2}],
     }
