@@ -185,10 +185,12 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     return _resolve(source, settings, [policy for _, policy in policies])
 
 
-def describe_config(config: Config) -> str:
-    """The resolved config in words, for `pruner check-config`: settings, then each policy."""
+def describe_config(config: Config, token_source: str | None = None) -> str:
+    """The resolved config in words, for `pruner check-config`: settings, then each policy.
+    `token_source`: where the token was found, when known (else where it is configured)."""
     api, safety = config.api, config.safety
     token = f"file {api.token_file}" if api.token_file else f"${api.token_env}"
+    token = token_source or token
     lines = [
         f"config: {config.source}",
         f"api: {api.base_url}, token from {token}, timeout {_span(api.timeout)}, "

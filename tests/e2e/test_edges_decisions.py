@@ -1,13 +1,16 @@
-"""Odd but legal API data, end to end: what the CLI decides, says and exits with.
-
-A server without a hostname, backups dated in the future, naive timestamps, an empty account.
+"""Edges, end to end: odd but legal API data (a server without a hostname, backups dated in
+the future) and the preflight (what `check-config`, `run` and `daemon` say before their first
+request), as the CLI decides, says and exits with them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +21,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pruner.simulator import Fleet, Simulator, generate_fleet
 
-from .conftest import E2E, E2E_WRITE_TOKEN, FLEET_DAYS, FLEET_SEED, FLEET_SERVERS
+from .conftest import (
+    CLI_TIMEOUT,
+    E2E,
+    E2E_WRITE_TOKEN,
+    FLEET_DAYS,
+    FLEET_SEED,
+    FLEET_SERVERS,
+    CliOutputs,
+    _clean_environment,
+)
 
 pytestmark = pytest.mark.usefixtures("no_token_leaks")
 
@@ -158,3 +170,88 @@ def test_run_with_a_future_backup_warns_and_its_metrics_agree_on_staleness(e2e: 
     assert metrics[("pruner_stale_servers", "backups", None)] == 1
     age = metrics[("pruner_newest_backup_age_seconds", "backups", str(stale))]
     assert age > timedelta(days=14).total_seconds()
+
+
+# --- the preflight: what a pass needs before its first request -------------------------------
+
+
+@pytest.fixture
+def run_bound_by_modes(tmp_path: Path, cli_outputs: CliOutputs) -> RunCli:
+    """`python -m pruner ARGS` that file modes bind: as root, without the capabilities that let
+    root read and write any file (what a service's own user meets)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("as root, this needs setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
+        prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search"]
+
+    def run(*args: object, env: dict[str, str | None] | None = None) -> Any:
+        command = [*prefix, sys.executable, "-m", "pruner", *(str(arg) for arg in args)]
+        result = subprocess.run(
+            command,
+            env=_clean_environment(env),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+            check=False,
+        )
+        cli_outputs.record(command, result.stdout, result.stderr)
+        return result
+
+    return run
+
+
+@pytest.mark.parametrize("command", ["check-config", "run", "daemon"])
+def test_an_unreadable_credential_exits_2_naming_it_before_any_request(
+    command: str, e2e: E2E, run_bound_by_modes: RunCli
+) -> None:
+    credentials = e2e.tmp_path / "credentials"
+    credentials.mkdir()
+    token = credentials / "vpsbg-token"
+    token.write_text(E2E_WRITE_TOKEN + "\n", encoding="utf-8")
+    token.chmod(0o000)  # e.g. LoadCredential= missing, or a secret mounted for another uid
+    config = e2e.config(schedule={"interval": "1h"})
+
+    result = run_bound_by_modes(
+        "--config", config, command,
+        env={"CREDENTIALS_DIRECTORY": str(credentials), "VPSBG_API_TOKEN": None},
+    )  # fmt: skip
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        f"pruner: $CREDENTIALS_DIRECTORY/vpsbg-token ({token}) cannot be read (permission "
+        "denied): the user pruner runs as"
+    ) in result.stderr
+    assert "LoadCredential=" in result.stderr
+    assert e2e.simulator.request_count() == 0
+
+
+def test_check_config_exits_2_for_a_state_dir_that_run_cannot_write(
+    e2e: E2E, run_bound_by_modes: RunCli
+) -> None:
+    e2e.state_dir.mkdir(mode=0o555)
+    config = e2e.config()
+
+    checked = run_bound_by_modes("--config", config, "check-config")
+    ran = run_bound_by_modes("--config", config, "run")
+
+    assert checked.returncode == ran.returncode == 2, checked.stderr + ran.stderr
+    assert f"pruner: state_dir {e2e.state_dir}: cannot be written by uid" in checked.stderr
+    assert f"pruner: state_dir {e2e.state_dir}: " in ran.stderr
+    assert e2e.simulator.request_count() == 0
+
+
+def test_check_config_passes_when_run_can_start(e2e: E2E, run_bound_by_modes: RunCli) -> None:
+    config = e2e.config()
+
+    checked = run_bound_by_modes("--config", config, "check-config")
+
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        f"preflight: token found in $VPSBG_API_TOKEN; state_dir {e2e.state_dir} can be created"
+    ) in checked.stdout
+    assert not e2e.state_dir.exists()
+    assert run_bound_by_modes("--config", config, "run").returncode == 0
