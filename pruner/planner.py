@@ -55,6 +55,9 @@ def build_plan(
     problems = list(listing.problems)
     for outcome in outcomes:
         problems.extend(outcome.problems)
+    empty = _empty(listing)
+    if empty is not None:
+        problems.append(empty)
     if max_deletions_per_run is not None and not allow_large_deletions:
         groups, run_problem = _apply_run_cap(groups, max_deletions_per_run)
         if run_problem is not None:
@@ -350,6 +353,21 @@ def _listing_faults(
     return {resource: reasons for resource, reasons in faults.items() if reasons}, server_errors
 
 
+def _empty(listing: Listing) -> Problem | None:
+    """A warning when a whole listing holds nothing (most likely another account's key)."""
+    if listing.backups or listing.incomplete_resources or not listing.servers_complete:
+        return None
+    what = " or ".join(
+        resource for resource in ("backups", "snapshots") if resource in listing.resources
+    )
+    servers = "" if listing.servers is None else f" ({_servers(len(listing.servers))} listed)"
+    return Problem(
+        level="warning",
+        message=f"the listing holds no {what or 'backups'} at all{servers}: nothing to prune; "
+        "if the account has some, check that the API key belongs to it",
+    )
+
+
 def _missing_fields(backups: list[Backup], policy: Policy) -> str | None:
     """Which backups lack a field the policy needs, as a sentence, or None."""
     needs = [
@@ -547,6 +565,10 @@ def _warning(subject: _Subject, detail: str) -> Problem:
 
 def _governing(policy: Policy, key: str) -> str:
     return f"policy {policy.name!r} or safety.{key}"
+
+
+def _servers(count: int) -> str:
+    return f"{count} server{'s' if count != 1 else ''}"
 
 
 def _count(count: int, resource: Resource) -> str:

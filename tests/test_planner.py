@@ -236,6 +236,21 @@ def test_build_plan_includes_the_listings_problems() -> None:
     assert plan.is_complete
 
 
+def test_build_plan_warns_that_an_empty_listing_holds_nothing_to_prune() -> None:
+    plan = _plan(listing([], [Server(1, "db-1")]), [KEEP_2])
+    assert plan.groups == ()
+    assert _warnings(plan) == [
+        "the listing holds no backups or snapshots at all (1 server listed): nothing to prune; "
+        "if the account has some, check that the API key belongs to it"
+    ]
+    assert plan.is_complete
+
+
+def test_build_plan_says_nothing_of_an_empty_listing_that_failed() -> None:
+    failed = Listing((), (), frozenset({"backups"}), incomplete_resources=frozenset({"backups"}))
+    assert _warnings(_plan(failed, [KEEP_2])) == []
+
+
 # --- fail closed ----------------------------------------------------------------------------
 
 

@@ -172,6 +172,78 @@ def test_run_with_a_future_backup_warns_and_its_metrics_agree_on_staleness(e2e: 
     assert age > timedelta(days=14).total_seconds()
 
 
+# --- warnings that change nothing but should surprise no one ---------------------------------
+
+
+def _events(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines()]
+
+
+def test_plan_listing_warns_once_with_a_count_of_naive_timestamps(e2e: E2E) -> None:
+    items = [
+        {
+            "id": n,
+            "server_id": 1,
+            "server_hostname": "app-01",
+            "created_at": f"2026-11-{26 - n:02d}T03:00:00",
+        }
+        for n in range(1, 9)
+    ]
+    listing = e2e.tmp_path / "naive.json"
+    listing.write_text(json.dumps({"backups": items}), encoding="utf-8")
+    config = e2e.config(safety={"stale_after": None})
+
+    result = e2e.cli(
+        "--config", config, "--log-format", "json", "plan", "--listing", listing,
+        "--now", "2026-11-27T03:30:00Z",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    naive = [
+        event
+        for event in _events(result.stderr)
+        if event["event"] == "plan.problem" and "without a UTC offset" in event["message"]
+    ]
+    assert len(naive) == 1
+    assert naive[0]["message"].startswith("8 backups have created_at without a UTC offset")
+    assert naive[0]["level"] == "warning"
+
+
+def test_run_against_an_empty_account_warns_and_exits_0(
+    simulator_now: datetime,
+    tmp_path: Path,
+    write_config: Callable[..., Path],
+    run_cli: RunCli,
+) -> None:
+    empty = Fleet(servers=[], backups=[], snapshots=[], now=simulator_now)
+    with Simulator(empty, tokens={E2E_WRITE_TOKEN: "write"}) as running:
+        config = write_config(tmp_path, running.base_url)
+        result = run_cli("--config", config, "--log-format", "json", "run")
+    assert not running.errors
+
+    assert result.returncode == 0, result.stderr
+    [warning] = [e for e in _events(result.stderr) if e["event"] == "plan.problem"]
+    assert warning["message"] == (
+        "the listing holds no backups or snapshots at all (0 servers listed): nothing to prune; "
+        "if the account has some, check that the API key belongs to it"
+    )
+
+
+def test_check_config_warns_about_a_policy_that_keeps_only_the_floor(e2e: E2E) -> None:
+    config = e2e.config(policies=[{"name": "floor-only", "keep_last": 0}])
+
+    result = e2e.cli("--config", config, "--log-format", "json", "check-config")
+
+    assert result.returncode == 0, result.stderr
+    expected = (
+        "policy 'floor-only': its keep rules select nothing (keep_last 0), so it keeps only the "
+        "newest backup of each server"
+    )
+    assert f"  - {expected}" in result.stdout
+    [warning] = [e for e in _events(result.stderr) if e["event"] == "config.warning"]
+    assert warning["message"].startswith(expected)
+
+
 # --- the preflight: what a pass needs before its first request -------------------------------
 
 
