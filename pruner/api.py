@@ -12,6 +12,7 @@ import contextvars
 import email.utils
 import json
 import math
+import os
 import random
 import threading
 import time
@@ -142,17 +143,21 @@ class Secret:
 
 def load_token(api: ApiSettings, environ: Mapping[str, str]) -> Secret:
     """The API token: from `api.token_file`, else `$CREDENTIALS_DIRECTORY/vpsbg-token` when that
-    file exists (systemd credentials), else the environment variable `api.token_env`.
+    file exists (systemd credentials; the image points it at /run/secrets), else the
+    environment variable `api.token_env`. `Secret.source` names the one used.
 
-    Raises TokenMissing saying what to set when none gives a usable token.
+    Raises TokenMissing (a configuration error) saying what to fix when none gives a usable
+    token, or when a file that should hold it cannot be read.
     """
     if api.token_file is not None:
         return _token_from_file(api.token_file, f"api.token_file {api.token_file}")
     credentials = environ.get("CREDENTIALS_DIRECTORY")
     if credentials:
         path = Path(credentials) / CREDENTIAL_NAME
-        if path.is_file():
-            return _token_from_file(path, f"the systemd credential {path}")
+        try:
+            return _token_from_file(path, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} ({path})")
+        except _NoTokenFile:
+            pass  # no credential of that name: the environment variable may hold it
     source = f"${api.token_env}"
     value = environ.get(api.token_env, "").strip()
     if not value:
@@ -165,17 +170,24 @@ def load_token(api: ApiSettings, environ: Mapping[str, str]) -> Secret:
     return _checked_token(value, source)
 
 
+class _NoTokenFile(TokenMissing):
+    """The file that should hold the token does not exist."""
+
+
 def _token_from_file(path: Path, source: str) -> Secret:
+    """The token in `path`, read without a check first: a check fails for the same reasons as
+    the read (a directory the user may not search), and its answer may change before it."""
     try:
         value = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise TokenMissing(
+    except (FileNotFoundError, NotADirectoryError):
+        raise _NoTokenFile(
             f"{source} does not exist: create it holding the API token, or remove the setting"
         ) from None
     except PermissionError:
         raise TokenMissing(
-            f"{source} cannot be read (permission denied): make it readable by the user "
-            "pruner runs as"
+            f"{source} cannot be read (permission denied): the user pruner runs as "
+            f"(uid {os.getuid()}) cannot read it; check LoadCredential= under systemd, or the "
+            "mode and owner of the file (or of the secret's mount) and of its directories"
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"

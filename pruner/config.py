@@ -185,10 +185,12 @@ def parse_config(text: str, source: str = "config.yaml") -> Config:
     return _resolve(source, settings, [policy for _, policy in policies])
 
 
-def describe_config(config: Config) -> str:
-    """The resolved config in words, for `pruner check-config`: settings, then each policy."""
+def describe_config(config: Config, token_source: str | None = None) -> str:
+    """The resolved config in words, for `pruner check-config`: settings, then each policy.
+    `token_source`: where the token was found, when known (else where it is configured)."""
     api, safety = config.api, config.safety
     token = f"file {api.token_file}" if api.token_file else f"${api.token_env}"
+    token = token_source or token
     lines = [
         f"config: {config.source}",
         f"api: {api.base_url}, token from {token}, timeout {_span(api.timeout)}, "
@@ -816,7 +818,12 @@ def _resolve_policy(raw: _RawPolicy, safety: SafetySettings) -> Policy:
 def _warnings(policies: Iterable[Policy]) -> list[str]:
     warnings = []
     for policy in policies:
-        if policy.min_keep == 0:
+        keep = {rule: getattr(policy, rule) for rule in COUNT_RULES + WITHIN_RULES}
+        keep = {rule: value for rule, value in keep.items() if value is not None}
+        if keep and all(value == 0 for value in keep.values()):
+            shown = ", ".join(f"{rule} {value}" for rule, value in keep.items())
+            warnings.append(_keeps_only_the_floor(policy, shown))
+        elif policy.min_keep == 0:
             warnings.append(
                 f"policy {policy.name!r}: min_keep is 0, so its rules and limits may delete every "
                 "unprotected backup of a server, even the newest"
@@ -829,6 +836,23 @@ def _warnings(policies: Iterable[Policy]) -> list[str]:
                 "backups this cannot be met"
             )
     return warnings
+
+
+def _keeps_only_the_floor(policy: Policy, rules: str) -> str:
+    """The warning for a policy whose keep rules are all counts of 0 (`keep_last: 0` alone):
+    valid, and restic's meaning, but it keeps nothing beyond min_keep."""
+    label = policy.resource.removesuffix("s")
+    if policy.min_keep == 0:
+        return (
+            f"policy {policy.name!r}: its keep rules select nothing ({rules}) and min_keep is 0, "
+            f"so it deletes every unprotected {label} of every server it matches"
+        )
+    floor = f"{policy.min_keep} {policy.resource}" if policy.min_keep > 1 else label
+    return (
+        f"policy {policy.name!r}: its keep rules select nothing ({rules}), so it keeps only "
+        f"the newest {floor} of each server (and protected ones) and deletes the rest: if that "
+        "is not meant, give it a keep rule that selects something"
+    )
 
 
 def _beyond_automatic_backups(policy: Policy) -> list[str]:

@@ -42,14 +42,19 @@ def parse_timestamp(value: object) -> datetime:
 
     Raises ValueError for anything else, including a date without a time.
     """
+    return _timestamp(value)[0]
+
+
+def _timestamp(value: object) -> tuple[datetime, bool]:
+    """parse_timestamp's datetime, and whether the text was naive (read as UTC)."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a timestamp string")
     if "T" not in value and " " not in value:
         raise ValueError(f"{value!r} has no time of day")
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+        return moment.replace(tzinfo=UTC), True
+    return moment, False
 
 
 def _describe(value: object) -> str:
@@ -78,6 +83,33 @@ class _Parsed:
     backups: list[Backup]
     problems: list[Problem]
     distinct_items: int  # items after removing exact repeats (what meta.total should count)
+
+
+@dataclass(slots=True)
+class _Naive:
+    """Timestamps without a UTC offset, read as UTC: counted, to be told once, not per item."""
+
+    count: int = 0
+    first: tuple[int, str] | None = None  # (id, the text) of the first one
+
+    def add(self, backup_id: int, text: str) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = (backup_id, text)
+
+    def warning(self, resource: Resource) -> Problem | None:
+        if self.first is None:
+            return None
+        backup_id, text = self.first
+        label = resource if self.count != 1 else resource.removesuffix("s")
+        verb = "have" if self.count != 1 else "has"
+        return Problem(
+            level="warning",
+            message=f"{self.count} {label} {verb} created_at without a UTC offset (the first: "
+            f"id {backup_id}, {_describe(text)}): read as UTC; if the API means another zone, "
+            "their ages and calendar buckets are off by its offset",
+            resource=resource,
+        )
 
 
 def parse_backups(
@@ -126,6 +158,7 @@ def _parse_backup_items(items: Iterable[object], resource: Resource) -> _Parsed:
                 else:
                     if created_at.tzinfo is None:
                         created_at = created_at.replace(tzinfo=UTC)
+                        parser.naive.add(backup_id, created_raw)
                     first_seen[backup_id] = item
                     append(Backup(resource, backup_id, server_id, created_at, name, size, hostname))
                     continue
@@ -144,18 +177,21 @@ def _parse_backup_items(items: Iterable[object], resource: Resource) -> _Parsed:
         else:
             involved = {server_id, earlier.get("server_id")}
             parser.conflict(position, backup_id, sorted(i for i in involved if type(i) is int))
-    return _Parsed(backups, parser.problems, position - repeats)
+    naive = parser.naive.warning(resource)
+    problems = parser.problems if naive is None else [*parser.problems, naive]
+    return _Parsed(backups, problems, position - repeats)
 
 
 class _ItemParser:
     """Checks one item at a time, collecting a Problem for each fault."""
 
-    __slots__ = ("label", "problems", "resource")
+    __slots__ = ("label", "naive", "problems", "resource")
 
     def __init__(self, resource: Resource) -> None:
         self.resource: Resource = resource
         self.label = resource.removesuffix("s")
         self.problems: list[Problem] = []
+        self.naive = _Naive()
 
     def identity(self, position: int, item: object) -> tuple[dict[str, Any], int, int] | None:
         """(item, server_id, id), or None after recording why the item cannot be placed."""
@@ -185,7 +221,7 @@ class _ItemParser:
     ) -> Backup | None:
         created_raw = item.get("created_at")
         try:
-            created_at = parse_timestamp(created_raw)
+            created_at, naive = _timestamp(created_raw)
         except ValueError:
             fault = (
                 "has no created_at"
@@ -194,6 +230,8 @@ class _ItemParser:
             )
             self._fault(position, backup_id, server_id, fault)
             return None
+        if naive:
+            self.naive.add(backup_id, str(created_raw))
         size = item.get("size")
         if size is not None and (type(size) is not int or size < 0):
             fault = f"has size {_describe(size)}, not a non-negative integer (GB)"

@@ -38,8 +38,9 @@ from pruner.errors import EXIT_CAPPED, EXIT_OK
 from pruner.executor import DONE
 from pruner.models import Group, Resource
 from pruner.passes import PassResult
+from pruner.planner import is_protected, is_stale
 from pruner.state import write_json_atomically
-from pruner.units import Duration, subtract
+from pruner.units import Duration
 
 __all__ = [
     "BACKUP_STATES",
@@ -76,13 +77,18 @@ def run_result(result: PassResult) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Newest:
-    """A managed server's newest unprotected backup (of one resource) after the last pass."""
+    """When a managed server's unprotected backups (of one resource) still there after the last
+    pass were made: the newest made before that pass, and every one dated after it. Staleness
+    is judged, as the planner judges it, by the newest made before the scrape."""
 
     resource: Resource
     server_id: int
     hostname: str | None
-    created_at: datetime
+    candidates: tuple[datetime, ...]  # newest first
     stale_after: Duration | None
+
+    def newest_before(self, now: datetime) -> datetime | None:
+        return next((moment for moment in self.candidates if moment < now), None)
 
 
 class PassMetrics:
@@ -230,22 +236,27 @@ class PassMetrics:
             self._listed = True
 
     def _newest_of(self, result: PassResult, group: Group) -> _Newest | None:
-        """The newest unprotected backup still there, of a server a policy manages."""
+        """The newest unprotected backups still there, of a server a policy manages."""
         policy = self._policies.get(group.policy or "")
         if policy is None or group.status in ("unmanaged", "orphan"):
             return None
         execution = result.execution
+        candidates: list[datetime] = []
         for decision in group.decisions:  # newest first
             backup = decision.backup
-            if decision.reasons and decision.reasons[0].startswith("protected"):
+            if is_protected(decision):
                 continue
             if execution is not None and execution.outcome_of(backup) in DONE:
                 continue
-            return _Newest(
-                group.resource, group.server_id, group.server_hostname,
-                backup.created_at, policy.stale_after,
-            )  # fmt: skip
-        return None
+            candidates.append(backup.created_at)
+            if backup.created_at < result.plan.now:
+                break
+        if not candidates:
+            return None
+        return _Newest(
+            group.resource, group.server_id, group.server_hostname,
+            tuple(candidates), policy.stale_after,
+        )  # fmt: skip
 
     # --- read at scrape time --------------------------------------------------------------
 
@@ -299,9 +310,12 @@ class _AgeCollector(Collector):
         worst: dict[Resource, float] = {}
         stale_count = dict.fromkeys(self._metrics.resources, 0)
         for entry in newest:
-            age = (now - entry.created_at).total_seconds()
+            made = entry.newest_before(now)
+            if made is None:  # only backups dated in the future: no age to tell
+                continue
+            age = (now - made).total_seconds()
             worst[entry.resource] = max(worst.get(entry.resource, age), age)
-            if _is_stale(entry, now, self._metrics.zone):
+            if is_stale(made, entry.stale_after, now, self._metrics.zone):
                 stale_count[entry.resource] = stale_count.get(entry.resource, 0) + 1
             for family in per_server:
                 family.add_metric([entry.resource, str(entry.server_id), entry.hostname or ""], age)
@@ -331,14 +345,6 @@ class _AgeCollector(Collector):
             labels=["resource", "server", "hostname"],
         )
         return oldest, stale, (servers,) if per_server else ()
-
-
-def _is_stale(entry: _Newest, now: datetime, zone: tzinfo | None) -> bool:
-    """As the planner's stale guard judges it, at `now`."""
-    if entry.stale_after is None:
-        return False
-    cutoff = subtract(now, entry.stale_after, zone)
-    return cutoff is not None and entry.created_at < cutoff
 
 
 # --- exposition -----------------------------------------------------------------------------

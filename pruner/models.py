@@ -128,6 +128,12 @@ class Policy:
             return hostname is not None and any(fnmatchcase(hostname, g) for g in self.hostnames)
         return True
 
+    def needs_hostname(self, server_id: int) -> bool:
+        """Whether this policy matching the server depends on its hostname."""
+        return self.hostnames is not None and (
+            self.server_ids is None or server_id in self.server_ids
+        )
+
     def needed_fields(self) -> tuple[str, ...]:
         """Backup fields a group must have for this policy to decide (SPEC §4, last paragraph)."""
         fields = ["id", "server_id", "created_at"]

@@ -24,9 +24,9 @@ from pruner.models import (
     Server,
 )
 from pruner.retention import decide
-from pruner.units import subtract
+from pruner.units import Duration, subtract
 
-__all__ = ["build_plan", "newest_stale_backup"]
+__all__ = ["build_plan", "is_protected", "is_stale", "newest_stale_backup"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
@@ -55,6 +55,9 @@ def build_plan(
     problems = list(listing.problems)
     for outcome in outcomes:
         problems.extend(outcome.problems)
+    empty = _empty(listing)
+    if empty is not None:
+        problems.append(empty)
     if max_deletions_per_run is not None and not allow_large_deletions:
         groups, run_problem = _apply_run_cap(groups, max_deletions_per_run)
         if run_problem is not None:
@@ -71,23 +74,37 @@ def build_plan(
 def newest_stale_backup(
     decisions: Sequence[Decision], policy: Policy, now: datetime, zone: tzinfo | None
 ) -> Backup | None:
-    """The stale guard's test (SPEC §5.4): the newest unprotected backup made before `now`, when
-    it is older than `now - stale_after`; None when the group is not stale or the guard is off.
+    """The stale guard's test: the newest unprotected backup made before `now`, when it is older
+    than `now - stale_after`; None when the group is not stale or the guard is off.
     `decisions` are newest first, as the engine returns them."""
-    if policy.stale_after is None:
-        return None
-    cutoff = subtract(now, policy.stale_after, zone)
-    if cutoff is None:
-        return None
     newest = next(
         (
             decision.backup
             for decision in decisions
-            if decision.backup.created_at < now and not decision.reasons[0].startswith("protected")
+            if decision.backup.created_at < now and not is_protected(decision)
         ),
         None,
     )
-    return newest if newest is not None and newest.created_at < cutoff else None
+    if newest is None or not is_stale(newest.created_at, policy.stale_after, now, zone):
+        return None
+    return newest
+
+
+def is_stale(
+    newest: datetime, stale_after: Duration | None, now: datetime, zone: tzinfo | None
+) -> bool:
+    """Whether a group whose newest unprotected backup made before `now` was made at `newest`
+    is stale: older than `now - stale_after` (never, when stale_after is None). A backup dated
+    after `now` is no sign that backups still happen, so it is never the `newest` judged."""
+    if stale_after is None:
+        return False
+    cutoff = subtract(now, stale_after, zone)
+    return cutoff is not None and newest < cutoff
+
+
+def is_protected(decision: Decision) -> bool:
+    """Protected backups count for nothing: not for staleness, nor for the caps."""
+    return decision.reasons[0].startswith("protected")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +120,13 @@ class _Subject:
     def __str__(self) -> str:
         name = f" ({self.hostname})" if self.hostname else ""
         return f"server {self.server_id}{name}, {self.resource}"
+
+
+@dataclass(frozen=True, slots=True)
+class _HostnameNeeded:
+    """Which policy applies cannot be told: `by` matches by hostname and the server has none."""
+
+    by: Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +204,19 @@ class _Context:
         policy = self._policy_for(subject)
         if policy is None:
             return _unmanaged(subject)
+        if isinstance(policy, _HostnameNeeded):
+            return _hostname_unknown(subject, policy.by)
         incomplete = self._incomplete(subject, policy)
         if incomplete is not None:
             return incomplete
+        outcome = self._decide(subject, policy)
+        future = _dated_after(subject, self.now)
+        if future is None or outcome.group.status == "orphan":
+            return outcome
+        return _Outcome(outcome.group, [*outcome.problems, future])
+
+    def _decide(self, subject: _Subject, policy: Policy) -> _Outcome:
+        """The policy's decisions for a group it may judge, and the guards that hold them back."""
         if subject.server is not None and subject.server.locked:
             decisions = decide(subject.backups, policy, self.now, self.zone)
             detail = "the server is locked (an operation is running on it): not pruned this pass"
@@ -204,11 +238,16 @@ class _Context:
             )
         return _Outcome(_group(subject, policy.name, "ok", decisions, messages=notes))
 
-    def _policy_for(self, subject: _Subject) -> Policy | None:
+    def _policy_for(self, subject: _Subject) -> Policy | _HostnameNeeded | None:
+        """The first policy that matches; without a hostname, the first that would need one
+        when it comes before any match (falling through to a later policy could delete what
+        the earlier one keeps)."""
         for policy in self.policies:
-            if policy.resource == subject.resource and policy.matches(
-                subject.server_id, subject.hostname
-            ):
+            if policy.resource != subject.resource:
+                continue
+            if subject.hostname is None and policy.needs_hostname(subject.server_id):
+                return _HostnameNeeded(policy)
+            if policy.matches(subject.server_id, subject.hostname):
                 return policy
         return None
 
@@ -264,7 +303,7 @@ class _Context:
             if decision.action == "delete":
                 deleted += 1
                 unprotected += 1
-            elif not decision.reasons[0].startswith("protected"):
+            elif not is_protected(decision):
                 unprotected += 1
         if not deleted:
             return None
@@ -314,6 +353,21 @@ def _listing_faults(
     return {resource: reasons for resource, reasons in faults.items() if reasons}, server_errors
 
 
+def _empty(listing: Listing) -> Problem | None:
+    """A warning when a whole listing holds nothing (most likely another account's key)."""
+    if listing.backups or listing.incomplete_resources or not listing.servers_complete:
+        return None
+    what = " or ".join(
+        resource for resource in ("backups", "snapshots") if resource in listing.resources
+    )
+    servers = "" if listing.servers is None else f" ({_servers(len(listing.servers))} listed)"
+    return Problem(
+        level="warning",
+        message=f"the listing holds no {what or 'backups'} at all{servers}: nothing to prune; "
+        "if the account has some, check that the API key belongs to it",
+    )
+
+
 def _missing_fields(backups: list[Backup], policy: Policy) -> str | None:
     """Which backups lack a field the policy needs, as a sentence, or None."""
     needs = [
@@ -337,11 +391,53 @@ def _missing_fields(backups: list[Backup], policy: Policy) -> str | None:
     return None
 
 
+def _dated_after(subject: _Subject, now: datetime) -> Problem | None:
+    """A warning naming the backups dated after `now`, or None. They take the newest slots
+    (keep_last, min_keep), as in restic: no one should learn that by surprise."""
+    future = sorted(
+        (backup for backup in subject.backups if backup.created_at > now),
+        key=_newest_first,
+        reverse=True,
+    )
+    if not future:
+        return None
+    one = len(future) == 1
+    ids = ", ".join(str(backup.id) for backup in future[:_SHOWN_IDS])
+    more = f" and {len(future) - _SHOWN_IDS} more" if len(future) > _SHOWN_IDS else ""
+    return _warning(
+        subject,
+        f"{_count(len(future), subject.resource)} {'is' if one else 'are'} dated after now "
+        f"({now.isoformat()}), {'' if one else 'the latest '}{future[0].created_at.isoformat()} "
+        f"({'id' if one else 'ids'} {ids}{more}): {'it counts' if one else 'they count'} as the "
+        f"newest for keep_last and min_keep, as in restic, so older {subject.resource} may be "
+        "deleted sooner than expected; check the clock of whatever dates them",
+    )
+
+
 def _unmanaged(subject: _Subject) -> _Outcome:
     decisions = _all_keep(subject.backups, ("unmanaged",))
     detail = f"no policy matches it: its {_count(len(decisions), subject.resource)} are kept"
     group = _group(subject, None, "unmanaged", decisions, messages=[detail])
     return _Outcome(group, [_warning(subject, detail)])
+
+
+def _hostname_unknown(subject: _Subject, by: Policy) -> _Outcome:
+    detail = (
+        "its hostname is unknown (null or absent in the servers listing and in its "
+        f"{subject.resource}) and policy {by.name!r} matches by hostname "
+        f"({', '.join(by.hostnames or ())}) before any policy that matches it without one: "
+        "which policy applies cannot be told, so it is not pruned; give the server a hostname, "
+        f"or match it by server_ids in a policy before {by.name!r}"
+    )
+    decisions = _all_keep(subject.backups, ("skipped:incomplete",))
+    group = _group(subject, None, "incomplete", decisions, messages=[detail])
+    problem = Problem(
+        level="error",
+        message=f"{subject}: {detail}",
+        resource=subject.resource,
+        server_id=subject.server_id,
+    )
+    return _Outcome(group, [problem])
 
 
 def _orphan(subject: _Subject, policy: Policy) -> _Outcome:
@@ -469,6 +565,10 @@ def _warning(subject: _Subject, detail: str) -> Problem:
 
 def _governing(policy: Policy, key: str) -> str:
     return f"policy {policy.name!r} or safety.{key}"
+
+
+def _servers(count: int) -> str:
+    return f"{count} server{'s' if count != 1 else ''}"
 
 
 def _count(count: int, resource: Resource) -> str:

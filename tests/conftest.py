@@ -6,9 +6,12 @@ HYPOTHESIS_PROFILE=dev (or ci).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -50,3 +53,23 @@ def restore_logging() -> Iterator[None]:
     for handler in [h for h in root.handlers if h.get_name() == "pruner"]:
         root.removeHandler(handler)
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def deny_access(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """`deny_access(directory)`: every pathlib access under `directory` fails with EACCES, as for
+    a user who may not search it. Tests run as root, which file modes do not stop."""
+
+    def deny(directory: Path) -> None:
+        def guarded(original: Callable[..., Any]) -> Callable[..., Any]:
+            def method(self: Path, *args: Any, **kwargs: Any) -> Any:
+                if self == directory or directory in self.parents:
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+                return original(self, *args, **kwargs)
+
+            return method
+
+        for name in ("stat", "open", "read_text", "read_bytes"):
+            monkeypatch.setattr(Path, name, guarded(getattr(Path, name)))
+
+    return deny

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -1063,7 +1064,9 @@ def test_load_token_prefers_token_file_then_credentials_then_env(tmp_path: Path)
     assert from_file.reveal() == "from-file"
     assert from_file.source == f"api.token_file {token_file}"
     assert from_credentials.reveal() == "from-credentials"
-    assert from_credentials.source == f"the systemd credential {credentials / 'vpsbg-token'}"
+    assert from_credentials.source == (
+        f"$CREDENTIALS_DIRECTORY/vpsbg-token ({credentials / 'vpsbg-token'})"
+    )
     assert from_env.reveal() == "from-env"
     assert from_env.source == "$VPSBG_API_TOKEN"
 
@@ -1074,6 +1077,35 @@ def test_load_token_credentials_directory_without_the_file_falls_back_to_env(
     environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(tmp_path)}
 
     assert load_token(api_settings(tmp_path), environ).reveal() == "from-env"
+
+
+def test_load_token_unreadable_credential_is_a_configuration_error(
+    tmp_path: Path, deny_access: Callable[[Path], None]
+) -> None:
+    (tmp_path / "vpsbg-token").write_text("from-credentials")
+    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(tmp_path)}
+    deny_access(tmp_path)  # e.g. a credentials directory the service's user may not search
+
+    with pytest.raises(TokenMissing) as caught:
+        load_token(api_settings(tmp_path), environ)
+
+    message = caught.value.message
+    assert message.startswith(
+        f"$CREDENTIALS_DIRECTORY/vpsbg-token ({tmp_path / 'vpsbg-token'}) cannot be read "
+        f"(permission denied): the user pruner runs as (uid {os.getuid()}) cannot read it;"
+    )
+    assert "LoadCredential=" in message
+    assert "from-" not in message
+
+
+def test_load_token_credential_that_is_a_directory_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "vpsbg-token").mkdir()  # a secret mounted one level too deep
+    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(tmp_path)}
+
+    with pytest.raises(TokenMissing, match=r"vpsbg-token\) cannot be read \(Is a directory\)"):
+        load_token(api_settings(tmp_path), environ)
 
 
 def test_load_token_missing_says_what_to_set(tmp_path: Path) -> None:

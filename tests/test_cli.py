@@ -246,12 +246,140 @@ def test_main_rejects_usage_errors_with_2(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_main_check_config_prints_the_resolved_policies(
-    config: Path, capsys: pytest.CaptureFixture[str]
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert main(["--config", str(config), "check-config"]) == 0
+    monkeypatch.setenv("VPSBG_API_TOKEN", "a-token")
+    assert main(["--config", str(_with_state(config)), "check-config"]) == 0
     out = capsys.readouterr().out
     assert "default" in out
     assert "keep_last 2" in out
+
+
+# --- check-config: what `run` needs before its first request ---------------------------------
+
+
+def _with_state(config: Path, state_dir: Path | None = None, **api: str) -> Path:
+    """`config` with state_dir (default: `state` next to it) and these api settings."""
+    state = state_dir if state_dir is not None else config.parent / "state"
+    text = config.read_text(encoding="utf-8") + f"state_dir: {json.dumps(str(state))}\n"
+    if api:
+        text += f"api: {json.dumps(api)}\n"
+    path = config.parent / "checked.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_main_check_config_without_a_token_exits_2_saying_what_to_set(
+    config: Path, capsys: pytest.CaptureFixture[str], no_token: None
+) -> None:
+    assert main(["--config", str(_with_state(config)), "check-config"]) == 2
+    captured = capsys.readouterr()
+    assert "pruner: no VPSBG API token: $VPSBG_API_TOKEN is not set or empty." in captured.err
+    assert "policies (in order" in captured.out  # the config itself is still shown
+
+
+def test_main_check_config_with_an_empty_token_file_exits_2(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("\n", encoding="utf-8")
+    checked = _with_state(config, token_file=str(token_file))
+    assert main(["--config", str(checked), "check-config"]) == 2
+    assert f"pruner: api.token_file {token_file} is empty" in capsys.readouterr().err
+
+
+def test_main_check_config_names_the_credential_it_reads_never_the_token(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "vpsbg-token").write_text("credential-token-value\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    monkeypatch.setenv("VPSBG_API_TOKEN", "environment-token-value")
+
+    assert main(["--config", str(_with_state(config)), "check-config"]) == 0
+
+    captured = capsys.readouterr()
+    source = f"$CREDENTIALS_DIRECTORY/vpsbg-token ({credentials / 'vpsbg-token'})"
+    assert f"token from {source}" in captured.out
+    assert "$VPSBG_API_TOKEN" not in captured.out
+    assert "token-value" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("where", ["under a file", "a file"])
+def test_main_check_config_exits_2_when_state_dir_cannot_be_created(
+    where: str,
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", "a-token")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("", encoding="utf-8")
+    state_dir = blocker / "state" if where == "under a file" else blocker
+    assert main(["--config", str(_with_state(config, state_dir)), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"pruner: state_dir {state_dir}: " in err
+    assert "set state_dir in the config" in err
+
+
+def test_main_check_config_checks_state_dir_without_creating_it(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", "a-token")
+    state_dir = tmp_path / "not" / "yet"
+    assert main(["--config", str(_with_state(config, state_dir)), "check-config"]) == 0
+    assert not (tmp_path / "not").exists()  # run as root, it would leave a root-owned directory
+    assert f"state_dir {state_dir} can be created" in capsys.readouterr().out
+
+
+def test_main_check_config_reports_every_preflight_problem_at_once(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_token: None
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("", encoding="utf-8")
+    assert main(["--config", str(_with_state(config, blocker)), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "pruner: no VPSBG API token" in err
+    assert f"pruner: state_dir {blocker}: " in err
+
+
+_UNREADABLE = "vpsbg-token) cannot be read (permission denied)"
+
+
+@pytest.mark.parametrize("command", ["check-config", "run", "daemon"])
+def test_main_exits_2_when_the_credential_cannot_be_read(
+    command: str,
+    *,
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    deny_access: Callable[[Path], None],
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "vpsbg-token").write_text("a-token\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    checked = _with_state(config)
+    checked.write_text(
+        checked.read_text(encoding="utf-8") + 'schedule: {cron: "30 3 * * *"}\n', encoding="utf-8"
+    )
+    deny_access(credentials)
+
+    assert main(["--config", str(checked), command]) == 2
+
+    err = capsys.readouterr().err
+    assert f"pruner: $CREDENTIALS_DIRECTORY/vpsbg-token ({credentials}/{_UNREADABLE}" in err
+    assert "LoadCredential=" in err
+    assert not (tmp_path / "state").exists()  # nothing was started
 
 
 def test_main_check_config_online_without_a_token_exits_2(

@@ -606,6 +606,47 @@ def test_parse_config_warns_about_min_keep_zero() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rules", "selecting", "floor"),
+    [
+        ("keep_last: 0", "keep_last 0", "the newest backup"),
+        (
+            "keep_last: 0\n    keep_daily: 0\n    max_age: 30d",
+            "keep_last 0, keep_daily 0",
+            "the newest backup",
+        ),
+        ("keep_last: 0\n    min_keep: 3", "keep_last 0", "the newest 3 backups"),
+    ],
+)
+def test_parse_config_warns_about_a_policy_that_keeps_only_the_floor(
+    rules: str, selecting: str, floor: str
+) -> None:
+    config = parse_config(f"policies:\n  - name: db\n    {rules}\n")
+
+    assert config.warnings == (
+        f"policy 'db': its keep rules select nothing ({selecting}), so it keeps only {floor} "
+        "of each server (and protected ones) and deletes the rest: if that is not meant, give it "
+        "a keep rule that selects something",
+    )
+
+
+def test_parse_config_warns_once_about_a_policy_that_keeps_nothing_at_all() -> None:
+    config = parse_config("safety:\n  min_keep: 0\npolicies:\n  - name: db\n    keep_last: 0\n")
+
+    assert config.warnings == (
+        "policy 'db': its keep rules select nothing (keep_last 0) and min_keep is 0, so it "
+        "deletes every unprotected backup of every server it matches",
+    )
+
+
+@pytest.mark.parametrize(
+    "rules",
+    ["keep_last: 0\n    keep_within: 2d", "keep_last: 1", "max_age: 21d"],
+)
+def test_parse_config_does_not_warn_about_a_policy_that_selects_something(rules: str) -> None:
+    assert parse_config(f"policies:\n  - name: db\n    {rules}\n").warnings == ()
+
+
+@pytest.mark.parametrize(
     "rules",
     [
         "keep_weekly: 4",

@@ -367,6 +367,7 @@ def test_kubernetes_manifests_parse_as_the_kinds_they_name() -> None:
         "cronjob.yaml": "CronJob",
         "deployment.yaml": "Deployment",
         "kustomization.yaml": "Kustomization",
+        "pvc.yaml": "PersistentVolumeClaim",
         "secret.example.yaml": "Secret",
     }
 
@@ -427,7 +428,11 @@ def test_kubernetes_workload_mounts_config_token_and_state_where_the_image_reads
         mounts[IMAGE_SECRETS]["secret"]["secretName"]
         == manifest("secret.example.yaml")["metadata"]["name"]
     )
-    assert "emptyDir" in mounts[IMAGE_STATE_DIR]
+    # The state outlives the pod: on an emptyDir, the audit trail of every deletion would not.
+    state = {key: value for key, value in mounts[IMAGE_STATE_DIR].items() if key != "name"}
+    assert state == {
+        "persistentVolumeClaim": {"claimName": manifest("pvc.yaml")["metadata"]["name"]}
+    }
     read_only = {m["mountPath"] for m in container(document)["volumeMounts"] if m.get("readOnly")}
     assert read_only == {IMAGE_CONFIG_DIR, IMAGE_SECRETS}
 
@@ -448,6 +453,19 @@ def test_kubernetes_kustomization_deploys_the_cronjob_or_the_deployment_not_both
     assert all((KUBERNETES / name).is_file() for name in resources)
     assert len(set(resources) & set(WORKLOADS)) == 1
     assert "secret.example.yaml" not in resources
+
+
+def test_kubernetes_kustomization_deploys_the_state_claim() -> None:
+    assert "pvc.yaml" in manifest("kustomization.yaml")["resources"]
+
+
+def test_kubernetes_state_claim_is_one_writer_volume_with_room() -> None:
+    spec = manifest("pvc.yaml")["spec"]
+    # One pass at a time (Forbid, Recreate): a volume one node mounts is enough, and the
+    # common one that every storage class offers.
+    assert spec["accessModes"] == ["ReadWriteOnce"]
+    storage = spec["resources"]["requests"]["storage"]
+    assert re.fullmatch(r"[1-9]\d*Gi", storage), storage
 
 
 # --- the image's commands, run from the wheel -------------------------------------------------
@@ -562,6 +580,7 @@ def image(
         "dry_run": False,
         "state_dir": IMAGE_STATE_DIR,
         "schedule": {"interval": "1h", "run_on_start": True},
+        "metrics": {"listen": "127.0.0.1:0"},  # not the default port: suites run side by side
         "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None, "stale_after": None},
         "policies": [{"name": "all", "keep_last": 2}],
     }

@@ -58,6 +58,27 @@ def test_parse_backups_reads_every_field() -> None:
     assert backup.created_at.utcoffset() == timedelta(hours=3)
 
 
+def test_parse_backups_warns_once_with_a_count_of_naive_timestamps_read_as_utc() -> None:
+    items = [
+        item(1, created_at="2026-11-20T03:00:00"),  # the fast path
+        item(2, created_at="2026-11-21 03:00:00", server_id=7),  # the careful one
+        item(3, created_at="2026-11-22T03:00:00"),
+        item(4),  # with an offset
+    ]
+    backups, problems = parse_backups(items, "backups")
+    assert [b.created_at.utcoffset() for b in backups] == [timedelta(0)] * 3 + [timedelta(hours=3)]
+    assert [(p.level, p.resource, p.server_id, p.message) for p in problems] == [
+        (
+            "warning",
+            "backups",
+            None,
+            "3 backups have created_at without a UTC offset (the first: id 1, "
+            '"2026-11-20T03:00:00"): read as UTC; if the API means another zone, their ages and '
+            "calendar buckets are off by its offset",
+        )
+    ]
+
+
 def test_parse_backups_accepts_snapshots_without_hostname() -> None:
     raw = item(5, server_hostname=ABSENT, server_ip=ABSENT)
     backups, problems = parse_backups([raw], "snapshots")

@@ -309,6 +309,36 @@ def test_pass_metrics_ages_grow_with_the_clock_between_passes(
     assert value(after, "pruner_stale_servers", resource="backups") > 1  # stale_after 14d
 
 
+def test_pass_metrics_judge_staleness_as_the_planner_does_despite_a_future_backup(
+    sim: Simulator, run: Run, tmp_path: Path, clock: Clock
+) -> None:
+    # A backup dated in the future says nothing about whether backups still happen: the
+    # planner skips the stale server all the same, and the metrics must agree.
+    [stale] = [s["id"] for s in sim.servers() if s["hostname"] == "app-03"]
+    sim.add_backup(stale, created_at=NOW + timedelta(days=1))
+    result, registry, _ = run(make_config(sim, tmp_path, metrics={"per_server": True}))
+
+    [group] = [g for g in result.plan.groups if g.server_id == stale and g.resource == "backups"]
+    assert group.guard == "stale"
+    found = scrape(registry)
+    assert value(found, "pruner_stale_servers", resource="backups") == 1
+    ages = _backup_ages(found)
+    assert ages[stale] > timedelta(days=14).total_seconds()
+    assert all(age >= 0 for age in ages.values())
+
+    clock.now = NOW + timedelta(days=2)  # the future backup is the newest now: not stale
+    assert _backup_ages(scrape(registry))[stale] == timedelta(days=1).total_seconds()
+
+
+def _backup_ages(found: Samples) -> dict[int, float]:
+    """pruner_newest_backup_age_seconds of backups, by server id."""
+    return {
+        int(dict(labels)["server"]): age
+        for labels, age in series(found, "pruner_newest_backup_age_seconds").items()
+        if dict(labels)["resource"] == "backups"
+    }
+
+
 def test_pass_metrics_per_server_series_only_when_asked(
     sim: Simulator, run: Run, tmp_path: Path
 ) -> None:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pruner.models import Backup, Group, Listing, Plan, Policy, Problem, Server
 from pruner.planner import build_plan
@@ -124,6 +127,97 @@ def test_build_plan_falls_back_to_the_newest_backups_hostname() -> None:
     assert group.server_hostname == "new-name"
 
 
+# A server whose hostname is unknown: null or absent in the servers listing and its backups.
+NAMELESS = [Server(1, hostname=None, status="active")]
+DB_FIRST = [
+    policy("db", hostnames=["db-*"], keep_last=10),
+    policy("everything", keep_last=6),
+]
+
+
+def test_build_plan_does_not_let_an_unknown_hostname_fall_through_to_a_later_policy() -> None:
+    plan = _plan(listing(daily(8, 1, hostname=None), NAMELESS), DB_FIRST)
+    group = _incomplete_group_of(plan)
+    assert group.policy is None
+    assert [p.message for p in plan.problems if p.level == "error"] == [
+        "server 1, backups: its hostname is unknown (null or absent in the servers listing and "
+        "in its backups) and policy 'db' matches by hostname (db-*) before any policy that "
+        "matches it without one: which policy applies cannot be told, so it is not pruned; "
+        "give the server a hostname, or match it by server_ids in a policy before 'db'"
+    ]
+    assert not plan.is_complete
+
+
+def test_build_plan_fails_closed_on_an_unknown_hostname_with_only_hostname_policies() -> None:
+    plan = _plan(listing(daily(8, 1, hostname=None), NAMELESS), DB_FIRST[:1])
+    assert _incomplete_group_of(plan).policy is None
+
+
+def test_build_plan_decides_by_a_hostname_free_match_that_comes_first() -> None:
+    policies = [policy("one", server_ids=[1], keep_last=4), *DB_FIRST]
+    group = _only_group(_plan(listing(daily(8, 1, hostname=None), NAMELESS), policies))
+    assert (group.status, group.policy, group.kept) == ("ok", "one", 4)
+
+
+def test_build_plan_ignores_an_unknown_hostname_for_a_policy_of_other_server_ids() -> None:
+    policies = [policy("db", server_ids=[2], hostnames=["db-*"], keep_last=10), DB_FIRST[1]]
+    group = _only_group(_plan(listing(daily(8, 1, hostname=None), NAMELESS), policies))
+    assert (group.status, group.policy, group.kept) == ("ok", "everything", 6)
+
+
+def test_build_plan_ignores_hostname_policies_of_the_other_resource() -> None:
+    policies = [policy("db", resource="snapshots", hostnames=["db-*"], keep_last=1), DB_FIRST[1]]
+    group = _only_group(_plan(listing(daily(8, 1, hostname=None), NAMELESS), policies))
+    assert (group.status, group.policy) == ("ok", "everything")
+
+
+def test_build_plan_matches_a_nameless_server_by_its_backups_hostname() -> None:
+    group = _only_group(_plan(listing(daily(8, 1, hostname="db-1"), NAMELESS), DB_FIRST))
+    assert (group.status, group.policy, group.server_hostname) == ("ok", "db", "db-1")
+
+
+_CONDITIONS = st.tuples(
+    st.none() | st.sampled_from([("db-*",), ("web-*", "db-?"), ("*",)]),
+    st.none() | st.sampled_from([frozenset({1}), frozenset({2}), frozenset({1, 2})]),
+)
+
+
+@given(
+    conditions=st.lists(_CONDITIONS, min_size=1, max_size=4),
+    keep=st.lists(st.integers(0, 6), min_size=4, max_size=4),
+)
+def test_an_unknown_hostname_deletes_what_every_hostname_would_or_nothing(
+    conditions: list[tuple[tuple[str, ...] | None, frozenset[int] | None]], keep: list[int]
+) -> None:
+    policies = [
+        Policy(f"p{n}", hostnames=names, server_ids=ids, keep_last=last, max_delete_fraction=1)
+        for n, ((names, ids), last) in enumerate(zip(conditions, keep, strict=False))
+    ]
+
+    def decided(hostname: str | None) -> Group:
+        servers = [Server(1, hostname=hostname, status="active")]
+        group = _only_group(_plan(listing(daily(8, 1, hostname=None), servers), policies))
+        return replace(group, server_hostname=None)
+
+    admits = [p.server_ids is None or 1 in p.server_ids for p in policies]
+    first_free = next(
+        (n for n, p in enumerate(policies) if admits[n] and p.hostnames is None), len(policies)
+    )
+    hostname_first = any(policies[n].hostnames is not None for n in range(first_free) if admits[n])
+    unknown = decided(None)
+    if hostname_first:
+        assert (unknown.status, unknown.policy, unknown.deleted) == ("incomplete", None, 0)
+    else:
+        assert all(decided(name) == unknown for name in ("db-1", "web-1", "other"))
+
+
+def _incomplete_group_of(plan: Plan) -> Group:
+    group = _only_group(plan)
+    assert (group.status, group.deleted) == ("incomplete", 0)
+    assert {d.reasons for d in group.decisions} == {("skipped:incomplete",)}
+    return group
+
+
 def test_build_plan_keeps_unmanaged_servers_and_warns() -> None:
     plan = _plan(listing(daily(3)), [policy("db", hostnames=["db-*"], keep_last=1)])
     group = _only_group(plan)
@@ -140,6 +234,21 @@ def test_build_plan_includes_the_listings_problems() -> None:
     plan = _plan(listing(daily(2), problems=(warning,)), [KEEP_2])
     assert plan.problems[0] == warning
     assert plan.is_complete
+
+
+def test_build_plan_warns_that_an_empty_listing_holds_nothing_to_prune() -> None:
+    plan = _plan(listing([], [Server(1, "db-1")]), [KEEP_2])
+    assert plan.groups == ()
+    assert _warnings(plan) == [
+        "the listing holds no backups or snapshots at all (1 server listed): nothing to prune; "
+        "if the account has some, check that the API key belongs to it"
+    ]
+    assert plan.is_complete
+
+
+def test_build_plan_says_nothing_of_an_empty_listing_that_failed() -> None:
+    failed = Listing((), (), frozenset({"backups"}), incomplete_resources=frozenset({"backups"}))
+    assert _warnings(_plan(failed, [KEEP_2])) == []
 
 
 # --- fail closed ----------------------------------------------------------------------------
@@ -297,6 +406,36 @@ def test_build_plan_judges_staleness_by_backups_before_now() -> None:
     stale = policy("d", keep_last=5, stale_after="14d")
     assert _only_group(_plan(listing([future, *old]), [stale])).guard == "stale"
     assert _only_group(_plan(listing([future]), [stale])).status == "ok"
+
+
+def test_build_plan_warns_of_backups_dated_after_now_naming_them() -> None:
+    future = [
+        backup(n, created_at=NOW + timedelta(hours=n - 99), hostname="db-1")
+        for n in range(100, 107)
+    ]
+    keep_2 = policy("p", keep_last=2, max_delete_fraction=1.0)
+    plan = _plan(listing([*future, *daily(3, hostname="db-1")]), [keep_2])
+    assert _only_group(plan).status == "ok"
+    assert _warnings(plan) == [
+        "server 2478 (db-1), backups: 7 backups are dated after now (2026-11-27T03:30:00+00:00), "
+        "the latest 2026-11-27T10:30:00+00:00 (ids 106, 105, 104, 103, 102 and 2 more): they "
+        "count as the newest for keep_last and min_keep, as in restic, so older backups may be "
+        "deleted sooner than expected; check the clock of whatever dates them"
+    ]
+
+
+def test_build_plan_warns_of_a_future_backup_of_a_skipped_group_but_not_of_an_orphan() -> None:
+    future = backup(100, created_at=NOW + timedelta(days=2))
+    old = daily(3, newest=NOW - timedelta(days=20))
+    plan = _plan(listing([future, *old]), [policy("d", keep_last=5, stale_after="14d")])
+    assert [w for w in _warnings(plan) if "dated after now" in w] == [
+        "server 2478 (ubuntu-2gb), backups: 1 backup is dated after now "
+        "(2026-11-27T03:30:00+00:00), 2026-11-29T03:30:00+00:00 (id 100): it counts as the "
+        "newest for keep_last and min_keep, as in restic, so older backups may be deleted "
+        "sooner than expected; check the clock of whatever dates them"
+    ]
+    orphaned = _plan(listing([future, *old], servers=[]), [KEEP_2])
+    assert not [w for w in _warnings(orphaned) if "dated after now" in w]
 
 
 def test_build_plan_judges_staleness_by_unprotected_backups() -> None:
