@@ -3,7 +3,8 @@
 What the API answers is never trusted as a whole until it is checked: a listing is either every
 item (every page read, de-duplicated, the count agreeing with `meta.total`) or an
 `IncompleteListing`, never a partial list. Waits go through an injectable `sleep` and end early
-when `stop` is set, so tests never wait and SIGTERM never hangs on a backoff.
+when `stop` is set, so tests never wait and SIGTERM never hangs on a backoff. `timeout` bounds a
+whole request, its body included, so no answer, however slowly it trickles in, holds a pass.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 import requests
 import structlog
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -64,6 +66,7 @@ USER_AGENT = f"pruner/{__version__} (VPSBG backup retention) python-requests/{re
 _LISTINGS = 3  # the first listing, and at most two more when the account changed meanwhile
 _BACKOFF_CAP = 60.0
 _TEXT_LIMIT = 300  # characters of an API message or error kept in our messages
+_CHUNK = 64 * 1024  # the most bytes of an answer's body taken in one read
 _LISTED: tuple[ListedResource, ...] = get_args(ListedResource)
 _DELETABLE: tuple[Resource, ...] = get_args(Resource)
 
@@ -331,6 +334,23 @@ class _Answer(Generic[_T]):
     retry_after: float | None = None  # seconds, from the Retry-After header
 
 
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """An HTTP answer as read by its deadline. `body` is empty when it was cut at the deadline:
+    the status still tells what a DELETE came to, but nothing that needs the body may use it."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    whole: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _NoAnswer:
+    problem: str
+    retry: bool
+
+
 class _Malformed(ValueError):
     """A 2xx body that is not what the API documents."""
 
@@ -383,6 +403,7 @@ class ApiClient:
         on_response: Callable[[str, int | None], None] | None = None,
         retry_after_cap: float = _BACKOFF_CAP,
         wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0 or concurrency < 1:
             raise ValueError(
@@ -406,6 +427,7 @@ class ApiClient:
         self._on_response = on_response
         self._retry_after_cap = retry_after_cap
         self._wall_clock = wall_clock  # only for a Retry-After date when the answer has no Date
+        self._monotonic = monotonic  # for each request's deadline
 
     @classmethod
     def from_settings(cls, api: ApiSettings, token: Secret, **options: Any) -> ApiClient:
@@ -608,40 +630,80 @@ class ApiClient:
         params: Mapping[str, str | int] | None,
         shape: Callable[[object], _T] | None,
     ) -> _Answer[_T]:
-        failed: _Answer[_T] | None = None
         with self.gate.turn():
-            try:
-                response = self._session.request(
-                    method,
-                    self.base_url + path,
-                    params=params,
-                    headers=self._headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,  # a redirect means a wrong base_url; say so
-                )
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ) as error:
-                failed = _Answer(ok=False, status=None, problem=self._no_answer(error), retry=True)
-            except requests.RequestException as error:
-                failed = _Answer(ok=False, status=None, problem=self._no_answer(error))
+            reply = self._exchange(method, path, params)
+        if isinstance(reply, _Reply) and not reply.whole and shape is not None:
+            reply = _NoAnswer(self._late(), retry=True)
         if self._on_response is not None:
-            self._on_response(method, None if failed is not None else response.status_code)
-        if failed is not None:
-            return failed
-        return self._judge(method, path, response, shape)
+            self._on_response(method, reply.status if isinstance(reply, _Reply) else None)
+        if isinstance(reply, _NoAnswer):
+            return _Answer(ok=False, status=None, problem=reply.problem, retry=reply.retry)
+        return self._judge(method, path, reply, shape)
+
+    def _exchange(
+        self, method: str, path: str, params: Mapping[str, str | int] | None
+    ) -> _Reply | _NoAnswer:
+        """One request and its answer, all within `timeout` (requests and urllib3 only bound
+        each read, so a body arriving a byte at a time would never end): connecting and the
+        headers under urllib3's total timeout, then the body read against the same deadline."""
+        deadline = self._monotonic() + self._timeout
+        try:
+            with self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                headers=self._headers,
+                # requests hands a urllib3 Timeout on as it is; its stubs only know floats.
+                timeout=urllib3.Timeout(total=self._timeout),  # type: ignore[arg-type]
+                allow_redirects=False,  # a redirect means a wrong base_url; say so
+                stream=True,
+            ) as response:
+                # A stop abandons a listing's page; a DELETE on the wire is read to its end.
+                body = self._body(response.raw, deadline, abandon_on_stop=method != "DELETE")
+                return _Reply(response.status_code, response.headers, body or b"", body is not None)
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            urllib3.exceptions.HTTPError,  # reading the body: a broken connection, bad gzip
+        ) as error:
+            return _NoAnswer(self._no_answer(error), retry=True)
+        except requests.RequestException as error:
+            return _NoAnswer(self._no_answer(error), retry=False)
+
+    def _body(
+        self, raw: urllib3.BaseHTTPResponse, deadline: float, *, abandon_on_stop: bool
+    ) -> bytes | None:
+        """The whole body, or None when the deadline came first. Each read waits at most for
+        what is left of the deadline; a stop is noticed between reads."""
+        chunks: list[bytes] = []
+        while True:
+            if abandon_on_stop and self.gate.stop.is_set():
+                raise PassInterrupted("stopped: the answer still arriving was abandoned")
+            left = deadline - self._monotonic()
+            if left <= 0:
+                return None
+            connection = raw.connection
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(left)
+            try:
+                chunk = raw.read1(_CHUNK, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError:
+                return None
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _judge(
         self,
         method: str,
         path: str,
-        response: requests.Response,
+        response: _Reply,
         shape: Callable[[object], _T] | None,
     ) -> _Answer[_T]:
-        status = response.status_code
+        status = response.status
         if 200 <= status < 300:
             if shape is None:
                 return _Answer(ok=True, status=status)
@@ -684,11 +746,14 @@ class ApiClient:
             f"in {self._token.source} is active and allowed to read it"
         )
 
-    def _no_answer(self, error: requests.RequestException) -> str:
+    def _no_answer(self, error: Exception) -> str:
         if isinstance(error, requests.Timeout):
             return f"no answer within {self._timeout:g}s ({type(error).__name__})"
         detail = str(error)[:_TEXT_LIMIT]
         return self._scrub(f"no answer ({type(error).__name__}: {detail})")
+
+    def _late(self) -> str:
+        return f"no complete answer within {self._timeout:g}s (the body was still arriving)"
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Retry-After when given (capped), else backoff * 2^attempt capped at 60 s, with equal
@@ -698,7 +763,7 @@ class ApiClient:
         ceiling = min(_BACKOFF_CAP, self._backoff * 2.0 ** min(attempt, 64))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    def _retry_after(self, response: requests.Response) -> float | None:
+    def _retry_after(self, response: _Reply) -> float | None:
         """Seconds to wait from Retry-After (seconds, or an HTTP date), None when absent/bad."""
         value = response.headers.get("Retry-After")
         if value is None:
@@ -756,18 +821,18 @@ def _object_shape(body: object) -> dict[str, Any]:
     return body
 
 
-def _json_body(response: requests.Response) -> object:
+def _json_body(response: _Reply) -> object:
     try:
-        return json.loads(response.content)
+        return json.loads(response.body)
     except ValueError:  # also UnicodeDecodeError
         kind = response.headers.get("Content-Type", "no content type")
-        raise _Malformed(f"not JSON ({kind}, {len(response.content)} bytes)") from None
+        raise _Malformed(f"not JSON ({kind}, {len(response.body)} bytes)") from None
 
 
-def _api_message(response: requests.Response) -> str | None:
+def _api_message(response: _Reply) -> str | None:
     """The `message` of an error body (Laravel's shape), if there is one."""
     try:
-        body = json.loads(response.content)
+        body = json.loads(response.body)
     except ValueError:
         return None
     message = body.get("message") if isinstance(body, dict) else None

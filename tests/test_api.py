@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
@@ -185,7 +186,7 @@ def test_list_items_sends_token_accept_user_agent_and_timeout(
     assert request.headers["Accept"] == "application/json"
     assert request.headers["User-Agent"] == USER_AGENT
     assert USER_AGENT.startswith("pruner/")
-    assert request.req_kwargs["timeout"] == 7.0  # type: ignore[attr-defined]
+    assert request.req_kwargs["timeout"].total == 7.0  # type: ignore[attr-defined]
 
 
 def test_from_settings_takes_timeout_retries_and_concurrency(
@@ -200,7 +201,7 @@ def test_from_settings_takes_timeout_retries_and_concurrency(
         api.list_items("backups")
 
     assert count(rsps) == 6  # retries: 5
-    assert rsps.calls[0].request.req_kwargs["timeout"] == 30.0  # type: ignore[attr-defined]
+    assert rsps.calls[0].request.req_kwargs["timeout"].total == 30.0  # type: ignore[attr-defined]
 
 
 def test_build_session_leaves_status_retries_to_the_client() -> None:
@@ -582,6 +583,30 @@ def test_delete_timeout_is_retried_then_failed(
 
     assert outcome.result == "failed"
     assert outcome.message == "no answer within 7s (ReadTimeout) (3 attempts)"
+
+
+def test_request_past_its_deadline_while_reading_a_page_is_no_answer(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_listing(rsps, "backups", [item(1)])
+    ticks = itertools.count(0.0, 4.0)  # each look at the clock: 4 s later; the timeout is 7 s
+
+    with pytest.raises(IncompleteListing) as caught:
+        client(monotonic=lambda: next(ticks)).list_items("backups")
+
+    assert "no complete answer within 7s (the body was still arriving) (3 attempts)" in str(
+        caught.value
+    )
+
+
+def test_delete_past_its_deadline_is_judged_by_its_status(rsps: responses.RequestsMock) -> None:
+    add_delete(rsps, 77, 200, json={"message": "Deleted."})
+    ticks = itertools.count(0.0, 4.0)
+
+    outcome = client(monotonic=lambda: next(ticks)).delete("backups", 77)
+
+    assert (outcome.result, outcome.status) == ("deleted", 200)
+    assert count(rsps, "DELETE", "/backups/77") == 1
 
 
 def test_delete_refuses_servers_and_odd_ids() -> None:
