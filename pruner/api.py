@@ -63,6 +63,7 @@ PAGE_SIZE = 50  # Laravel's page size for /backups and /snapshots; the most /ser
 CREDENTIAL_NAME = "vpsbg-token"  # systemd LoadCredential= name read from $CREDENTIALS_DIRECTORY
 USER_AGENT = f"pruner/{__version__} (VPSBG backup retention) python-requests/{requests.__version__}"
 
+_MAX_PAGES = 20_000  # api.max_pages's default: a listing claiming more pages fails closed
 _LISTINGS = 3  # the first listing, and at most two more when the account changed meanwhile
 _BACKOFF_CAP = 60.0
 _TEXT_LIMIT = 300  # characters of an API message or error kept in our messages
@@ -320,6 +321,7 @@ class _Page:
     items: list[Any]
     last_page: int
     total: int
+    per_page: int | None  # None when meta.per_page is absent or not a count
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,11 +406,12 @@ class ApiClient:
         retry_after_cap: float = _BACKOFF_CAP,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        max_pages: int = _MAX_PAGES,
     ) -> None:
-        if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0 or concurrency < 1:
-            raise ValueError(
-                "timeout must be > 0, concurrency >= 1, retries, backoff and retry_after_cap >= 0"
-            )
+        if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0:
+            raise ValueError("timeout must be > 0; retries, backoff and retry_after_cap >= 0")
+        if concurrency < 1 or max_pages < 1:
+            raise ValueError("concurrency and max_pages must be at least 1")
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = timeout
@@ -428,6 +431,7 @@ class ApiClient:
         self._retry_after_cap = retry_after_cap
         self._wall_clock = wall_clock  # only for a Retry-After date when the answer has no Date
         self._monotonic = monotonic  # for each request's deadline
+        self._max_pages = max_pages
 
     @classmethod
     def from_settings(cls, api: ApiSettings, token: Secret, **options: Any) -> ApiClient:
@@ -439,6 +443,7 @@ class ApiClient:
             retries=api.retries,
             backoff=api.backoff.total_seconds(),
             concurrency=api.concurrency,
+            max_pages=api.max_pages,
             **options,
         )
 
@@ -482,15 +487,42 @@ class ApiClient:
         )
 
     def _list_once(self, resource: ListedResource) -> list[Any] | str:
-        """The items of one listing, or why its pages disagree with each other."""
+        """The items of one listing, or why its pages disagree with each other.
+
+        Page 1's claim is checked before any other page is asked for, and the rest come in
+        batches of one page a worker, each checked before the next: an API claiming pages that
+        are not there costs a batch, not thousands of requests.
+        """
         first = self._page(resource, 1)
-        pages = [first, *self._pages(resource, range(2, first.last_page + 1))]
-        for number, page in enumerate(pages, start=1):
-            if (page.last_page, page.total) != (first.last_page, first.total):
-                return (
-                    f"meta.total/last_page went from {first.total}/{first.last_page} on page 1 "
-                    f"to {page.total}/{page.last_page} on page {number}"
+        if first.last_page > self._max_pages:
+            raise IncompleteListing(
+                resource,
+                f"page 1 says there are {first.last_page} pages ({first.total} {resource}), "
+                f"more than api.max_pages ({self._max_pages}): if the account really holds that "
+                "many, raise api.max_pages; otherwise the API answered nonsense",
+                page=1,
+            )
+        page_size = first.per_page or len(first.items)
+        pages = [first]
+        disagreement = _disagreement(resource, first, page_size, 1, first)
+        numbers = range(2, first.last_page + 1)
+        with self._page_pool(len(numbers)) as pool:
+            for start in range(0, len(numbers), self._concurrency):
+                if disagreement is not None:
+                    return disagreement
+                batch = numbers[start : start + self._concurrency]
+                read = self._pages(pool, resource, batch)
+                disagreement = next(
+                    (
+                        found
+                        for number, page in zip(batch, read, strict=True)
+                        if (found := _disagreement(resource, first, page_size, number, page))
+                    ),
+                    None,
                 )
+                pages.extend(read)
+        if disagreement is not None:
+            return disagreement
         items, conflict = _distinct(item for page in pages for item in page.items)
         if conflict is not None:
             return f"id {conflict} came twice with different content"
@@ -499,22 +531,32 @@ class ApiClient:
             return f"{len(items)} distinct {resource} were read but meta.total says {total}"
         return items
 
-    def _pages(self, resource: ListedResource, numbers: range) -> list[_Page]:
-        if self._concurrency == 1 or len(numbers) < 2:
-            return [self._page(resource, number) for number in numbers]
-        workers = min(self._concurrency, len(numbers))
+    @contextmanager
+    def _page_pool(self, pages: int) -> Iterator[ThreadPoolExecutor | None]:
+        """Workers for a listing's pages after the first; None when one at a time will do."""
+        if self._concurrency == 1 or pages < 2:
+            yield None
+            return
+        workers = min(self._concurrency, pages)
         with ThreadPoolExecutor(workers, thread_name_prefix="pruner-api") as pool:
-            # Each page in a copy of this context, so log context (run id) follows the request.
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._page, resource, number)
-                for number in numbers
-            ]
-            try:
-                return [future.result() for future in futures]
-            except BaseException:
-                for future in futures:
-                    future.cancel()  # pages not started yet; those on the wire finish
-                raise
+            yield pool
+
+    def _pages(
+        self, pool: ThreadPoolExecutor | None, resource: ListedResource, numbers: range
+    ) -> list[_Page]:
+        if pool is None or len(numbers) < 2:
+            return [self._page(resource, number) for number in numbers]
+        # Each page in a copy of this context, so log context (run id) follows the request.
+        futures = [
+            pool.submit(contextvars.copy_context().run, self._page, resource, number)
+            for number in numbers
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()  # pages not started yet; those on the wire finish
+            raise
 
     def _page(self, resource: ListedResource, number: int) -> _Page:
         params: dict[str, str | int]
@@ -805,12 +847,18 @@ def _page_shape(number: int) -> Callable[[object], _Page]:
         if type(current) is int and current != number:
             raise _Malformed(f"meta.current_page is {current} where page {number} was asked for")
         last_page = max(last_page, 1)  # an empty listing may say 0
-        # A garbled last_page must not send pruner after a million pages.
+        # A garbled last_page must not send pruner after pages that cannot be there.
         per_page = meta.get("per_page")
-        pages = -(-total // per_page) if type(per_page) is int and per_page > 0 else total
-        if last_page > max(pages, 1):
+        if type(per_page) is int and per_page > 0:
+            if last_page != max(-(-total // per_page), 1):  # Laravel's own arithmetic
+                raise _Malformed(
+                    f"meta.last_page {last_page} does not fit meta.total {total} at "
+                    f"{per_page} a page"
+                )
+            return _Page(data, last_page, total, per_page)
+        if last_page > max(total, 1):
             raise _Malformed(f"meta.last_page {last_page} does not fit meta.total {total}")
-        return _Page(data, last_page, total)
+        return _Page(data, last_page, total, None)
 
     return shape
 
@@ -856,6 +904,25 @@ def _http_date(text: str) -> float | None:
     if moment.tzinfo is None:  # "-0000": HTTP dates are GMT
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def _disagreement(
+    resource: ListedResource, first: _Page, page_size: int, number: int, page: _Page
+) -> str | None:
+    """Why `page` cannot belong to the listing page 1 described, or None. Every page but the
+    last is full; none holds more than a page."""
+    if (page.last_page, page.total) != (first.last_page, first.total):
+        return (
+            f"meta.total/last_page went from {first.total}/{first.last_page} on page 1 "
+            f"to {page.total}/{page.last_page} on page {number}"
+        )
+    held = len(page.items)
+    if held > page_size or (number < first.last_page and held < page_size):
+        return (
+            f"page {number} of {first.last_page} holds {held} {resource} where a page "
+            f"holds {page_size}"
+        )
+    return None
 
 
 def _distinct(items: Iterable[Any]) -> tuple[list[Any], object | None]:
