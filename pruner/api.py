@@ -28,7 +28,6 @@ import requests
 import structlog
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from pruner import __version__
 from pruner.config import ApiSettings
@@ -358,26 +357,14 @@ class _Malformed(ValueError):
 
 
 def build_session(concurrency: int) -> requests.Session:
-    """A session whose connection pool fits `concurrency`, with urllib3 retrying only what it
-    does well: connection failures and resets on a pooled connection, at once and at most twice.
+    """A session whose connection pool fits `concurrency`, and in which urllib3 retries nothing.
 
-    Status retries are off: 423, 429 and 5xx are handled by ApiClient, whose waits can be
-    injected and interrupted (urllib3's cannot).
+    ApiClient is the one retry layer: its waits can be injected and interrupted (urllib3's
+    cannot), each of its attempts is logged and counted, and a retry under it would send a
+    request twice per attempt it reports, and wait out every timeout twice.
     """
-    retry = Retry(
-        total=2,
-        connect=2,
-        read=1,  # a reset on a reused keep-alive connection shows up as a read error
-        status=0,
-        other=0,
-        redirect=0,
-        backoff_factor=0,
-        status_forcelist=(),
-        raise_on_status=False,
-        respect_retry_after_header=False,
-    )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=concurrency)
+    adapter = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=concurrency)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -789,10 +776,14 @@ class ApiClient:
         )
 
     def _no_answer(self, error: Exception) -> str:
-        if isinstance(error, requests.Timeout):
+        if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError):
             return f"no answer within {self._timeout:g}s ({type(error).__name__})"
-        detail = str(error)[:_TEXT_LIMIT]
-        return self._scrub(f"no answer ({type(error).__name__}: {detail})")
+        if isinstance(error, requests.RequestException) and not isinstance(
+            error, requests.ConnectionError | requests.exceptions.ContentDecodingError
+        ):  # the request could not even be made (a malformed URL): say what requests said
+            detail = str(error)[:_TEXT_LIMIT]
+            return self._scrub(f"no answer ({type(error).__name__}: {detail})")
+        return self._scrub(f"no answer ({_connection_failure(error)})")
 
     def _late(self) -> str:
         return f"no complete answer within {self._timeout:g}s (the body was still arriving)"
@@ -923,6 +914,43 @@ def _disagreement(
             f"holds {page_size}"
         )
     return None
+
+
+_FAILURES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((requests.exceptions.SSLError, urllib3.exceptions.SSLError), "TLS failed"),
+    ((urllib3.exceptions.NewConnectionError,), "could not connect"),
+    ((urllib3.exceptions.DecodeError,), "the body could not be decoded"),
+)
+
+
+def _connection_failure(error: BaseException) -> str:
+    """What went wrong, in a few words: requests and urllib3 wrap the cause several times over
+    ("Max retries exceeded ... Caused by NewConnectionError(<object at 0x...>: ...)")."""
+    chain = list(_causes(error))
+    what = next(
+        (words for kinds, words in _FAILURES if any(isinstance(e, kinds) for e in chain)),
+        "the connection broke",
+    )
+    root = chain[-1]
+    reason = root.strerror if isinstance(root, OSError) and root.strerror else str(root)
+    return f"{what}: {(reason or type(root).__name__)[:_TEXT_LIMIT]}"
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what caused it, and so on down to the first cause."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        reason = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        wrapped = [a for a in current.args if isinstance(a, BaseException)]
+        current = (
+            current.__cause__
+            or (reason if isinstance(reason, BaseException) else None)
+            or (wrapped[0] if wrapped else None)
+            or current.__context__
+        )
 
 
 def _distinct(items: Iterable[Any]) -> tuple[list[Any], object | None]:

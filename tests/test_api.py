@@ -207,15 +207,13 @@ def test_from_settings_takes_timeout_retries_and_concurrency(
     assert rsps.calls[0].request.req_kwargs["timeout"].total == 30.0  # type: ignore[attr-defined]
 
 
-def test_build_session_leaves_status_retries_to_the_client() -> None:
+def test_build_session_retries_nothing_under_the_client() -> None:
     adapter = build_session(4).get_adapter(BASE)
     retry = adapter.max_retries  # type: ignore[attr-defined]
 
-    assert retry.connect == 2
-    assert retry.status == 0
-    assert not retry.status_forcelist
-    assert retry.backoff_factor == 0
-    assert not retry.respect_retry_after_header
+    assert retry.total == 0
+    assert retry.read is False  # a read error reaches the client as it is, not as a retry
+    assert adapter._pool_maxsize == 4  # type: ignore[attr-defined]
 
 
 # --- listing ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -416,3 +417,42 @@ def test_delete_on_the_wire_is_read_whole_after_a_stop(
     assert isinstance(outcome, DeleteOutcome), outcome
     assert (outcome.result, outcome.status) == ("failed", 422)
     assert "The backup is in use." in outcome.message
+
+
+# --- one retry layer: pruner's own, every attempt counted -------------------------------------
+
+
+def test_delete_timing_out_is_sent_once_per_attempt_pruner_counts(
+    sim: Simulator, make_client: MakeClient, fleet: Fleet
+) -> None:
+    sim.delete_gate.clear()  # every DELETE is held unanswered
+    api = make_client(timeout=0.1, retries=1)
+
+    outcome = outcome_within(3.0, lambda: api.delete_backup(unlocked_ids(fleet)[0]))
+
+    assert isinstance(outcome, DeleteOutcome), outcome
+    assert outcome.result == "failed"
+    assert outcome.message == "no answer within 0.1s (ReadTimeout) (2 attempts)"
+    assert sim.request_count("DELETE") == 2  # urllib3 retried none of them underneath
+
+
+def test_a_refused_connection_is_one_attempt_told_plainly(
+    fleet: Fleet, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = Simulator(fleet)
+    gone.start()
+    gone.stop()  # nothing listens on its port any more
+    api = make_client(retries=1)
+    api.base_url = gone.base_url
+
+    with caplog.at_level(logging.DEBUG), capture_logs() as logs:
+        outcome = api.delete_backup(1)
+
+    assert outcome.result == "failed"
+    assert outcome.message == "no answer (could not connect: Connection refused) (2 attempts)"
+    [retry] = [log for log in logs if log["event"] == "api.retry"]
+    assert (retry["attempt"], retry["problem"]) == (
+        1,
+        "no answer (could not connect: Connection refused)",
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
