@@ -491,22 +491,16 @@ class ApiClient:
             )
         page_size = first.per_page or len(first.items)
         pages = [first]
-        disagreement = _disagreement(resource, first, page_size, 1, first)
+        disagreement = _disagreement(resource, first, page_size, [(1, first)])
         numbers = range(2, first.last_page + 1)
         with self._page_pool(len(numbers)) as pool:
             for start in range(0, len(numbers), self._concurrency):
                 if disagreement is not None:
-                    return disagreement
+                    break
                 batch = numbers[start : start + self._concurrency]
                 read = self._pages(pool, resource, batch)
-                disagreement = next(
-                    (
-                        found
-                        for number, page in zip(batch, read, strict=True)
-                        if (found := _disagreement(resource, first, page_size, number, page))
-                    ),
-                    None,
-                )
+                numbered = zip(batch, read, strict=True)
+                disagreement = _disagreement(resource, first, page_size, numbered)
                 pages.extend(read)
         if disagreement is not None:
             return disagreement
@@ -898,21 +892,22 @@ def _http_date(text: str) -> float | None:
 
 
 def _disagreement(
-    resource: ListedResource, first: _Page, page_size: int, number: int, page: _Page
+    resource: ListedResource, first: _Page, page_size: int, pages: Iterable[tuple[int, _Page]]
 ) -> str | None:
-    """Why `page` cannot belong to the listing page 1 described, or None. Every page but the
-    last is full; none holds more than a page."""
-    if (page.last_page, page.total) != (first.last_page, first.total):
-        return (
-            f"meta.total/last_page went from {first.total}/{first.last_page} on page 1 "
-            f"to {page.total}/{page.last_page} on page {number}"
-        )
-    held = len(page.items)
-    if held > page_size or (number < first.last_page and held < page_size):
-        return (
-            f"page {number} of {first.last_page} holds {held} {resource} where a page "
-            f"holds {page_size}"
-        )
+    """Why one of these numbered pages cannot belong to the listing that page 1 describes, or
+    None: each says the same total and last_page, and holds a full page unless it is the last."""
+    for number, page in pages:
+        if (page.last_page, page.total) != (first.last_page, first.total):
+            return (
+                f"meta.total/last_page went from {first.total}/{first.last_page} on page 1 "
+                f"to {page.total}/{page.last_page} on page {number}"
+            )
+        held = len(page.items)
+        if held > page_size or (number < first.last_page and held < page_size):
+            return (
+                f"page {number} of {first.last_page} holds {held} {resource} where a page "
+                f"holds {page_size}"
+            )
     return None
 
 
