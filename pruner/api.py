@@ -3,7 +3,8 @@
 What the API answers is never trusted as a whole until it is checked: a listing is either every
 item (every page read, de-duplicated, the count agreeing with `meta.total`) or an
 `IncompleteListing`, never a partial list. Waits go through an injectable `sleep` and end early
-when `stop` is set, so tests never wait and SIGTERM never hangs on a backoff.
+when `stop` is set, so tests never wait and SIGTERM never hangs on a backoff. `timeout` bounds a
+whole request, its body included, so no answer, however slowly it trickles in, holds a pass.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 import requests
 import structlog
+import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from pruner import __version__
 from pruner.config import ApiSettings
@@ -62,9 +63,11 @@ PAGE_SIZE = 50  # Laravel's page size for /backups and /snapshots; the most /ser
 CREDENTIAL_NAME = "vpsbg-token"  # systemd LoadCredential= name read from $CREDENTIALS_DIRECTORY
 USER_AGENT = f"pruner/{__version__} (VPSBG backup retention) python-requests/{requests.__version__}"
 
+_MAX_PAGES = 20_000  # api.max_pages's default: a listing claiming more pages fails closed
 _LISTINGS = 3  # the first listing, and at most two more when the account changed meanwhile
 _BACKOFF_CAP = 60.0
 _TEXT_LIMIT = 300  # characters of an API message or error kept in our messages
+_CHUNK = 64 * 1024  # the most bytes of an answer's body taken in one read
 _LISTED: tuple[ListedResource, ...] = get_args(ListedResource)
 _DELETABLE: tuple[Resource, ...] = get_args(Resource)
 
@@ -329,6 +332,7 @@ class _Page:
     items: list[Any]
     last_page: int
     total: int
+    per_page: int | None  # None when meta.per_page is absent or not a count
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,31 +347,36 @@ class _Answer(Generic[_T]):
     retry_after: float | None = None  # seconds, from the Retry-After header
 
 
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """An HTTP answer as read by its deadline. `body` is empty when it was cut at the deadline:
+    the status still tells what a DELETE came to, but nothing that needs the body may use it."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    whole: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class _NoAnswer:
+    problem: str
+    retry: bool
+
+
 class _Malformed(ValueError):
     """A 2xx body that is not what the API documents."""
 
 
 def build_session(concurrency: int) -> requests.Session:
-    """A session whose connection pool fits `concurrency`, with urllib3 retrying only what it
-    does well: connection failures and resets on a pooled connection, at once and at most twice.
+    """A session whose connection pool fits `concurrency`, and in which urllib3 retries nothing.
 
-    Status retries are off: 423, 429 and 5xx are handled by ApiClient, whose waits can be
-    injected and interrupted (urllib3's cannot).
+    ApiClient is the one retry layer: its waits can be injected and interrupted (urllib3's
+    cannot), each of its attempts is logged and counted, and a retry under it would send a
+    request twice per attempt it reports, and wait out every timeout twice.
     """
-    retry = Retry(
-        total=2,
-        connect=2,
-        read=1,  # a reset on a reused keep-alive connection shows up as a read error
-        status=0,
-        other=0,
-        redirect=0,
-        backoff_factor=0,
-        status_forcelist=(),
-        raise_on_status=False,
-        respect_retry_after_header=False,
-    )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=concurrency)
+    adapter = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=concurrency)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
@@ -395,11 +404,13 @@ class ApiClient:
         on_response: Callable[[str, int | None], None] | None = None,
         retry_after_cap: float = _BACKOFF_CAP,
         wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        max_pages: int = _MAX_PAGES,
     ) -> None:
-        if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0 or concurrency < 1:
-            raise ValueError(
-                "timeout must be > 0, concurrency >= 1, retries, backoff and retry_after_cap >= 0"
-            )
+        if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0:
+            raise ValueError("timeout must be > 0; retries, backoff and retry_after_cap >= 0")
+        if concurrency < 1 or max_pages < 1:
+            raise ValueError("concurrency and max_pages must be at least 1")
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = timeout
@@ -418,6 +429,8 @@ class ApiClient:
         self._on_response = on_response
         self._retry_after_cap = retry_after_cap
         self._wall_clock = wall_clock  # only for a Retry-After date when the answer has no Date
+        self._monotonic = monotonic  # for each request's deadline
+        self._max_pages = max_pages
 
     @classmethod
     def from_settings(cls, api: ApiSettings, token: Secret, **options: Any) -> ApiClient:
@@ -429,6 +442,7 @@ class ApiClient:
             retries=api.retries,
             backoff=api.backoff.total_seconds(),
             concurrency=api.concurrency,
+            max_pages=api.max_pages,
             **options,
         )
 
@@ -472,15 +486,36 @@ class ApiClient:
         )
 
     def _list_once(self, resource: ListedResource) -> list[Any] | str:
-        """The items of one listing, or why its pages disagree with each other."""
+        """The items of one listing, or why its pages disagree with each other.
+
+        Page 1's claim is checked before any other page is asked for, and the rest come in
+        batches of one page a worker, each checked before the next: an API claiming pages that
+        are not there costs a batch, not thousands of requests.
+        """
         first = self._page(resource, 1)
-        pages = [first, *self._pages(resource, range(2, first.last_page + 1))]
-        for number, page in enumerate(pages, start=1):
-            if (page.last_page, page.total) != (first.last_page, first.total):
-                return (
-                    f"meta.total/last_page went from {first.total}/{first.last_page} on page 1 "
-                    f"to {page.total}/{page.last_page} on page {number}"
-                )
+        if first.last_page > self._max_pages:
+            raise IncompleteListing(
+                resource,
+                f"page 1 says there are {first.last_page} pages ({first.total} {resource}), "
+                f"more than api.max_pages ({self._max_pages}): if the account really holds that "
+                "many, raise api.max_pages; otherwise the API answered nonsense",
+                page=1,
+            )
+        page_size = first.per_page or len(first.items)
+        pages = [first]
+        disagreement = _disagreement(resource, first, page_size, [(1, first)])
+        numbers = range(2, first.last_page + 1)
+        with self._page_pool(len(numbers)) as pool:
+            for start in range(0, len(numbers), self._concurrency):
+                if disagreement is not None:
+                    break
+                batch = numbers[start : start + self._concurrency]
+                read = self._pages(pool, resource, batch)
+                numbered = zip(batch, read, strict=True)
+                disagreement = _disagreement(resource, first, page_size, numbered)
+                pages.extend(read)
+        if disagreement is not None:
+            return disagreement
         items, conflict = _distinct(item for page in pages for item in page.items)
         if conflict is not None:
             return f"id {conflict} came twice with different content"
@@ -489,22 +524,32 @@ class ApiClient:
             return f"{len(items)} distinct {resource} were read but meta.total says {total}"
         return items
 
-    def _pages(self, resource: ListedResource, numbers: range) -> list[_Page]:
-        if self._concurrency == 1 or len(numbers) < 2:
-            return [self._page(resource, number) for number in numbers]
-        workers = min(self._concurrency, len(numbers))
+    @contextmanager
+    def _page_pool(self, pages: int) -> Iterator[ThreadPoolExecutor | None]:
+        """Workers for a listing's pages after the first; None when one at a time will do."""
+        if self._concurrency == 1 or pages < 2:
+            yield None
+            return
+        workers = min(self._concurrency, pages)
         with ThreadPoolExecutor(workers, thread_name_prefix="pruner-api") as pool:
-            # Each page in a copy of this context, so log context (run id) follows the request.
-            futures = [
-                pool.submit(contextvars.copy_context().run, self._page, resource, number)
-                for number in numbers
-            ]
-            try:
-                return [future.result() for future in futures]
-            except BaseException:
-                for future in futures:
-                    future.cancel()  # pages not started yet; those on the wire finish
-                raise
+            yield pool
+
+    def _pages(
+        self, pool: ThreadPoolExecutor | None, resource: ListedResource, numbers: range
+    ) -> list[_Page]:
+        if pool is None or len(numbers) < 2:
+            return [self._page(resource, number) for number in numbers]
+        # Each page in a copy of this context, so log context (run id) follows the request.
+        futures = [
+            pool.submit(contextvars.copy_context().run, self._page, resource, number)
+            for number in numbers
+        ]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()  # pages not started yet; those on the wire finish
+            raise
 
     def _page(self, resource: ListedResource, number: int) -> _Page:
         params: dict[str, str | int]
@@ -620,40 +665,80 @@ class ApiClient:
         params: Mapping[str, str | int] | None,
         shape: Callable[[object], _T] | None,
     ) -> _Answer[_T]:
-        failed: _Answer[_T] | None = None
         with self.gate.turn():
-            try:
-                response = self._session.request(
-                    method,
-                    self.base_url + path,
-                    params=params,
-                    headers=self._headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,  # a redirect means a wrong base_url; say so
-                )
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ) as error:
-                failed = _Answer(ok=False, status=None, problem=self._no_answer(error), retry=True)
-            except requests.RequestException as error:
-                failed = _Answer(ok=False, status=None, problem=self._no_answer(error))
+            reply = self._exchange(method, path, params)
+        if isinstance(reply, _Reply) and not reply.whole and shape is not None:
+            reply = _NoAnswer(self._late(), retry=True)
         if self._on_response is not None:
-            self._on_response(method, None if failed is not None else response.status_code)
-        if failed is not None:
-            return failed
-        return self._judge(method, path, response, shape)
+            self._on_response(method, reply.status if isinstance(reply, _Reply) else None)
+        if isinstance(reply, _NoAnswer):
+            return _Answer(ok=False, status=None, problem=reply.problem, retry=reply.retry)
+        return self._judge(method, path, reply, shape)
+
+    def _exchange(
+        self, method: str, path: str, params: Mapping[str, str | int] | None
+    ) -> _Reply | _NoAnswer:
+        """One request and its answer, all within `timeout` (requests and urllib3 only bound
+        each read, so a body arriving a byte at a time would never end): connecting and the
+        headers under urllib3's total timeout, then the body read against the same deadline."""
+        deadline = self._monotonic() + self._timeout
+        try:
+            with self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                headers=self._headers,
+                # requests hands a urllib3 Timeout on as it is; its stubs only know floats.
+                timeout=urllib3.Timeout(total=self._timeout),  # type: ignore[arg-type]
+                allow_redirects=False,  # a redirect means a wrong base_url; say so
+                stream=True,
+            ) as response:
+                # A stop abandons a listing's page; a DELETE on the wire is read to its end.
+                body = self._body(response.raw, deadline, abandon_on_stop=method != "DELETE")
+                return _Reply(response.status_code, response.headers, body or b"", body is not None)
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            urllib3.exceptions.HTTPError,  # reading the body: a broken connection, bad gzip
+        ) as error:
+            return _NoAnswer(self._no_answer(error), retry=True)
+        except requests.RequestException as error:
+            return _NoAnswer(self._no_answer(error), retry=False)
+
+    def _body(
+        self, raw: urllib3.BaseHTTPResponse, deadline: float, *, abandon_on_stop: bool
+    ) -> bytes | None:
+        """The whole body, or None when the deadline came first. Each read waits at most for
+        what is left of the deadline; a stop is noticed between reads."""
+        chunks: list[bytes] = []
+        while True:
+            if abandon_on_stop and self.gate.stop.is_set():
+                raise PassInterrupted("stopped: the answer still arriving was abandoned")
+            left = deadline - self._monotonic()
+            if left <= 0:
+                return None
+            connection = raw.connection
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(left)
+            try:
+                chunk = raw.read1(_CHUNK, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError:
+                return None
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _judge(
         self,
         method: str,
         path: str,
-        response: requests.Response,
+        response: _Reply,
         shape: Callable[[object], _T] | None,
     ) -> _Answer[_T]:
-        status = response.status_code
+        status = response.status
         if 200 <= status < 300:
             if shape is None:
                 return _Answer(ok=True, status=status)
@@ -696,11 +781,18 @@ class ApiClient:
             f"in {self._token.source} is active and allowed to read it"
         )
 
-    def _no_answer(self, error: requests.RequestException) -> str:
-        if isinstance(error, requests.Timeout):
+    def _no_answer(self, error: Exception) -> str:
+        if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError):
             return f"no answer within {self._timeout:g}s ({type(error).__name__})"
-        detail = str(error)[:_TEXT_LIMIT]
-        return self._scrub(f"no answer ({type(error).__name__}: {detail})")
+        if isinstance(error, requests.RequestException) and not isinstance(
+            error, requests.ConnectionError | requests.exceptions.ContentDecodingError
+        ):  # the request could not even be made (a malformed URL): say what requests said
+            detail = str(error)[:_TEXT_LIMIT]
+            return self._scrub(f"no answer ({type(error).__name__}: {detail})")
+        return self._scrub(f"no answer ({_connection_failure(error)})")
+
+    def _late(self) -> str:
+        return f"no complete answer within {self._timeout:g}s (the body was still arriving)"
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Retry-After when given (capped), else backoff * 2^attempt capped at 60 s, with equal
@@ -710,7 +802,7 @@ class ApiClient:
         ceiling = min(_BACKOFF_CAP, self._backoff * 2.0 ** min(attempt, 64))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    def _retry_after(self, response: requests.Response) -> float | None:
+    def _retry_after(self, response: _Reply) -> float | None:
         """Seconds to wait from Retry-After (seconds, or an HTTP date), None when absent/bad."""
         value = response.headers.get("Retry-After")
         if value is None:
@@ -752,12 +844,18 @@ def _page_shape(number: int) -> Callable[[object], _Page]:
         if type(current) is int and current != number:
             raise _Malformed(f"meta.current_page is {current} where page {number} was asked for")
         last_page = max(last_page, 1)  # an empty listing may say 0
-        # A garbled last_page must not send pruner after a million pages.
+        # A garbled last_page must not send pruner after pages that cannot be there.
         per_page = meta.get("per_page")
-        pages = -(-total // per_page) if type(per_page) is int and per_page > 0 else total
-        if last_page > max(pages, 1):
+        if type(per_page) is int and per_page > 0:
+            if last_page != max(-(-total // per_page), 1):  # Laravel's own arithmetic
+                raise _Malformed(
+                    f"meta.last_page {last_page} does not fit meta.total {total} at "
+                    f"{per_page} a page"
+                )
+            return _Page(data, last_page, total, per_page)
+        if last_page > max(total, 1):
             raise _Malformed(f"meta.last_page {last_page} does not fit meta.total {total}")
-        return _Page(data, last_page, total)
+        return _Page(data, last_page, total, None)
 
     return shape
 
@@ -768,18 +866,18 @@ def _object_shape(body: object) -> dict[str, Any]:
     return body
 
 
-def _json_body(response: requests.Response) -> object:
+def _json_body(response: _Reply) -> object:
     try:
-        return json.loads(response.content)
+        return json.loads(response.body)
     except ValueError:  # also UnicodeDecodeError
         kind = response.headers.get("Content-Type", "no content type")
-        raise _Malformed(f"not JSON ({kind}, {len(response.content)} bytes)") from None
+        raise _Malformed(f"not JSON ({kind}, {len(response.body)} bytes)") from None
 
 
-def _api_message(response: requests.Response) -> str | None:
+def _api_message(response: _Reply) -> str | None:
     """The `message` of an error body (Laravel's shape), if there is one."""
     try:
-        body = json.loads(response.content)
+        body = json.loads(response.body)
     except ValueError:
         return None
     message = body.get("message") if isinstance(body, dict) else None
@@ -803,6 +901,63 @@ def _http_date(text: str) -> float | None:
     if moment.tzinfo is None:  # "-0000": HTTP dates are GMT
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def _disagreement(
+    resource: ListedResource, first: _Page, page_size: int, pages: Iterable[tuple[int, _Page]]
+) -> str | None:
+    """Why one of these numbered pages cannot belong to the listing that page 1 describes, or
+    None: each says the same total and last_page, and holds a full page unless it is the last."""
+    for number, page in pages:
+        if (page.last_page, page.total) != (first.last_page, first.total):
+            return (
+                f"meta.total/last_page went from {first.total}/{first.last_page} on page 1 "
+                f"to {page.total}/{page.last_page} on page {number}"
+            )
+        held = len(page.items)
+        if held > page_size or (number < first.last_page and held < page_size):
+            return (
+                f"page {number} of {first.last_page} holds {held} {resource} where a page "
+                f"holds {page_size}"
+            )
+    return None
+
+
+_FAILURES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((requests.exceptions.SSLError, urllib3.exceptions.SSLError), "TLS failed"),
+    ((urllib3.exceptions.NewConnectionError,), "could not connect"),
+    ((urllib3.exceptions.DecodeError,), "the body could not be decoded"),
+)
+
+
+def _connection_failure(error: BaseException) -> str:
+    """What went wrong, in a few words: requests and urllib3 wrap the cause several times over
+    ("Max retries exceeded ... Caused by NewConnectionError(<object at 0x...>: ...)")."""
+    chain = list(_causes(error))
+    what = next(
+        (words for kinds, words in _FAILURES if any(isinstance(e, kinds) for e in chain)),
+        "the connection broke",
+    )
+    root = chain[-1]
+    reason = root.strerror if isinstance(root, OSError) and root.strerror else str(root)
+    return f"{what}: {(reason or type(root).__name__)[:_TEXT_LIMIT]}"
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what caused it, and so on down to the first cause."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        reason = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        wrapped = [a for a in current.args if isinstance(a, BaseException)]
+        current = (
+            current.__cause__
+            or (reason if isinstance(reason, BaseException) else None)
+            or (wrapped[0] if wrapped else None)
+            or current.__context__
+        )
 
 
 def _distinct(items: Iterable[Any]) -> tuple[list[Any], object | None]:

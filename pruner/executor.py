@@ -1,10 +1,15 @@
 """Carry out a plan: exactly its `delete` decisions, nothing else (SPEC §5).
 
 Each deletion is on its own: one that fails (423 after retries, 5xx, …) fails for that backup
-only, and the others go on. Two things end the whole execution early, and what has not started
+only, and the others go on. Three things end the whole execution early, and what has not started
 by then is reported `not_attempted`:
 - `stop` (SIGTERM): requests on the wire finish, nothing new starts;
-- the API refusing the key (401, 403): every further DELETE would be refused too.
+- the API refusing the key (401, 403): every further DELETE would be refused too;
+- `max_consecutive_failures` deletions failing in a row (a done one resets the count): the API is
+  most likely down, and trying every deletion against it would take hours.
+
+Deletions go one at a time until one is done; only then do the workers fan out. A key that may
+not delete, or an API that is down, so costs one request, not one per worker.
 
 The decision stays `delete` in the plan (it is what the pass set out to do); what became of it is
 its outcome, and a group whose deletions were not all done gets status `failed`.
@@ -42,6 +47,7 @@ Outcome = Literal["deleted", "already_gone", "locked", "failed", "not_attempted"
 DONE: frozenset[Outcome] = frozenset({"deleted", "already_gone"})  # the backup is gone
 
 WAVE_SIZE = 100  # deletions per wave: one fsync of intents and one of outcomes per wave
+MAX_CONSECUTIVE_FAILURES = 10  # safety.max_consecutive_failures's default
 _SHOWN = 5  # failures named in a group's message
 
 _Key = tuple[Resource, int]
@@ -100,6 +106,7 @@ def execute(
     log: FilteringBoundLogger,
     audit: AuditTrail | None = None,
     wave_size: int = WAVE_SIZE,
+    max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
 ) -> Execution:
     """Delete the plan's `delete` decisions with `concurrency` workers; see the module doc.
 
@@ -109,10 +116,13 @@ def execute(
     """
     if plan.dry_run:
         raise ValueError("a dry-run plan is never carried out")
-    if concurrency < 1 or wave_size < 1:
-        raise ValueError(f"concurrency and wave_size must be at least 1, not {concurrency}")
+    if min(concurrency, wave_size, max_consecutive_failures) < 1:
+        raise ValueError("concurrency, wave_size and max_consecutive_failures must be at least 1")
     work = [(group, d) for group in plan.groups for d in group.decisions if d.action == "delete"]
-    worker = _Worker(client, stop, threading.Event(), log)
+    breaker = _Breaker(max_consecutive_failures)
+    worker = _Worker(
+        client, stop, halt=threading.Event(), log=log, proven=threading.Event(), breaker=breaker
+    )
     attempts: list[_Attempt] = []
     audit_error: str | None = None
     with ThreadPoolExecutor(concurrency, thread_name_prefix="pruner-delete") as pool:
@@ -127,7 +137,7 @@ def execute(
                 audit_error = error.message
                 worker.halt.set()
                 attempts += [_Attempt(None)] * len(wave)
-    return _execution(plan, work, attempts, log, audit_error)
+    return _execution(plan, work, attempts, log, audit_error=audit_error, breaker=breaker)
 
 
 class _AuditFailed(Exception):
@@ -145,14 +155,9 @@ def _run_wave(
     """One wave: its intents on disk first, then its DELETEs, then its outcomes on disk."""
     recorder = _open_wave(audit, wave, worker.log) if audit is not None else None
     record = recorder.record if recorder is not None else None
-    # Each deletion in a copy of this context: the pass's run_id and masked secrets follow.
-    futures = [
-        pool.submit(contextvars.copy_context().run, worker.delete, group, decision, record)
-        for group, decision in wave
-    ]
-    attempts = [future.result() for future in futures]
+    attempts = _delete_all(pool, worker, wave, record)
     if recorder is not None:
-        reason = "the API refused the key" if worker.halt.is_set() else "the pass was stopped"
+        reason = worker.halted_because() or "the pass was stopped"
         try:
             recorder.close(f"not attempted: {reason}")
         except AuditWriteError as error:  # the deletions are done: say what the file misses
@@ -196,12 +201,68 @@ def _left_out(error: AuditWriteError) -> dict[str, list[str]]:
 _Record = Callable[[Decision, str, int | None, str | None], None]
 
 
+def _delete_all(
+    pool: ThreadPoolExecutor,
+    worker: _Worker,
+    wave: Sequence[tuple[Group, Decision]],
+    record: _Record | None,
+) -> list[_Attempt]:
+    """The wave's deletions, in its order: one at a time until a deletion was done in this
+    execution, then the rest by every worker at once."""
+    attempts: list[_Attempt] = []
+    while len(attempts) < len(wave) and not worker.proven.is_set():
+        group, decision = wave[len(attempts)]
+        attempts.append(worker.delete(group, decision, record))
+    # Each deletion in a copy of this context: the pass's run_id and masked secrets follow.
+    futures = [
+        pool.submit(contextvars.copy_context().run, worker.delete, group, decision, record)
+        for group, decision in wave[len(attempts) :]
+    ]
+    return attempts + [future.result() for future in futures]
+
+
+class _Breaker:
+    """Counts deletions that failed in a row, across workers (a done one resets the count), and
+    trips once `limit` is reached; `tripped` then says why, for people."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+        self.tripped: str | None = None
+
+    def count(self, outcome: DeleteOutcome) -> bool:
+        """Whether this outcome trips the breaker (only the one that reaches the limit does)."""
+        with self._lock:
+            self._in_a_row = 0 if outcome.done else self._in_a_row + 1
+            if self._in_a_row < self._limit or self.tripped is not None:
+                return False
+            self.tripped = (
+                f"stopped deleting after {self._in_a_row} deletions in a row failed (the last: "
+                f"{outcome.resource} id {outcome.id}, {outcome.message}): the API seems to be "
+                "failing, so the deletions left were not attempted and those backups are still "
+                "there; check the VPSBG API's status and the network; the next pass tries again"
+            )
+            return True
+
+    @property
+    def reason(self) -> str:
+        return f"{self._limit} deletions in a row failed"
+
+
 @dataclass(frozen=True, slots=True)
 class _Worker:
     client: ApiClient
     stop: threading.Event
     halt: threading.Event  # set on a fatal API or audit error: no further deletion starts
     log: FilteringBoundLogger
+    proven: threading.Event  # a deletion was done: the key may delete, the API answers
+    breaker: _Breaker
+
+    def halted_because(self) -> str | None:
+        if not self.halt.is_set():
+            return None
+        return self.breaker.reason if self.breaker.tripped else "the API refused the key"
 
     def delete(self, group: Group, decision: Decision, record: _Record | None) -> _Attempt:
         if self.stop.is_set() or self.halt.is_set():
@@ -226,6 +287,11 @@ class _Worker:
         _log_outcome(self.log, group, decision, outcome)
         if record is not None:
             self._record(record, decision, outcome)
+        if outcome.done:
+            self.proven.set()
+        if self.breaker.count(outcome) and not self.halt.is_set():
+            self.halt.set()
+            self.log.error("executor.breaker_tripped", message=self.breaker.tripped)
         return _Attempt(outcome, fatal)
 
     def _record(self, record: _Record, decision: Decision, outcome: DeleteOutcome) -> None:
@@ -277,7 +343,9 @@ def _execution(
     work: Sequence[tuple[Group, Decision]],
     attempts: Sequence[_Attempt],
     log: FilteringBoundLogger,
-    audit_error: str | None = None,
+    *,
+    audit_error: str | None,
+    breaker: _Breaker,
 ) -> Execution:
     results: dict[_Key, Outcome] = {}
     why: dict[_Key, str] = {}
@@ -295,13 +363,17 @@ def _execution(
             why[key] = f"{attempt.outcome.result.replace('_', ' ')}: {attempt.outcome.message}"
         if attempt.fatal is not None and fatal is None:
             fatal = attempt.fatal.message
+    refused = fatal is not None and audit_error is None
+    fatal = fatal or breaker.tripped
     interrupted = bool(not_attempted) and fatal is None
     if not_attempted:
         reason = "the pass was stopped"
-        if fatal is not None:
-            reason = (
-                "the audit trail cannot be written" if audit_error else "the API refused the key"
-            )
+        if audit_error:
+            reason = "the audit trail cannot be written"
+        elif refused:
+            reason = "the API refused the key"
+        elif breaker.tripped:
+            reason = breaker.reason
         for decision in not_attempted:
             why[(decision.backup.resource, decision.backup.id)] = f"not attempted: {reason}"
         log.warning(

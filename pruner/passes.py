@@ -256,6 +256,7 @@ class _Pass:
             stop=self.stop,
             log=self.log,
             audit=audit if self.write_state else None,
+            max_consecutive_failures=self.config.safety.max_consecutive_failures,
         )
 
     def _exit_code(self, plan: Plan, failures: list[str]) -> int:

@@ -406,6 +406,7 @@ class Faults:
     locked_delete_rate: float = 0.0  # fraction of DELETEs answered 423 though nothing is locked
     garbage_rate: float = 0.0  # fraction of GETs answered 200 with truncated JSON or HTML
     appear_during_listing: int = 0  # new items created right after a listing's page 1 is served
+    trickle: float = 0.0  # seconds between the bytes of every answer's body (0 = all at once)
     # Bumped on every assignment of appear_during_listing: "once per knob setting".
     _appear_setting: int = field(default=0, init=False, repr=False, compare=False)
 
@@ -682,6 +683,7 @@ class Simulator:
         self._appear_consumed: tuple[Faults, int] | None = None
         self._http: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # set by stop(): trickling answers end at once
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -689,6 +691,7 @@ class Simulator:
         """Bind and serve in a background thread; returns the base URL (…/v1)."""
         if self._http is not None:
             return self.base_url
+        self._stopping.clear()
         self._http = _HTTPServer((self._host, self._port), self)
         self.base_url = f"http://{self._host}:{self._http.server_port}/v1"
         self._thread = threading.Thread(
@@ -705,6 +708,7 @@ class Simulator:
         http, self._http = self._http, None
         if http is None:
             return
+        self._stopping.set()
         self.delete_gate.set()
         http.shutdown()
         http.close_connections(grace=5.0)
@@ -1194,7 +1198,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if with_body and response.status != 204:
-            self.wfile.write(response.body)
+            self._write(response.body)
+
+    def _write(self, body: bytes) -> None:
+        simulator = self.server.simulator
+        trickle = simulator.faults.trickle
+        if trickle <= 0:
+            self.wfile.write(body)
+            return
+        for index in range(len(body)):
+            if index and simulator._stopping.wait(trickle):
+                return  # stop() closes the connection: the client sees a cut answer
+            self.wfile.write(body[index : index + 1])
 
     do_GET = do_DELETE = do_HEAD = do_POST = do_PUT = do_PATCH = do_OPTIONS = _dispatch
 

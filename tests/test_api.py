@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -186,7 +190,7 @@ def test_list_items_sends_token_accept_user_agent_and_timeout(
     assert request.headers["Accept"] == "application/json"
     assert request.headers["User-Agent"] == USER_AGENT
     assert USER_AGENT.startswith("pruner/")
-    assert request.req_kwargs["timeout"] == 7.0  # type: ignore[attr-defined]
+    assert request.req_kwargs["timeout"].total == 7.0  # type: ignore[attr-defined]
 
 
 def test_from_settings_takes_timeout_retries_and_concurrency(
@@ -201,18 +205,16 @@ def test_from_settings_takes_timeout_retries_and_concurrency(
         api.list_items("backups")
 
     assert count(rsps) == 6  # retries: 5
-    assert rsps.calls[0].request.req_kwargs["timeout"] == 30.0  # type: ignore[attr-defined]
+    assert rsps.calls[0].request.req_kwargs["timeout"].total == 30.0  # type: ignore[attr-defined]
 
 
-def test_build_session_leaves_status_retries_to_the_client() -> None:
+def test_build_session_retries_nothing_under_the_client() -> None:
     adapter = build_session(4).get_adapter(BASE)
     retry = adapter.max_retries  # type: ignore[attr-defined]
 
-    assert retry.connect == 2
-    assert retry.status == 0
-    assert not retry.status_forcelist
-    assert retry.backoff_factor == 0
-    assert not retry.respect_retry_after_header
+    assert retry.total == 0
+    assert retry.read is False  # a read error reaches the client as it is, not as a retry
+    assert adapter._pool_maxsize == 4  # type: ignore[attr-defined]
 
 
 # --- listing ----------------------------------------------------------------------------------
@@ -326,6 +328,93 @@ def test_list_items_count_disagreeing_with_total_is_incomplete(
         client().list_items("backups")
 
     assert count(rsps) == 3
+
+
+# --- listings that claim too much -------------------------------------------------------------
+
+
+def claiming(
+    rsps: responses.RequestsMock, first: list[Any], total: int, later: list[Any] | None = None
+) -> None:
+    """Page 1 holds `first` and claims `total` backups; every later page holds `later` (default:
+    nothing) and claims the same."""
+    last_page = -(-total // 50)
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        number = int(parse_qs(urlsplit(request.url or "").query)["page"][0])
+        items = first if number == 1 else (later or [])
+        return 200, {}, json.dumps(page_body(items, number, last_page, total))
+
+    rsps.add_callback(responses.GET, f"{BASE}/backups", callback=answer)
+
+
+def test_list_items_claiming_more_pages_than_max_pages_fails_closed_at_once(
+    rsps: responses.RequestsMock,
+) -> None:
+    claiming(rsps, [item(i) for i in range(1, 51)], total=50_000_000)  # a million pages
+
+    with pytest.raises(IncompleteListing) as caught:
+        client(concurrency=4, max_pages=20_000).list_items("backups")
+
+    assert count(rsps) == 1
+    message = str(caught.value)
+    assert "page 1 says there are 1000000 pages (50000000 backups)" in message
+    assert "more than api.max_pages (20000)" in message
+    assert caught.value.page == 1
+
+
+def test_from_settings_takes_max_pages(rsps: responses.RequestsMock, tmp_path: Path) -> None:
+    claiming(rsps, [item(i) for i in range(1, 51)], total=200)  # four pages
+    settings = replace(api_settings(tmp_path), max_pages=3)
+    api = ApiClient.from_settings(settings, Secret(TOKEN), sleep=lambda _: None)
+
+    with pytest.raises(IncompleteListing, match=r"more than api\.max_pages \(3\)"):
+        api.list_items("backups")
+
+    assert count(rsps) == 1
+
+
+def test_list_items_a_first_page_claiming_250000_with_empty_later_pages_stops_early(
+    rsps: responses.RequestsMock,
+) -> None:
+    claiming(rsps, [item(i) for i in range(1, 51)], total=250_000)  # 5,000 pages claimed
+
+    with capture_logs() as logs, pytest.raises(IncompleteListing) as caught:
+        client(concurrency=4).list_items("backups")
+
+    # Three listings, each page 1 and then one batch of four pages, the first of them short.
+    assert count(rsps) == 3 * (1 + 4)
+    assert "page 2 of 5000 holds 0 backups where a page holds 50" in str(caught.value)
+    assert [log["event"] for log in logs] == ["api.relist", "api.relist"]
+
+
+def test_list_items_stops_at_the_first_batch_that_disagrees(
+    rsps: responses.RequestsMock,
+) -> None:
+    items = [item(i) for i in range(1, 501)]  # ten pages
+    for number in range(1, 11):
+        chunk = items[(number - 1) * 50 : number * 50]
+        if number == 6:
+            chunk = chunk[:40]  # ten backups short, yet not the last page
+        add_page(rsps, "backups", number, page_body(chunk, number, 10, 500))
+
+    with pytest.raises(IncompleteListing, match="page 6 of 10 holds 40 backups"):
+        client(concurrency=2).list_items("backups")
+
+    # Each listing: page 1, then batches of two: 2-3, 4-5, 6-7 (where it stops).
+    assert count(rsps) == 3 * 7
+
+
+@pytest.mark.parametrize(("last_page", "total"), [(2, 250_000), (3, 60)])
+def test_list_items_last_page_not_fitting_total_and_per_page_is_malformed(
+    rsps: responses.RequestsMock, last_page: int, total: int
+) -> None:
+    add_page(rsps, "backups", 1, page_body([item(i) for i in range(50)], 1, last_page, total))
+
+    with pytest.raises(IncompleteListing, match=f"meta.last_page {last_page} does not fit"):
+        client().list_items("backups")
+
+    assert count(rsps) == 3  # page 1 and its two retries: no other page is asked for
 
 
 def test_list_items_same_id_with_other_content_is_incomplete(
@@ -583,6 +672,30 @@ def test_delete_timeout_is_retried_then_failed(
 
     assert outcome.result == "failed"
     assert outcome.message == "no answer within 7s (ReadTimeout) (3 attempts)"
+
+
+def test_request_past_its_deadline_while_reading_a_page_is_no_answer(
+    rsps: responses.RequestsMock,
+) -> None:
+    add_listing(rsps, "backups", [item(1)])
+    ticks = itertools.count(0.0, 4.0)  # each look at the clock: 4 s later; the timeout is 7 s
+
+    with pytest.raises(IncompleteListing) as caught:
+        client(monotonic=lambda: next(ticks)).list_items("backups")
+
+    assert "no complete answer within 7s (the body was still arriving) (3 attempts)" in str(
+        caught.value
+    )
+
+
+def test_delete_past_its_deadline_is_judged_by_its_status(rsps: responses.RequestsMock) -> None:
+    add_delete(rsps, 77, 200, json={"message": "Deleted."})
+    ticks = itertools.count(0.0, 4.0)
+
+    outcome = client(monotonic=lambda: next(ticks)).delete("backups", 77)
+
+    assert (outcome.result, outcome.status) == ("deleted", 200)
+    assert count(rsps, "DELETE", "/backups/77") == 1
 
 
 def test_delete_refuses_servers_and_odd_ids() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,8 +17,10 @@ from pruner.api import (
     ApiAuthError,
     ApiClient,
     ApiPermissionError,
+    DeleteOutcome,
     IncompleteListing,
     ListedResource,
+    PassInterrupted,
     Secret,
     build_session,
     fetch_listing,
@@ -102,6 +106,24 @@ def pages(count: int) -> int:
     return max(1, math.ceil(count / 50))
 
 
+def outcome_within(seconds: float, call: Callable[[], object]) -> object:
+    """What `call` returned or raised. It runs in a thread, so a call that hangs fails the test
+    after `seconds` instead of hanging the suite (the simulator's teardown then cuts it)."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert outcome, f"still waiting after {seconds}s"
+    return outcome[0]
+
+
 @pytest.mark.parametrize("sim", ["big_fleet"], indirect=True)
 def test_list_items_reads_the_whole_account_one_request_a_page(
     sim: Simulator, make_client: MakeClient, big_fleet: Fleet
@@ -181,8 +203,8 @@ def test_list_items_relists_when_backups_appear_during_the_listing(
 
     assert by_id(listed) == sim.backups()
     assert len(listed) == len(fleet.backups) + 3
-    first, second = pages(len(fleet.backups)), pages(len(fleet.backups) + 3)
-    assert sim.request_count("GET", "/v1/backups") == first + second
+    # The first listing stops at its first batch (pages 2 to 5), where the new total shows.
+    assert sim.request_count("GET", "/v1/backups") == 1 + 4 + pages(len(fleet.backups) + 3)
     assert [log["event"] for log in logs] == ["api.relist"]
 
 
@@ -322,3 +344,115 @@ def test_get_item_finds_a_server_or_none(make_client: MakeClient, fleet: Fleet) 
 
     assert api.get_item("servers", server["id"]) == server
     assert api.get_item("servers", 1) is None
+
+
+# --- deadlines: api.timeout is the whole request ---------------------------------------------
+
+
+def test_list_items_a_trickling_answer_fails_within_the_timeout(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    sim.faults.trickle = 0.01  # a page of servers, a byte every 10 ms: over ten seconds
+    api = make_client(timeout=0.2, retries=1, concurrency=1)
+
+    outcome = outcome_within(3.0, lambda: api.list_items("servers"))
+
+    assert isinstance(outcome, IncompleteListing), outcome
+    assert "no complete answer within 0.2s" in str(outcome)
+    assert "(2 attempts)" in str(outcome)
+    assert sim.request_count("GET", "/v1/servers") == 2
+
+
+def test_list_items_stop_abandons_a_trickling_answer(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    sim.faults.trickle = 0.01
+    stop = threading.Event()
+    sim.on_request(lambda _method, _path: stop.set())  # the answer has only begun
+    api = make_client(timeout=30.0, concurrency=1, stop=stop)
+
+    started = time.monotonic()
+    outcome = outcome_within(3.0, lambda: api.list_items("servers"))
+
+    assert isinstance(outcome, PassInterrupted), outcome
+    assert time.monotonic() - started < 1.0
+    assert sim.request_count() == 1
+
+
+def test_delete_a_trickling_answer_is_judged_by_its_status_at_the_deadline(
+    sim: Simulator, make_client: MakeClient, fleet: Fleet
+) -> None:
+    victim = unlocked_ids(fleet)[0]
+    sim.script(
+        "DELETE",
+        f"/v1/backups/{victim}",
+        ScriptedResponse(200, {"message": "Deleted."}, perform=True),
+    )
+    sim.faults.trickle = 0.2  # the 24-byte body would take almost five seconds
+    api = make_client(timeout=0.3, retries=0)
+
+    outcome = outcome_within(2.0, lambda: api.delete_backup(victim))
+
+    assert isinstance(outcome, DeleteOutcome), outcome
+    assert (outcome.result, outcome.status) == ("deleted", 200)
+    assert sim.deleted == [("backups", victim)]
+
+
+def test_delete_on_the_wire_is_read_whole_after_a_stop(
+    sim: Simulator, make_client: MakeClient, fleet: Fleet
+) -> None:
+    victim = unlocked_ids(fleet)[0]
+    sim.script(
+        "DELETE",
+        f"/v1/backups/{victim}",
+        ScriptedResponse(422, {"message": "The backup is in use."}),
+    )
+    sim.faults.trickle = 0.002
+    stop = threading.Event()
+    sim.on_request(lambda _method, _path: stop.set())
+    api = make_client(timeout=5.0, stop=stop)
+
+    outcome = outcome_within(3.0, lambda: api.delete_backup(victim))
+
+    assert isinstance(outcome, DeleteOutcome), outcome
+    assert (outcome.result, outcome.status) == ("failed", 422)
+    assert "The backup is in use." in outcome.message
+
+
+# --- one retry layer: pruner's own, every attempt counted -------------------------------------
+
+
+def test_delete_timing_out_is_sent_once_per_attempt_pruner_counts(
+    sim: Simulator, make_client: MakeClient, fleet: Fleet
+) -> None:
+    sim.delete_gate.clear()  # every DELETE is held unanswered
+    api = make_client(timeout=0.1, retries=1)
+
+    outcome = outcome_within(3.0, lambda: api.delete_backup(unlocked_ids(fleet)[0]))
+
+    assert isinstance(outcome, DeleteOutcome), outcome
+    assert outcome.result == "failed"
+    assert outcome.message == "no answer within 0.1s (ReadTimeout) (2 attempts)"
+    assert sim.request_count("DELETE") == 2  # urllib3 retried none of them underneath
+
+
+def test_a_refused_connection_is_one_attempt_told_plainly(
+    fleet: Fleet, make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = Simulator(fleet)
+    gone.start()
+    gone.stop()  # nothing listens on its port any more
+    api = make_client(retries=1)
+    api.base_url = gone.base_url
+
+    with caplog.at_level(logging.DEBUG), capture_logs() as logs:
+        outcome = api.delete_backup(1)
+
+    assert outcome.result == "failed"
+    assert outcome.message == "no answer (could not connect: Connection refused) (2 attempts)"
+    [retry] = [log for log in logs if log["event"] == "api.retry"]
+    assert (retry["attempt"], retry["problem"]) == (
+        1,
+        "no answer (could not connect: Connection refused)",
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

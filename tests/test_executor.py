@@ -16,7 +16,14 @@ from pruner.api import ApiClient, Secret, build_session
 from pruner.executor import Execution, execute
 from pruner.listing import parse_backups
 from pruner.models import Backup, Decision, Group, Plan
-from pruner.simulator import READ_TOKEN, WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
+from pruner.simulator import (
+    READ_TOKEN,
+    WRITE_TOKEN,
+    Faults,
+    Fleet,
+    ScriptedResponse,
+    Simulator,
+)
 from pruner.simulator import generate_fleet as _generate_fleet
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
@@ -75,13 +82,16 @@ def _plan(sim: Simulator, per_server: int = 2, extra: tuple[Backup, ...] = ()) -
     return Plan(NOW, NOW, dry_run=False, groups=tuple(groups))
 
 
-def _run(plan: Plan, client: ApiClient, stop: threading.Event | None = None) -> Execution:
+def _run(
+    plan: Plan, client: ApiClient, stop: threading.Event | None = None, **options: Any
+) -> Execution:
     return execute(
         plan,
         client,
         concurrency=4,
         stop=stop if stop is not None else threading.Event(),
         log=structlog.get_logger("test"),
+        **options,
     )
 
 
@@ -264,3 +274,94 @@ def test_execute_with_nothing_to_delete_sends_nothing(
     assert execution.complete
     assert execution.outcomes == ()
     assert sim.request_count() == 0
+
+
+# --- a failing API, a refused key: as few DELETEs as it takes to know -------------------------
+
+
+def test_execute_stops_deleting_after_max_consecutive_failures(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    plan = _plan(sim)  # six deletions
+    sim.faults = Faults(error_rate=1.0)  # the API is down: every DELETE answers 500
+
+    with capture_logs() as logs:
+        execution = _run(plan, make_client(retries=0), max_consecutive_failures=3)
+
+    assert sim.request_count("DELETE") == 3
+    assert [o.result for o in execution.outcomes] == ["failed"] * 3
+    assert _keys(execution.not_attempted) == _keys(plan.deletions[3:])
+    assert not execution.interrupted
+    assert execution.fatal is not None
+    assert execution.fatal.startswith("stopped deleting after 3 deletions in a row failed")
+    assert "HTTP 500" in execution.fatal
+    assert "check the VPSBG API's status and the network" in execution.fatal
+    messages = " ".join(m for g in execution.plan.groups for m in g.messages)
+    assert "not attempted: 3 deletions in a row failed" in messages
+    [stopped] = [log for log in logs if log["event"] == "executor.stopped"]
+    assert stopped["reason"] == "3 deletions in a row failed"
+
+
+def test_execute_a_done_deletion_resets_the_failure_count(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    plan = _plan(sim)
+    for n in (0, 1, 3, 4):  # failed, failed, done, failed, failed, done
+        backup = plan.deletions[n].backup
+        sim.script("DELETE", f"/v1/backups/{backup.id}", ScriptedResponse(500))
+
+    execution = execute(
+        plan,
+        make_client(retries=0, concurrency=1),
+        concurrency=1,
+        stop=threading.Event(),
+        log=structlog.get_logger("test"),
+        max_consecutive_failures=3,
+    )
+
+    assert [o.result for o in execution.outcomes] == ["failed", "failed", "deleted"] * 2
+    assert execution.not_attempted == ()
+    assert execution.fatal is None
+
+
+def test_execute_with_a_read_key_sends_one_delete_whatever_the_workers(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    plan = _plan(sim)
+
+    execution = _run(plan, make_client(READ_TOKEN))
+
+    assert sim.request_count("DELETE") == 1
+    assert len(execution.not_attempted) == 5
+    assert execution.fatal is not None
+    assert "Read permission only" in execution.fatal
+
+
+def test_execute_fans_out_only_once_a_deletion_was_done(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    plan = _plan(sim)
+    first = plan.deletions[0].backup
+    sim.script("DELETE", f"/v1/backups/{first.id}", ScriptedResponse(500))
+    done_before: list[int] = []  # for each DELETE as it arrives: how many were done by then
+    second = threading.Event()
+    overlapped: list[bool] = []
+
+    def on_request(method: str, _path: str) -> None:
+        if method != "DELETE":
+            return
+        done_before.append(len(sim.deleted))
+        if len(done_before) == 1:  # hold the first a moment: does another come meanwhile?
+            overlapped.append(second.wait(0.1))
+        elif len(done_before) == 2:
+            second.set()
+
+    sim.on_request(on_request)
+
+    execution = _run(plan, make_client(retries=0))
+
+    assert overlapped == [False]
+    assert len(execution.done) == 5
+    # The first failed, so the second went alone too; the rest only after it was done.
+    assert done_before[:2] == [0, 0]
+    assert min(done_before[2:]) >= 1

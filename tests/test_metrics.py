@@ -219,8 +219,11 @@ def test_pass_metrics_count_failed_deletions_and_no_success(
     sim: Simulator, run: Run, tmp_path: Path
 ) -> None:
     sim.faults.locked_delete_rate = 1.0  # every DELETE: 423, and no retries in this config
+    safety = {"max_delete_fraction": 1.0, "max_deletions_per_run": None}
+    # Every deletion attempted: the circuit breaker would stop after ten failures in a row.
+    config = make_config(sim, tmp_path, safety=safety | {"max_consecutive_failures": 10_000})
 
-    result, registry, _ = run()
+    result, registry, _ = run(config)
     found = scrape(registry)
 
     assert result.exit_code == 1

@@ -499,6 +499,44 @@ def test_appear_during_listing_grows_the_listing_once_per_setting(
     assert newest_ids == sorted(newest_ids)
 
 
+def test_trickle_sends_each_body_a_byte_at_a_time(sim: Simulator, http: requests.Session) -> None:
+    sim.script("GET", "/v1/servers", ScriptedResponse(200, b'{"a":1}'))
+    sim.faults.trickle = 0.02
+    started = time.monotonic()
+
+    response = get(http, sim, "/servers")
+
+    assert response.json() == {"a": 1}
+    assert time.monotonic() - started >= 6 * 0.02  # seven bytes, six gaps
+
+
+def test_stop_cuts_a_trickling_answer_short(fleet: Fleet, http: requests.Session) -> None:
+    simulator = Simulator(fleet)
+    simulator.start()
+    simulator.faults.trickle = 60.0  # a byte a minute: only stop() can end this answer
+    answered = threading.Event()
+    simulator.on_request(lambda _method, _path: answered.set())
+    failures: list[Exception] = []
+
+    def read_the_answer() -> None:
+        try:
+            http.get(simulator.base_url + "/servers", headers=headers(), timeout=30)
+        except requests.RequestException as error:
+            failures.append(error)
+
+    client = threading.Thread(target=read_the_answer)
+    client.start()
+    assert answered.wait(timeout=5)
+
+    started = time.monotonic()
+    simulator.stop()
+
+    assert time.monotonic() - started < 1.0
+    client.join(timeout=5)
+    assert not client.is_alive()
+    assert len(failures) == 1  # the answer was cut, not completed
+
+
 # --- scripts, counters, hooks ---------------------------------------------------------------
 
 
