@@ -120,6 +120,7 @@ def run_pass(
     client: ApiClient | None = None,
     token: Secret | None = None,
     clock: Callable[[], datetime] = utc_now,
+    now: datetime | None = None,
     stop: threading.Event | None = None,
     write_state: bool = True,
     hooks: Sequence[PassHooks] = (),
@@ -131,6 +132,9 @@ def run_pass(
     ApiPermissionError when the API refuses the key while listing (exit 1). A refusal while
     deleting, failed deletions and `stop` are reported in the result instead: by then the pass
     has done things that must be recorded.
+
+    `clock` is the wall clock: when the plan was made (`generated_at`) and the audit trail's
+    times. `now` (`plan --now`) fixes the time the policies are applied at; None: the clock's.
 
     If `client` is None it is built from config.api and `token` (else load_token from the
     environment) with `stop`; a client passed in should share `stop` (ApiClient(stop=...)).
@@ -168,6 +172,7 @@ def run_pass(
             execute=execute,
             client=client,
             clock=clock,
+            fixed_now=now,
             stop=stop,
             write_state=execute and write_state,
             log=structlog.get_logger("pruner"),
@@ -191,6 +196,7 @@ class _Pass:
     execute: bool
     client: ApiClient
     clock: Callable[[], datetime]
+    fixed_now: datetime | None
     stop: threading.Event
     write_state: bool
     log: FilteringBoundLogger
@@ -206,12 +212,12 @@ class _Pass:
         except (ApiAuthError, ApiPermissionError) as error:
             self.log.error("pass.failed", message=error.message, duration=self._duration())
             raise
-        now = self.clock()
+        generated_at = self.clock()
         plan = build_plan(
             listing,
             self.config.policies,
-            now=now,
-            generated_at=now,
+            now=self.fixed_now or generated_at,
+            generated_at=generated_at,
             zone=self.config.timezone,
             max_deletions_per_run=self.config.safety.max_deletions_per_run,
             dry_run=self.dry_run,
@@ -280,9 +286,12 @@ class _Pass:
         return True
 
     def _interrupted_while_listing(self) -> PassResult:
-        now = self.clock()
+        generated_at = self.clock()
         problem = Problem("error", f"{_STOPPED} (while listing): nothing was deleted")
-        plan = Plan(generated_at=now, now=now, dry_run=self.dry_run, groups=(), problems=(problem,))
+        now = self.fixed_now or generated_at
+        plan = Plan(
+            generated_at=generated_at, now=now, dry_run=self.dry_run, groups=(), problems=(problem,)
+        )
         result = PassResult(
             run_id=self.run_id,
             plan=plan,

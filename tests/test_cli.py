@@ -296,6 +296,24 @@ def test_main_plan_lists_the_account_live_with_a_read_key(
     assert _log_events(captured.err)[-1]["event"] == "pass.summary"
 
 
+def test_main_plan_live_with_now_still_says_when_the_plan_was_made(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", READ_TOKEN)
+    fixed = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    before = datetime.now(UTC)
+
+    argv = ["--config", str(live_config()), "plan", "--format", "json", "--now", fixed.isoformat()]
+    assert main(argv) == 0
+
+    plan = json.loads(capsys.readouterr().out)
+    assert datetime.fromisoformat(plan["now"]) == fixed
+    assert before <= datetime.fromisoformat(plan["generated_at"]) <= datetime.now(UTC)
+
+
 def test_main_run_dry_run_reports_what_it_would_delete(
     sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -23,7 +23,7 @@ from pruner.config import Config
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK
 from pruner.listing import load_listing
 from pruner.models import Plan
-from pruner.passes import log_problem, run_pass, utc_now
+from pruner.passes import log_problem, run_pass
 from pruner.planner import build_plan
 from pruner.report import Summary, summarize, write_plan_json, write_table
 
@@ -42,9 +42,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _plan_live(args: argparse.Namespace) -> int:
     config = load_and_warn(args)
-    fixed: datetime | None = args.now
-    clock = utc_now if fixed is None else (lambda: fixed)
-    result = run_pass(config, dry_run=False, execute=False, clock=clock)
+    result = run_pass(config, dry_run=False, execute=False, now=args.now)
     _write_report(result.plan, summarize(result.plan), args.format, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
