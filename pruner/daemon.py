@@ -373,6 +373,9 @@ class Daemon:
             "duration": round(result.duration, 3),
             "dry_run": result.dry_run,
         }
+        if result.key_refused:  # as if it had raised: the pass could do nothing at all
+            self._log_failed("error", "; ".join(result.failures), fields)
+            return "error"
         if result.interrupted:
             _log.info("daemon.pass", outcome="interrupted", **fields)
             return "interrupted"

@@ -65,6 +65,8 @@ def new_registry() -> CollectorRegistry:
 
 def run_result(result: PassResult) -> str:
     """The `result` label of pruner_runs_total for a pass that ended with `result`."""
+    if result.key_refused:
+        return "failed"
     if result.interrupted:
         return "interrupted"
     if result.exit_code == EXIT_OK:
@@ -183,8 +185,9 @@ class PassMetrics:
                 self.deletion_failures.labels(deletion.resource).inc()
         if result.execution is not None:
             self.size_freed.inc(result.execution.size_freed)
+        self._count_states(result)
         if result.plan.groups or result.exit_code == EXIT_OK:  # else nothing was listed
-            self._inventory(result)
+            self._remember_newest(result)
 
     def pass_failed(self, run_id: str, error: BaseException) -> None:
         self._ended("failed", None)
@@ -213,18 +216,23 @@ class PassMetrics:
         if duration is not None:
             self.duration.set(duration)
 
-    def _inventory(self, result: PassResult) -> None:
+    def _count_states(self, result: PassResult) -> None:
+        """pruner_backups of this pass, also when it listed nothing (all 0 then)."""
         counts = {(r, s): 0 for r in self._resources for s in BACKUP_STATES}
-        newest: list[_Newest] = []
         for group in result.plan.groups:
             for state in _states(result, group):
                 counts[(group.resource, state)] = counts.get((group.resource, state), 0) + 1
-            found = self._newest_of(result, group)
-            if found is not None:
-                newest.append(found)
         self.backups.clear()
         for (resource, state), count in counts.items():
             self.backups.labels(resource, state).set(count)
+
+    def _remember_newest(self, result: PassResult) -> None:
+        """The newest backups the ages are computed from, kept until a pass lists again."""
+        newest = [
+            found
+            for group in result.plan.groups
+            if (found := self._newest_of(result, group)) is not None
+        ]
         with self._lock:
             self._newest = tuple(newest)
             self._listed = True

@@ -91,6 +91,7 @@ class PassResult:
     executed: bool = False  # the executor ran: a real pass (not dry, not `plan`) with deletions
     execution: Execution | None = None  # None when nothing was carried out
     failures: tuple[str, ...] = ()  # why exit_code is 1, one sentence each
+    key_refused: bool = False  # the API refused the key (401, 403) while listing: nothing done
 
     @property
     def not_attempted(self) -> tuple[Decision, ...]:
@@ -128,10 +129,10 @@ def run_pass(
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
     A dry run (config.dry_run or `dry_run`) sends no DELETE whatever else happens. Raises
-    TokenMissing (exit 2) and LockHeld (exit 75) before any API call; ApiAuthError and
-    ApiPermissionError when the API refuses the key while listing (exit 1). A refusal while
-    deleting, failed deletions and `stop` are reported in the result instead: by then the pass
-    has done things that must be recorded.
+    TokenMissing (exit 2) and LockHeld (exit 75) before any API call. Once it has started, a
+    pass ends with a result however it ends (the key refused, a failed listing or deletion,
+    `stop`), and records it: last-plan.json, one `pass.summary`. Only a bug raises, after its
+    own `pass.summary`.
 
     `clock` is the wall clock: when the plan was made (`generated_at`) and the audit trail's
     times. `now` (`plan --now`) fixes the time the policies are applied at; None: the clock's.
@@ -181,6 +182,7 @@ def run_pass(
         try:
             result = one.run()
         except BaseException as error:
+            one.log_raised(error)
             watchers.pass_failed(run_id, error)
             raise
         watchers.pass_finished(result)
@@ -208,10 +210,10 @@ class _Pass:
         try:
             listing = fetch_listing(self.client, resources)
         except PassInterrupted:
-            return self._interrupted_while_listing()
+            message = f"{_STOPPED} (while listing): nothing was deleted"
+            return self._ended_while_listing(resources, message, interrupted=True)
         except (ApiAuthError, ApiPermissionError) as error:
-            self.log.error("pass.failed", message=error.message, duration=self._duration())
-            raise
+            return self._ended_while_listing(resources, error.message, key_refused=True)
         generated_at = self.clock()
         plan = build_plan(
             listing,
@@ -229,6 +231,55 @@ class _Pass:
         if execution is not None:
             plan = execution.plan
         failures = list(_failures(plan, summary, execution))
+        return self._finish(
+            plan,
+            listing,
+            summary,
+            execution,
+            failures,
+            interrupted=execution is not None and execution.interrupted,
+        )
+
+    def _ended_while_listing(
+        self,
+        resources: tuple[Resource, ...],
+        message: str,
+        *,
+        interrupted: bool = False,
+        key_refused: bool = False,
+    ) -> PassResult:
+        """A pass that could list nothing: an empty plan that says why, recorded as any other."""
+        generated_at = self.clock()
+        plan = Plan(
+            generated_at=generated_at,
+            now=self.fixed_now or generated_at,
+            dry_run=self.dry_run,
+            groups=(),
+            problems=(Problem("error", message),),
+        )
+        listing = Listing(backups=(), servers=None, resources=frozenset(resources))
+        return self._finish(
+            plan,
+            listing,
+            summarize(plan),
+            None,
+            [message],
+            interrupted=interrupted,
+            key_refused=key_refused,
+        )
+
+    def _finish(
+        self,
+        plan: Plan,
+        listing: Listing,
+        summary: Summary,
+        execution: Execution | None,
+        failures: list[str],
+        *,
+        interrupted: bool,
+        key_refused: bool = False,
+    ) -> PassResult:
+        """Record the pass (last-plan.json), log its summary, and return its result."""
         if self.write_state and not self._record(plan, execution):
             failures.append(f"state_dir {self.config.state_dir}: {LAST_PLAN} was not written")
         result = PassResult(
@@ -236,15 +287,27 @@ class _Pass:
             plan=plan,
             outcomes=execution.outcomes if execution is not None else (),
             exit_code=self._exit_code(plan, failures),
-            interrupted=execution is not None and execution.interrupted,
+            interrupted=interrupted,
             duration=self._duration(),
             dry_run=self.dry_run,
             executed=execution is not None,
             execution=execution,
             failures=tuple(failures),
+            key_refused=key_refused,
         )
         self._log_summary(result, listing, summary)
         return result
+
+    def log_raised(self, error: BaseException) -> None:
+        """The `pass.summary` of a pass that raised: a bug, whose traceback the caller shows."""
+        self.log.error(
+            "pass.summary",
+            exit_code=EXIT_INCOMPLETE,
+            dry_run=self.dry_run,
+            interrupted=False,
+            duration=self._duration(),
+            failures=[f"the pass failed unexpectedly: {type(error).__name__}: {error}"],
+        )
 
     def _carry_out(self, plan: Plan) -> Execution | None:
         if not self.execute or self.dry_run:
@@ -284,33 +347,6 @@ class _Pass:
             )
             return False
         return True
-
-    def _interrupted_while_listing(self) -> PassResult:
-        generated_at = self.clock()
-        problem = Problem("error", f"{_STOPPED} (while listing): nothing was deleted")
-        now = self.fixed_now or generated_at
-        plan = Plan(
-            generated_at=generated_at, now=now, dry_run=self.dry_run, groups=(), problems=(problem,)
-        )
-        result = PassResult(
-            run_id=self.run_id,
-            plan=plan,
-            outcomes=(),
-            exit_code=EXIT_INCOMPLETE,
-            interrupted=True,
-            duration=self._duration(),
-            dry_run=self.dry_run,
-            failures=(f"{_STOPPED} (while listing): nothing was deleted",),
-        )
-        self.log.error(
-            "pass.summary",
-            interrupted=True,
-            exit_code=result.exit_code,
-            dry_run=self.dry_run,
-            duration=result.duration,
-            message=result.failures[0],
-        )
-        return result
 
     def _duration(self) -> float:
         return round(time.monotonic() - self.started, 3)

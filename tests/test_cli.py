@@ -387,10 +387,25 @@ def test_main_run_exits_1_with_the_api_message_when_the_token_is_rejected(
 ) -> None:
     monkeypatch.setenv("VPSBG_API_TOKEN", "revoked-token")
     assert main(["--config", str(live_config()), "run"]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "FAILED: the API token was rejected (HTTP 401)" in out
+    assert _log_events(err)[-1]["event"] == "pass.summary"
+    assert "Traceback" not in err
+    assert "revoked-token" not in out + err
+
+
+def test_main_plan_exits_1_with_the_api_message_when_the_token_is_rejected(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", "revoked-token")
+    assert main(["--config", str(live_config()), "plan", "--format", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""  # no plan: an empty one would read as "nothing to delete"
     assert "pruner: the API token was rejected (HTTP 401)" in err
     assert "Traceback" not in err
-    assert "revoked-token" not in err
 
 
 def test_main_check_config_online_says_the_api_answered(

@@ -348,6 +348,21 @@ def test_tick_an_api_error_is_logged_without_a_traceback(config: Config) -> None
     assert failed["exc_info"] is False
 
 
+def test_tick_a_pass_that_ended_with_the_key_refused_is_an_error(config: Config) -> None:
+    refused = replace(
+        result(1, failures=("the API token was rejected (HTTP 401)",)), key_refused=True
+    )
+    daemon = make_daemon(config, Passes(refused))
+
+    with capture_logs() as logs:
+        daemon.tick()
+
+    failed = only(logs, "daemon.pass_failed")
+    assert (failed["outcome"], failed["run_id"]) == ("error", "run-1")
+    assert failed["error"] == "the API token was rejected (HTTP 401)"
+    assert daemon.tally.last_outcome == "error"
+
+
 @pytest.mark.parametrize(
     ("exit_code", "failures", "outcome"),
     [(1, ("2 deletion(s) failed",), "incomplete"), (3, (), "capped")],

@@ -8,6 +8,7 @@ import stat
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from pruner.metrics import (
     write_textfile,
 )
 from pruner.passes import PassResult, run_pass
-from pruner.simulator import WRITE_TOKEN, Fleet, Simulator, generate_fleet
+from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 ALLOWED_LABELS = {"resource", "state", "result", "guard", "method", "code", "version"}
@@ -242,13 +243,34 @@ def test_pass_metrics_count_failed_deletions_and_no_success(
     ) + sum(1 for o in result.outcomes if o.resource == "snapshots")
 
 
+def test_pass_metrics_a_pass_refused_while_listing_is_the_last_pass(
+    sim: Simulator, run: Run, clock: Clock
+) -> None:
+    _, registry, metrics = run()  # a good pass first: its gauges must not outlive the next
+    sim.script("GET", "/v1/servers", ScriptedResponse(401))
+    refused, _, _ = run()
+    clock.now = NOW + timedelta(hours=1)
+
+    metrics.pass_started(refused.run_id, dry_run=False)
+    metrics.pass_finished(replace(refused, duration=42.0))
+    found = scrape(registry)
+
+    assert value(found, "pruner_runs_total", result="failed") == 1
+    assert value(found, "pruner_last_run_timestamp_seconds") == clock.now.timestamp()
+    assert value(found, "pruner_last_success_timestamp_seconds") == NOW.timestamp()
+    assert value(found, "pruner_run_duration_seconds") == 42.0
+    assert set(series(found, "pruner_backups").values()) == {0}  # it listed nothing
+    # The ages still come from the last listing: an outage must not hide stopped backups.
+    assert series(found, "pruner_oldest_newest_backup_age_seconds")
+
+
 def test_pass_metrics_count_a_pass_that_raised_as_failed_and_a_skipped_tick() -> None:
     config = parse_config("policies:\n  - name: d\n    keep_daily: 1\n")
     registry = new_registry()
     metrics = PassMetrics(config, registry, clock=lambda: NOW)
 
     metrics.pass_started("abc", dry_run=False)
-    metrics.pass_failed("abc", RuntimeError("the API refused the token"))
+    metrics.pass_failed("abc", RuntimeError("a bug"))
     metrics.pass_skipped()
     found = scrape(registry)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import ApiAuthError, ApiClient, Secret, TokenMissing, build_session
+from pruner.api import ApiClient, Secret, TokenMissing, build_session
 from pruner.config import Config, parse_config
 from pruner.lock import LockHeld, PassLock
 from pruner.logging import configure_logging
@@ -250,12 +250,30 @@ def test_run_pass_with_a_read_key_deletes_nothing_and_exits_1(
     assert "failed" in {g["status"] for g in document["groups"]}
 
 
-def test_run_pass_raises_when_the_token_is_rejected_while_listing(
-    sim: Simulator, make_config: MakeConfig, run: Run
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [(401, "the API token was rejected (HTTP 401)"), (403, "HTTP 403")],
+)
+def test_run_pass_refused_while_listing_still_records_and_summarises_the_pass(
+    sim: Simulator, make_config: MakeConfig, run: Run, status: int, said: str
 ) -> None:
-    with pytest.raises(ApiAuthError, match="HTTP 401"):
-        run(make_config(), token="not-a-valid-token")
+    config = make_config()
+    sim.script("GET", "/v1/servers", ScriptedResponse(status, {"message": "no"}))
+
+    with capture_logs() as logs:
+        result = run(config)
+
     assert sim.request_count("DELETE") == 0
+    assert (result.exit_code, result.key_refused, result.interrupted) == (1, True, False)
+    assert said in result.failures[0]
+    [summary] = [entry for entry in logs if entry["event"] == "pass.summary"]
+    assert (summary["exit_code"], summary["log_level"]) == (1, "error")
+    assert said in summary["failures"][0]
+    assert "pass.failed" not in {entry["event"] for entry in logs}
+    document = _last_plan(config)
+    assert document["run_id"] == result.run_id
+    assert document["decisions"] == []
+    assert said in document["problems"][0]["message"]
 
 
 def test_run_pass_stop_during_deletions_lets_the_one_on_the_wire_finish(
@@ -282,19 +300,24 @@ def test_run_pass_stop_during_deletions_lets_the_one_on_the_wire_finish(
     assert _last_plan(config)["execution"]["interrupted"] is True
 
 
-def test_run_pass_stopped_before_listing_deletes_nothing_and_writes_no_plan(
+def test_run_pass_stopped_before_listing_deletes_nothing_and_records_so(
     sim: Simulator, make_config: MakeConfig, run: Run
 ) -> None:
     stop = threading.Event()
     stop.set()
     config = make_config()
 
-    result = run(config, stop=stop)
+    with capture_logs() as logs:
+        result = run(config, stop=stop)
 
     assert result.interrupted
     assert result.exit_code == 1
     assert sim.request_count() == 0
-    assert not (config.state_dir / "last-plan.json").exists()
+    [summary] = [entry for entry in logs if entry["event"] == "pass.summary"]
+    assert summary["interrupted"] is True
+    document = _last_plan(config)
+    assert document["run_id"] == result.run_id
+    assert "stopped by a signal" in document["problems"][0]["message"]
 
 
 def test_run_pass_refuses_to_start_while_another_pass_holds_the_lock(
