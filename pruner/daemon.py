@@ -4,14 +4,9 @@ APScheduler 3's BlockingScheduler runs the schedule in the main thread and each 
 The wiring is in small pure functions (`build_trigger`, `pass_job`, `heartbeat_job`) that tests
 check without waiting; `Daemon` adds what a tick does with a pass's outcome, and the stop.
 
-Signals. A process-directed signal may land in any thread, and Python runs its handler in the
-main thread only when that thread next runs bytecode: a main thread blocked in the scheduler's
-wait (hours, until the next tick) would not see it. Calling into the scheduler from a handler is
-no cure either: the handler interrupts the main thread wherever it is, perhaps holding one of
-the scheduler's non-reentrant locks. So `stop_on_signals` has the interpreter's C-level handler
-write the signal number to a pipe (`signal.set_wakeup_fd`), which it does at once in whatever
-thread the signal landed in; a small watcher thread reads the pipe and stops the daemon from its
-own thread, with the scheduler's ordinary thread-safe calls.
+Signals reach `request_stop` through `pruner.signals.stop_on_signals`, from a watcher thread:
+a handler in the main thread would run only once that thread wakes from the scheduler's wait
+(hours away), and could interrupt it inside one of the scheduler's non-reentrant locks.
 
 Stopping: the shared `stop` Event is set (the pass in progress lets requests on the wire finish,
 cuts backoff waits short and starts nothing new), the scheduler is shut down so no tick starts,
@@ -24,7 +19,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal, Protocol
@@ -50,7 +45,6 @@ __all__ = [
     "HEARTBEAT_INTERVAL",
     "HEARTBEAT_JOB_ID",
     "PASS_JOB_ID",
-    "STOP_SIGNALS",
     "Daemon",
     "JobSpec",
     "PassRunner",
@@ -61,13 +55,11 @@ __all__ = [
     "default_scheduler",
     "heartbeat_job",
     "pass_job",
-    "stop_on_signals",
 ]
 
 PASS_JOB_ID = "pass"
 HEARTBEAT_JOB_ID = "heartbeat"
 HEARTBEAT_INTERVAL = timedelta(seconds=30)
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 PassOutcome = Literal["ok", "capped", "incomplete", "interrupted", "error", "skipped"]
 
@@ -467,49 +459,3 @@ class Daemon:
         job = self._scheduler.get_job(PASS_JOB_ID)
         moment = getattr(job, "next_run_time", None)
         return moment.isoformat() if isinstance(moment, datetime) else None
-
-
-# --- signals ------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def stop_on_signals(
-    on_signal: Callable[[int], None], signals: tuple[signal.Signals, ...] = STOP_SIGNALS
-) -> Iterator[None]:
-    """While inside, each of `signals` calls `on_signal(signum)` promptly from a watcher thread,
-    whichever thread the signal landed in and whatever the main thread is blocked in.
-
-    Call from the main thread. The previous handlers and wakeup fd are restored on exit.
-    """
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)  # set_wakeup_fd requires it: a handler must never block
-    watcher = threading.Thread(
-        target=_watch, args=(read_fd, on_signal, frozenset(signals)), name="pruner-signals"
-    )
-    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    watcher.start()
-    previous = {signum: signal.signal(signum, _noted) for signum in signals}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        signal.set_wakeup_fd(previous_fd)
-        os.write(write_fd, bytes([0]))  # 0 is no signal: the watcher's cue to finish
-        watcher.join()
-        os.close(read_fd)
-        os.close(write_fd)
-
-
-def _noted(_signum: int, _frame: object) -> None:
-    """The Python-level handler: the wakeup fd carries the signal; here only the default
-    action (terminate, KeyboardInterrupt) is replaced."""
-
-
-def _watch(read_fd: int, on_signal: Callable[[int], None], wanted: frozenset[int]) -> None:
-    while True:
-        for signum in os.read(read_fd, 64):
-            if signum == 0:
-                return
-            if signum in wanted:
-                on_signal(signum)

@@ -28,12 +28,12 @@ from pruner.daemon import (
     default_scheduler,
     heartbeat_job,
     pass_job,
-    stop_on_signals,
 )
 from pruner.lock import LockHeld
 from pruner.models import Plan
 from pruner.passes import PassResult
 from pruner.sdnotify import Notifier
+from pruner.signals import stop_on_signals
 
 SOFIA = ZoneInfo("Europe/Sofia")
 # A Friday.
@@ -586,33 +586,6 @@ def test_stop_on_signals_a_signal_mid_pass_stops_the_daemon_with_0(
     assert code == 0
     assert len(passes.calls) == 1
     assert only(logs, "daemon.stopping")["signal"] == signum.name
-
-
-def test_stop_on_signals_restores_the_previous_handlers() -> None:
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
-    calls: list[int] = []
-
-    with stop_on_signals(calls.append):
-        assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
-
-    assert {signum: signal.getsignal(signum) for signum in before} == before
-    assert signal.set_wakeup_fd(-1) == -1  # no wakeup fd left behind
-    assert calls == []
-
-
-def test_stop_on_signals_calls_back_from_another_thread() -> None:
-    called = threading.Event()
-    threads: list[str] = []
-
-    def on_signal(signum: int) -> None:
-        threads.append(threading.current_thread().name)
-        called.set()
-
-    with stop_on_signals(on_signal):
-        signal.raise_signal(signal.SIGTERM)
-        assert called.wait(WAIT)
-
-    assert threads == ["pruner-signals"]
 
 
 # --- the command --------------------------------------------------------------------------------
