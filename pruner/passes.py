@@ -299,14 +299,21 @@ class _Pass:
         return result
 
     def log_raised(self, error: BaseException) -> None:
-        """The `pass.summary` of a pass that raised: a bug, whose traceback the caller shows."""
+        """The `pass.summary` of a pass that raised: a bug (whose traceback the caller shows),
+        or Ctrl-C where no signal handler turned it into a stop (`pruner plan`)."""
+        interrupted = isinstance(error, KeyboardInterrupt)
+        failure = (
+            f"{_STOPPED} (KeyboardInterrupt)"
+            if interrupted
+            else f"the pass failed unexpectedly: {type(error).__name__}: {error}"
+        )
         self.log.error(
             "pass.summary",
             exit_code=EXIT_INCOMPLETE,
             dry_run=self.dry_run,
-            interrupted=False,
+            interrupted=interrupted,
             duration=self._duration(),
-            failures=[f"the pass failed unexpectedly: {type(error).__name__}: {error}"],
+            failures=[failure],
         )
 
     def _carry_out(self, plan: Plan) -> Execution | None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from pruner import __version__
 from pruner.actions.run import stop_on_signals
@@ -96,6 +96,18 @@ def listing(tmp_path: Path) -> Path:
 
 def _log_events(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines()]
+
+
+def test_main_ctrl_c_outside_a_pass_exits_130_without_a_traceback(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pruner.actions.check_config.main", interrupted)
+
+    assert main(["--config", str(config), "check-config"]) == 130
+    assert capsys.readouterr().err == "pruner: interrupted\n"
 
 
 def test_main_prints_the_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -451,11 +463,17 @@ def test_as_user_error_leaves_bugs_alone() -> None:
 
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
-def test_stop_on_signals_sets_stop_instead_of_ending_the_process(number: int) -> None:
+def test_stop_on_signals_sets_stop_and_a_second_signal_only_says_what_it_waits_for(
+    number: signal.Signals,
+) -> None:
     stop = threading.Event()
     before = signal.getsignal(number)
-    with stop_on_signals(stop):
-        os.kill(os.getpid(), number)
+    with capture_logs() as logs, stop_on_signals(stop):
+        signal.raise_signal(number)
         assert stop.wait(5)
-        assert signal.getsignal(number) == before  # a second signal acts as usual
+        signal.raise_signal(number)  # neither ends the process nor raises KeyboardInterrupt
     assert signal.getsignal(number) == before
+    assert [(e["event"], e["signal"]) for e in logs] == [
+        ("run.stopping", number.name),
+        ("run.still_stopping", number.name),
+    ]
