@@ -214,7 +214,8 @@ def _parser() -> argparse.ArgumentParser:
     command(
         "health",
         _action("health"),
-        "for container probes: exit 0 while the daemon's heartbeat is fresh, 1 otherwise",
+        "for container probes: exit 0 while the daemon's heartbeat is fresh and no pass runs "
+        "past its deadline (safety.max_pass_duration), 1 otherwise",
         logs=False,
     )
     command(

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal, Protocol
 
@@ -35,6 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pruner.api import ApiError, PassInterrupted, Secret
 from pruner.config import Config, ScheduleSettings
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
+from pruner.health import RunningPass
 from pruner.hooks import PassHooks
 from pruner.lock import LockHeld
 from pruner.passes import PassResult, run_pass
@@ -180,6 +181,13 @@ def heartbeat_job(interval: timedelta, zone: tzinfo, now: datetime) -> JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class _CurrentPass:
+    running: RunningPass
+    stop: threading.Event  # this pass's: a signal or its deadline sets it
+    overdue: threading.Event = field(default_factory=threading.Event)  # past its deadline: said
+
+
+@dataclass(frozen=True, slots=True)
 class Tally:
     """What the passes so far came to, for the stop summary."""
 
@@ -204,9 +212,15 @@ class Tally:
 class Daemon:
     """Runs `run_pass` on the config's schedule until `request_stop`; `run` returns the exit code.
 
-    `clock` is the wall clock (aware); `heartbeat`, when given, is called with it at start and
-    every `heartbeat_interval` from the scheduler's thread pool. `hooks` watch every pass
-    (pruner.hooks); `on_skipped` are told of ticks skipped because another pass held the lock.
+    `clock` is the wall clock (aware); `heartbeat`, when given, is called with it and the pass
+    in progress (None when none runs) at start, every `heartbeat_interval` from the scheduler's
+    thread pool, and when a pass starts and ends. `hooks` watch every pass (pruner.hooks);
+    `on_skipped` are told of ticks skipped because another pass held the lock.
+
+    Each pass gets a stop event of its own, which `request_stop` sets as well as the daemon's:
+    the pass's deadline (`safety.max_pass_duration`) sets it too, and that ends the pass, not
+    the daemon. A pass still running past its deadline hangs: the heartbeat says so (`pruner
+    health` fails) and the systemd watchdog is no longer told the daemon is alive.
     """
 
     def __init__(
@@ -219,7 +233,7 @@ class Daemon:
         run_pass: PassRunner = run_pass,
         scheduler_factory: Callable[[tzinfo], Scheduler] = default_scheduler,
         stop: threading.Event | None = None,
-        heartbeat: Callable[[datetime], None] | None = None,
+        heartbeat: Callable[[datetime, RunningPass | None], None] | None = None,
         heartbeat_interval: timedelta = HEARTBEAT_INTERVAL,
         notifier: Notifier | None = None,
         hooks: Sequence[PassHooks] = (),
@@ -242,7 +256,9 @@ class Daemon:
         self._scheduler = scheduler_factory(self.schedule.timezone)
         self._lock = threading.Condition()
         self._running = 0  # passes in progress (at most one: max_instances)
+        self._current: _CurrentPass | None = None
         self._tally = Tally()
+        self._heartbeat_lock = threading.Lock()  # the last heartbeat written is the latest state
 
     @property
     def tally(self) -> Tally:
@@ -279,6 +295,8 @@ class Daemon:
         with self._lock:
             first = not self.stop.is_set()
             self.stop.set()
+            if self._current is not None:
+                self._current.stop.set()
             running = self._running > 0
         by = signal.Signals(signum).name if signum is not None else "request"
         if first:
@@ -300,39 +318,70 @@ class Daemon:
             if self.stop.is_set():
                 return  # a tick that raced with the stop: nothing new starts
             self._running += 1
+            started = self._clock()
+            current = _CurrentPass(
+                RunningPass(started, started + self.config.safety.max_pass_duration),
+                threading.Event(),
+            )
+            self._current = current
+        self._write_heartbeat()
         outcome: PassOutcome = "error"
         run_id: str | None = None
         exit_code: int | None = None
         try:
-            outcome, run_id, exit_code = self._pass()
+            outcome, run_id, exit_code = self._pass(current.stop)
         finally:  # the tally first: run() reads it once no pass is running
             with self._lock:
                 self._tally = self._tally.after(outcome, run_id, exit_code)
+                self._current = None
+            self._write_heartbeat()
+            with self._lock:
                 self._running -= 1
                 self._lock.notify_all()
             self._notifier.status(f"last pass: {outcome}; next: {self._next_run() or 'none'}")
 
     def beat(self) -> None:
         """The heartbeat job: a failure to write it is logged, never fatal. The watchdog is
-        told first: a restart would not cure an unwritable state_dir."""
-        self._notifier.watchdog()
+        told first (a restart would not cure an unwritable state_dir), unless the pass in
+        progress is past its deadline: a restart is what cures a pass that hangs."""
+        now = self._clock()
+        with self._lock:
+            current = self._current
+        if current is None or now <= current.running.deadline:
+            self._notifier.watchdog()
+        elif not current.overdue.is_set():
+            current.overdue.set()
+            _log.warning(
+                "daemon.pass_overdue",
+                started=current.running.started.isoformat(),
+                deadline=current.running.deadline.isoformat(),
+                message="the pass in progress is past safety.max_pass_duration and was told "
+                "to stop; until it ends, `pruner health` fails and the systemd watchdog is not "
+                "told the daemon is alive",
+            )
+        self._write_heartbeat()
+
+    def _write_heartbeat(self) -> None:
         if self._heartbeat is None:
             return
-        try:
-            self._heartbeat(self._clock())
-        except Exception as error:
-            _log.warning("daemon.heartbeat_failed", error=str(error))
+        with self._heartbeat_lock:
+            with self._lock:
+                current = self._current
+            try:
+                self._heartbeat(self._clock(), current.running if current else None)
+            except Exception as error:
+                _log.warning("daemon.heartbeat_failed", error=str(error))
 
     # --- a pass and its outcome -------------------------------------------------------------
 
-    def _pass(self) -> tuple[PassOutcome, str | None, int | None]:
+    def _pass(self, stop: threading.Event) -> tuple[PassOutcome, str | None, int | None]:
         try:
             result = self._run_pass(
                 self.config,
                 dry_run=self.dry_run,
                 token=self._token,
                 clock=self._clock,
-                stop=self.stop,
+                stop=stop,
                 hooks=self._hooks,
             )
         except LockHeld as error:
@@ -368,7 +417,7 @@ class Daemon:
         if result.key_refused:  # as if it had raised: the pass could do nothing at all
             self._log_failed("error", "; ".join(result.failures), fields)
             return "error"
-        if result.interrupted:
+        if result.interrupted and not result.deadline_reached:  # a signal: not a failure
             _log.info("daemon.pass", outcome="interrupted", **fields)
             return "interrupted"
         if result.exit_code == EXIT_OK:

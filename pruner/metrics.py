@@ -67,7 +67,7 @@ def run_result(result: PassResult) -> str:
     """The `result` label of pruner_runs_total for a pass that ended with `result`."""
     if result.key_refused:
         return "failed"
-    if result.interrupted:
+    if result.interrupted and not result.deadline_reached:
         return "interrupted"
     if result.exit_code == EXIT_OK:
         return "ok"
@@ -128,6 +128,10 @@ class PassMetrics:
             "pruner_last_success_timestamp_seconds",
             "When the last pass that ended with result ok ended (Unix time)",
         )
+        self.running_since = gauge(
+            "pruner_running_pass_start_timestamp_seconds",
+            "When the pass in progress started (Unix time); 0 while none runs",
+        )
         self.duration = gauge("pruner_run_duration_seconds", "How long the last pass took")
         self.dry_run = gauge("pruner_dry_run", "1 when the last pass was a dry run, else 0")
         self.runs = counter("pruner_runs_total", "Passes by how they ended", ["result"])
@@ -166,6 +170,7 @@ class PassMetrics:
 
     def pass_started(self, run_id: str, *, dry_run: bool) -> None:
         self._observed = True
+        self.running_since.set(self._clock().timestamp())
         self.dry_run.set(1 if dry_run else 0)
 
     def api_response(self, method: str, status: int | None) -> None:
@@ -210,6 +215,7 @@ class PassMetrics:
     def _ended(self, outcome: str, duration: float | None) -> None:
         ended = self._clock().timestamp()
         self.runs.labels(outcome).inc()
+        self.running_since.set(0)
         self.last_run.set(ended)
         if outcome == "ok":
             self.last_success.set(ended)

@@ -13,6 +13,7 @@ servers are warnings.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -20,8 +21,9 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, Protocol
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -51,6 +53,7 @@ from pruner.state import LAST_PLAN, write_json_atomically
 __all__ = [
     "CAP_GUARDS",
     "PassResult",
+    "Timer",
     "last_plan_document",
     "log_problem",
     "new_run_id",
@@ -66,6 +69,13 @@ _GUARD_KEYS = {
 }
 _DRY_RUN = "DRY RUN: nothing will be deleted"
 _STOPPED = "stopped by a signal before it finished"
+
+
+class Timer(Protocol):
+    """A threading.Timer, as far as a pass's deadline uses one."""
+
+    def start(self) -> None: ...
+    def cancel(self) -> None: ...
 
 
 def utc_now() -> datetime:
@@ -85,13 +95,14 @@ class PassResult:
     plan: Plan
     outcomes: tuple[DeleteOutcome, ...]
     exit_code: int  # SPEC §2 precedence among 1, 3, 0 (for execute=False: 1 or 0, as `plan`)
-    interrupted: bool  # `stop` ended it before it finished
+    interrupted: bool  # `stop` ended it before it finished: a signal, or its deadline
     duration: float  # seconds
     dry_run: bool = False  # effective: config.dry_run or --dry-run
     executed: bool = False  # the executor ran: a real pass (not dry, not `plan`) with deletions
     execution: Execution | None = None  # None when nothing was carried out
     failures: tuple[str, ...] = ()  # why exit_code is 1, one sentence each
     key_refused: bool = False  # the API refused the key (401, 403) while listing: nothing done
+    deadline_reached: bool = False  # safety.max_pass_duration stopped it (a failure, exit 1)
 
     @property
     def not_attempted(self) -> tuple[Decision, ...]:
@@ -125,6 +136,7 @@ def run_pass(
     stop: threading.Event | None = None,
     write_state: bool = True,
     hooks: Sequence[PassHooks] = (),
+    timer: Callable[[float, Callable[[], None]], Timer] = threading.Timer,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
@@ -142,6 +154,9 @@ def run_pass(
 
     `hooks` (pruner.hooks) are told when the pass starts (after the lock), of every API answer
     (only with the client built here), and how it ended; a hook that raises never fails the pass.
+
+    Once started, a pass has `safety.max_pass_duration`: `timer(seconds, expire)` (a
+    threading.Timer) then sets `stop` as a signal would, and the pass says its deadline ended it.
     """
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
@@ -165,6 +180,12 @@ def run_pass(
             )
         effective_dry_run = config.dry_run or dry_run
         watchers.pass_started(run_id, dry_run=effective_dry_run)
+        log = structlog.get_logger("pruner")
+        deadline = _Deadline(config.safety.max_pass_duration, stop, threading.Event(), log)
+        # In this context: the deadline's log line carries the run_id and masks the token.
+        alarm = timer(deadline.seconds, partial(contextvars.copy_context().run, deadline.expire))
+        alarm.start()
+        stack.callback(alarm.cancel)
         one = _Pass(
             config=config,
             run_id=run_id,
@@ -176,8 +197,9 @@ def run_pass(
             fixed_now=now,
             stop=stop,
             write_state=execute and write_state,
-            log=structlog.get_logger("pruner"),
+            log=log,
             started=time.monotonic(),
+            deadline=deadline,
         )
         try:
             result = one.run()
@@ -187,6 +209,40 @@ def run_pass(
             raise
         watchers.pass_finished(result)
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """A pass's own limit: past it the pass stops as if signalled, and `reached` says why."""
+
+    limit: timedelta
+    stop: threading.Event
+    reached: threading.Event
+    log: FilteringBoundLogger
+
+    @property
+    def seconds(self) -> float:
+        return self.limit.total_seconds()
+
+    def expire(self) -> None:
+        if self.stop.is_set():
+            return  # a signal came first: that is why the pass stops
+        self.reached.set()  # before `stop`: whoever sees the stop can tell why
+        self.stop.set()
+        self.log.warning(
+            "pass.deadline",
+            max_pass_duration_seconds=round(self.seconds),
+            message="the pass has run for safety.max_pass_duration: it stops as if signalled "
+            "(the requests on the wire finish, nothing new starts) and records what it did",
+        )
+
+    def why_stopped(self) -> str:
+        if self.reached.is_set():
+            return (
+                "the pass reached its deadline (safety.max_pass_duration: "
+                f"{round(self.seconds)} s) before it finished"
+            )
+        return _STOPPED
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +259,7 @@ class _Pass:
     write_state: bool
     log: FilteringBoundLogger
     started: float
+    deadline: _Deadline
 
     def run(self) -> PassResult:
         resources = tuple(dict.fromkeys(policy.resource for policy in self.config.policies))
@@ -210,7 +267,7 @@ class _Pass:
         try:
             listing = fetch_listing(self.client, resources)
         except PassInterrupted:
-            message = f"{_STOPPED} (while listing): nothing was deleted"
+            message = f"{self.deadline.why_stopped()} (while listing): nothing was deleted"
             return self._ended_while_listing(resources, message, interrupted=True)
         except (ApiAuthError, ApiPermissionError) as error:
             return self._ended_while_listing(resources, error.message, key_refused=True)
@@ -230,7 +287,7 @@ class _Pass:
         execution = self._carry_out(plan)
         if execution is not None:
             plan = execution.plan
-        failures = list(_failures(plan, summary, execution))
+        failures = list(_failures(plan, summary, execution, self.deadline.why_stopped()))
         return self._finish(
             plan,
             listing,
@@ -294,6 +351,7 @@ class _Pass:
             execution=execution,
             failures=tuple(failures),
             key_refused=key_refused,
+            deadline_reached=interrupted and self.deadline.reached.is_set(),
         )
         self._log_summary(result, listing, summary)
         return result
@@ -393,6 +451,7 @@ class _Pass:
             "errors": summary.errors,
             "warnings": summary.warnings,
             "interrupted": result.interrupted,
+            "deadline_reached": result.deadline_reached,
             "duration": result.duration,
         }
         if result.dry_run or not self.execute:
@@ -406,7 +465,9 @@ class _Pass:
         emit("pass.summary", **fields)
 
 
-def _failures(plan: Plan, summary: Summary, execution: Execution | None) -> Iterator[str]:
+def _failures(
+    plan: Plan, summary: Summary, execution: Execution | None, why_stopped: str
+) -> Iterator[str]:
     errors = [problem.message for problem in plan.problems if problem.level == "error"]
     if summary.incomplete_groups or errors:
         what = (
@@ -421,7 +482,7 @@ def _failures(plan: Plan, summary: Summary, execution: Execution | None) -> Iter
     if execution.fatal is not None:
         yield execution.fatal
     elif execution.interrupted:
-        yield f"{_STOPPED}: {len(execution.not_attempted)} deletion(s) not attempted"
+        yield f"{why_stopped}: {len(execution.not_attempted)} deletion(s) not attempted"
     if execution.failed:
         yield f"{len(execution.failed)} deletion(s) failed (see the failed groups)"
 
