@@ -314,17 +314,9 @@ class Daemon:
 
     def tick(self) -> None:
         """One scheduled pass, in a scheduler worker: whatever happens, the schedule goes on."""
-        with self._lock:
-            if self.stop.is_set():
-                return  # a tick that raced with the stop: nothing new starts
-            self._running += 1
-            started = self._clock()
-            current = _CurrentPass(
-                RunningPass(started, started + self.config.safety.max_pass_duration),
-                threading.Event(),
-            )
-            self._current = current
-        self._write_heartbeat()
+        current = self._begin_pass()
+        if current is None:
+            return  # a tick that raced with the stop: nothing new starts
         outcome: PassOutcome = "error"
         run_id: str | None = None
         exit_code: int | None = None
@@ -334,11 +326,24 @@ class Daemon:
             with self._lock:
                 self._tally = self._tally.after(outcome, run_id, exit_code)
                 self._current = None
-            self._write_heartbeat()
+            self._write_heartbeat()  # before run() may return: the pass is no longer running
             with self._lock:
                 self._running -= 1
                 self._lock.notify_all()
             self._notifier.status(f"last pass: {outcome}; next: {self._next_run() or 'none'}")
+
+    def _begin_pass(self) -> _CurrentPass | None:
+        """The pass about to start, recorded (and in the heartbeat); None once stopping."""
+        with self._lock:
+            if self.stop.is_set():
+                return None
+            self._running += 1
+            started = self._clock()
+            deadline = started + self.config.safety.max_pass_duration
+            self._current = _CurrentPass(RunningPass(started, deadline), threading.Event())
+            current = self._current
+        self._write_heartbeat()
+        return current
 
     def beat(self) -> None:
         """The heartbeat job: a failure to write it is logged, never fatal. The watchdog is

@@ -54,6 +54,7 @@ __all__ = [
     "CAP_GUARDS",
     "PassResult",
     "Timer",
+    "TimerFactory",
     "last_plan_document",
     "log_problem",
     "new_run_id",
@@ -76,6 +77,9 @@ class Timer(Protocol):
 
     def start(self) -> None: ...
     def cancel(self) -> None: ...
+
+
+TimerFactory = Callable[[float, Callable[[], None]], Timer]  # threading.Timer's signature
 
 
 def utc_now() -> datetime:
@@ -136,7 +140,7 @@ def run_pass(
     stop: threading.Event | None = None,
     write_state: bool = True,
     hooks: Sequence[PassHooks] = (),
-    timer: Callable[[float, Callable[[], None]], Timer] = threading.Timer,
+    timer: TimerFactory = threading.Timer,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
@@ -182,10 +186,7 @@ def run_pass(
         watchers.pass_started(run_id, dry_run=effective_dry_run)
         log = structlog.get_logger("pruner")
         deadline = _Deadline(config.safety.max_pass_duration, stop, threading.Event(), log)
-        # In this context: the deadline's log line carries the run_id and masks the token.
-        alarm = timer(deadline.seconds, partial(contextvars.copy_context().run, deadline.expire))
-        alarm.start()
-        stack.callback(alarm.cancel)
+        stack.callback(deadline.arm(timer).cancel)
         one = _Pass(
             config=config,
             run_id=run_id,
@@ -223,6 +224,13 @@ class _Deadline:
     @property
     def seconds(self) -> float:
         return self.limit.total_seconds()
+
+    def arm(self, timer: TimerFactory) -> Timer:
+        """Start `timer` for this deadline, in the caller's context: the line `expire` logs
+        carries the pass's run_id and masks its token."""
+        alarm = timer(self.seconds, partial(contextvars.copy_context().run, self.expire))
+        alarm.start()
+        return alarm
 
     def expire(self) -> None:
         if self.stop.is_set():
