@@ -23,6 +23,7 @@ from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotAvailableError, PassFa
 __all__ = ["main"]
 
 _Handler = Callable[[argparse.Namespace], int]
+EXIT_INTERRUPTED = 128 + 2  # SIGINT, as shells report it
 
 # pruner.logging.LOG_LEVELS, spelled out: importing pruner.logging loads structlog, and a probe
 # (`pruner health`) must not pay for that. test_cli checks the two agree.
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `pruner plan | head`: the reader left; say nothing more
         _discard_stdout()
         return EXIT_INCOMPLETE
+    except KeyboardInterrupt:  # Ctrl-C where no pass catches it (`run` and `daemon` do)
+        print("pruner: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:
         user_error = _as_user_error(error)
         if user_error is None:
@@ -210,7 +214,8 @@ def _parser() -> argparse.ArgumentParser:
     command(
         "health",
         _action("health"),
-        "for container probes: exit 0 while the daemon's heartbeat is fresh, 1 otherwise",
+        "for container probes: exit 0 while the daemon's heartbeat is fresh and no pass runs "
+        "past its deadline (safety.max_pass_duration), 1 otherwise",
         logs=False,
     )
     command(

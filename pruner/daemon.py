@@ -4,14 +4,9 @@ APScheduler 3's BlockingScheduler runs the schedule in the main thread and each 
 The wiring is in small pure functions (`build_trigger`, `pass_job`, `heartbeat_job`) that tests
 check without waiting; `Daemon` adds what a tick does with a pass's outcome, and the stop.
 
-Signals. A process-directed signal may land in any thread, and Python runs its handler in the
-main thread only when that thread next runs bytecode: a main thread blocked in the scheduler's
-wait (hours, until the next tick) would not see it. Calling into the scheduler from a handler is
-no cure either: the handler interrupts the main thread wherever it is, perhaps holding one of
-the scheduler's non-reentrant locks. So `stop_on_signals` has the interpreter's C-level handler
-write the signal number to a pipe (`signal.set_wakeup_fd`), which it does at once in whatever
-thread the signal landed in; a small watcher thread reads the pipe and stops the daemon from its
-own thread, with the scheduler's ordinary thread-safe calls.
+Signals reach `request_stop` through `pruner.signals.stop_on_signals`, from a watcher thread:
+a handler in the main thread would run only once that thread wakes from the scheduler's wait
+(hours away), and could interrupt it inside one of the scheduler's non-reentrant locks.
 
 Stopping: the shared `stop` Event is set (the pass in progress lets requests on the wire finish,
 cuts backoff waits short and starts nothing new), the scheduler is shut down so no tick starts,
@@ -24,8 +19,8 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal, Protocol
 
@@ -40,6 +35,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pruner.api import ApiError, PassInterrupted, Secret
 from pruner.config import Config, ScheduleSettings
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
+from pruner.health import RunningPass
 from pruner.hooks import PassHooks
 from pruner.lock import LockHeld
 from pruner.passes import PassResult, run_pass
@@ -50,7 +46,6 @@ __all__ = [
     "HEARTBEAT_INTERVAL",
     "HEARTBEAT_JOB_ID",
     "PASS_JOB_ID",
-    "STOP_SIGNALS",
     "Daemon",
     "JobSpec",
     "PassRunner",
@@ -61,13 +56,11 @@ __all__ = [
     "default_scheduler",
     "heartbeat_job",
     "pass_job",
-    "stop_on_signals",
 ]
 
 PASS_JOB_ID = "pass"
 HEARTBEAT_JOB_ID = "heartbeat"
 HEARTBEAT_INTERVAL = timedelta(seconds=30)
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 PassOutcome = Literal["ok", "capped", "incomplete", "interrupted", "error", "skipped"]
 
@@ -188,6 +181,13 @@ def heartbeat_job(interval: timedelta, zone: tzinfo, now: datetime) -> JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class _CurrentPass:
+    running: RunningPass
+    stop: threading.Event  # this pass's: a signal or its deadline sets it
+    overdue: threading.Event = field(default_factory=threading.Event)  # past its deadline: said
+
+
+@dataclass(frozen=True, slots=True)
 class Tally:
     """What the passes so far came to, for the stop summary."""
 
@@ -212,9 +212,15 @@ class Tally:
 class Daemon:
     """Runs `run_pass` on the config's schedule until `request_stop`; `run` returns the exit code.
 
-    `clock` is the wall clock (aware); `heartbeat`, when given, is called with it at start and
-    every `heartbeat_interval` from the scheduler's thread pool. `hooks` watch every pass
-    (pruner.hooks); `on_skipped` are told of ticks skipped because another pass held the lock.
+    `clock` is the wall clock (aware); `heartbeat`, when given, is called with it and the pass
+    in progress (None when none runs) at start, every `heartbeat_interval` from the scheduler's
+    thread pool, and when a pass starts and ends. `hooks` watch every pass (pruner.hooks);
+    `on_skipped` are told of ticks skipped because another pass held the lock.
+
+    Each pass gets a stop event of its own, which `request_stop` sets as well as the daemon's:
+    the pass's deadline (`safety.max_pass_duration`) sets it too, and that ends the pass, not
+    the daemon. A pass still running past its deadline hangs: the heartbeat says so (`pruner
+    health` fails) and the systemd watchdog is no longer told the daemon is alive.
     """
 
     def __init__(
@@ -227,7 +233,7 @@ class Daemon:
         run_pass: PassRunner = run_pass,
         scheduler_factory: Callable[[tzinfo], Scheduler] = default_scheduler,
         stop: threading.Event | None = None,
-        heartbeat: Callable[[datetime], None] | None = None,
+        heartbeat: Callable[[datetime, RunningPass | None], None] | None = None,
         heartbeat_interval: timedelta = HEARTBEAT_INTERVAL,
         notifier: Notifier | None = None,
         hooks: Sequence[PassHooks] = (),
@@ -250,7 +256,9 @@ class Daemon:
         self._scheduler = scheduler_factory(self.schedule.timezone)
         self._lock = threading.Condition()
         self._running = 0  # passes in progress (at most one: max_instances)
+        self._current: _CurrentPass | None = None
         self._tally = Tally()
+        self._heartbeat_lock = threading.Lock()  # the last heartbeat written is the latest state
 
     @property
     def tally(self) -> Tally:
@@ -287,6 +295,8 @@ class Daemon:
         with self._lock:
             first = not self.stop.is_set()
             self.stop.set()
+            if self._current is not None:
+                self._current.stop.set()
             running = self._running > 0
         by = signal.Signals(signum).name if signum is not None else "request"
         if first:
@@ -304,43 +314,79 @@ class Daemon:
 
     def tick(self) -> None:
         """One scheduled pass, in a scheduler worker: whatever happens, the schedule goes on."""
-        with self._lock:
-            if self.stop.is_set():
-                return  # a tick that raced with the stop: nothing new starts
-            self._running += 1
+        current = self._begin_pass()
+        if current is None:
+            return  # a tick that raced with the stop: nothing new starts
         outcome: PassOutcome = "error"
         run_id: str | None = None
         exit_code: int | None = None
         try:
-            outcome, run_id, exit_code = self._pass()
+            outcome, run_id, exit_code = self._pass(current.stop)
         finally:  # the tally first: run() reads it once no pass is running
             with self._lock:
                 self._tally = self._tally.after(outcome, run_id, exit_code)
+                self._current = None
+            self._write_heartbeat()  # before run() may return: the pass is no longer running
+            with self._lock:
                 self._running -= 1
                 self._lock.notify_all()
             self._notifier.status(f"last pass: {outcome}; next: {self._next_run() or 'none'}")
 
+    def _begin_pass(self) -> _CurrentPass | None:
+        """The pass about to start, recorded (and in the heartbeat); None once stopping."""
+        with self._lock:
+            if self.stop.is_set():
+                return None
+            self._running += 1
+            started = self._clock()
+            deadline = started + self.config.safety.max_pass_duration
+            self._current = _CurrentPass(RunningPass(started, deadline), threading.Event())
+            current = self._current
+        self._write_heartbeat()
+        return current
+
     def beat(self) -> None:
         """The heartbeat job: a failure to write it is logged, never fatal. The watchdog is
-        told first: a restart would not cure an unwritable state_dir."""
-        self._notifier.watchdog()
+        told first (a restart would not cure an unwritable state_dir), unless the pass in
+        progress is past its deadline: a restart is what cures a pass that hangs."""
+        now = self._clock()
+        with self._lock:
+            current = self._current
+        if current is None or now <= current.running.deadline:
+            self._notifier.watchdog()
+        elif not current.overdue.is_set():
+            current.overdue.set()
+            _log.warning(
+                "daemon.pass_overdue",
+                started=current.running.started.isoformat(),
+                deadline=current.running.deadline.isoformat(),
+                message="the pass in progress is past safety.max_pass_duration and was told "
+                "to stop; until it ends, `pruner health` fails and the systemd watchdog is not "
+                "told the daemon is alive",
+            )
+        self._write_heartbeat()
+
+    def _write_heartbeat(self) -> None:
         if self._heartbeat is None:
             return
-        try:
-            self._heartbeat(self._clock())
-        except Exception as error:
-            _log.warning("daemon.heartbeat_failed", error=str(error))
+        with self._heartbeat_lock:
+            with self._lock:
+                current = self._current
+            try:
+                self._heartbeat(self._clock(), current.running if current else None)
+            except Exception as error:
+                _log.warning("daemon.heartbeat_failed", error=str(error))
 
     # --- a pass and its outcome -------------------------------------------------------------
 
-    def _pass(self) -> tuple[PassOutcome, str | None, int | None]:
+    def _pass(self, stop: threading.Event) -> tuple[PassOutcome, str | None, int | None]:
         try:
             result = self._run_pass(
                 self.config,
                 dry_run=self.dry_run,
                 token=self._token,
                 clock=self._clock,
-                stop=self.stop,
+                stop=stop,
                 hooks=self._hooks,
             )
         except LockHeld as error:
@@ -373,7 +419,10 @@ class Daemon:
             "duration": round(result.duration, 3),
             "dry_run": result.dry_run,
         }
-        if result.interrupted:
+        if result.key_refused:  # as if it had raised: the pass could do nothing at all
+            self._log_failed("error", "; ".join(result.failures), fields)
+            return "error"
+        if result.interrupted and not result.deadline_reached:  # a signal: not a failure
             _log.info("daemon.pass", outcome="interrupted", **fields)
             return "interrupted"
         if result.exit_code == EXIT_OK:
@@ -464,49 +513,3 @@ class Daemon:
         job = self._scheduler.get_job(PASS_JOB_ID)
         moment = getattr(job, "next_run_time", None)
         return moment.isoformat() if isinstance(moment, datetime) else None
-
-
-# --- signals ------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def stop_on_signals(
-    on_signal: Callable[[int], None], signals: tuple[signal.Signals, ...] = STOP_SIGNALS
-) -> Iterator[None]:
-    """While inside, each of `signals` calls `on_signal(signum)` promptly from a watcher thread,
-    whichever thread the signal landed in and whatever the main thread is blocked in.
-
-    Call from the main thread. The previous handlers and wakeup fd are restored on exit.
-    """
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)  # set_wakeup_fd requires it: a handler must never block
-    watcher = threading.Thread(
-        target=_watch, args=(read_fd, on_signal, frozenset(signals)), name="pruner-signals"
-    )
-    previous_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    watcher.start()
-    previous = {signum: signal.signal(signum, _noted) for signum in signals}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        signal.set_wakeup_fd(previous_fd)
-        os.write(write_fd, bytes([0]))  # 0 is no signal: the watcher's cue to finish
-        watcher.join()
-        os.close(read_fd)
-        os.close(write_fd)
-
-
-def _noted(_signum: int, _frame: object) -> None:
-    """The Python-level handler: the wakeup fd carries the signal; here only the default
-    action (terminate, KeyboardInterrupt) is replaced."""
-
-
-def _watch(read_fd: int, on_signal: Callable[[int], None], wanted: frozenset[int]) -> None:
-    while True:
-        for signum in os.read(read_fd, 64):
-            if signum == 0:
-                return
-            if signum in wanted:
-                on_signal(signum)

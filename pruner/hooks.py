@@ -8,8 +8,8 @@
   thread made it; `status` None when no answer came (connection error, timeout). Only wired
   when run_pass builds the API client itself (a client passed in keeps its own `on_response`).
 - `pass_finished(result)`: the pass ended with a result, whatever its exit code.
-- `pass_failed(run_id, error)`: the pass raised after `pass_started` (e.g. the API rejected the
-  token while listing, or a bug); the error is re-raised after the hooks ran.
+- `pass_failed(run_id, error)`: the pass raised after `pass_started` (a bug: a refused key or
+  a failed listing ends it with a result); the error is re-raised after the hooks ran.
 
 A hook that raises is logged as a `hook.failed` warning and ignored, like borgmatic's monitoring
 hooks: a monitoring outage must never fail, or stop, the pruning itself.

@@ -66,7 +66,9 @@ def new_registry() -> CollectorRegistry:
 
 def run_result(result: PassResult) -> str:
     """The `result` label of pruner_runs_total for a pass that ended with `result`."""
-    if result.interrupted:
+    if result.key_refused:
+        return "failed"
+    if result.interrupted and not result.deadline_reached:
         return "interrupted"
     if result.exit_code == EXIT_OK:
         return "ok"
@@ -132,6 +134,10 @@ class PassMetrics:
             "pruner_last_success_timestamp_seconds",
             "When the last pass that ended with result ok ended (Unix time)",
         )
+        self.running_since = gauge(
+            "pruner_running_pass_start_timestamp_seconds",
+            "When the pass in progress started (Unix time); 0 while none runs",
+        )
         self.duration = gauge("pruner_run_duration_seconds", "How long the last pass took")
         self.dry_run = gauge("pruner_dry_run", "1 when the last pass was a dry run, else 0")
         self.runs = counter("pruner_runs_total", "Passes by how they ended", ["result"])
@@ -170,6 +176,7 @@ class PassMetrics:
 
     def pass_started(self, run_id: str, *, dry_run: bool) -> None:
         self._observed = True
+        self.running_since.set(self._clock().timestamp())
         self.dry_run.set(1 if dry_run else 0)
 
     def api_response(self, method: str, status: int | None) -> None:
@@ -189,8 +196,9 @@ class PassMetrics:
                 self.deletion_failures.labels(deletion.resource).inc()
         if result.execution is not None:
             self.size_freed.inc(result.execution.size_freed)
+        self._count_states(result)
         if result.plan.groups or result.exit_code == EXIT_OK:  # else nothing was listed
-            self._inventory(result)
+            self._remember_newest(result)
 
     def pass_failed(self, run_id: str, error: BaseException) -> None:
         self._ended("failed", None)
@@ -213,24 +221,30 @@ class PassMetrics:
     def _ended(self, outcome: str, duration: float | None) -> None:
         ended = self._clock().timestamp()
         self.runs.labels(outcome).inc()
+        self.running_since.set(0)
         self.last_run.set(ended)
         if outcome == "ok":
             self.last_success.set(ended)
         if duration is not None:
             self.duration.set(duration)
 
-    def _inventory(self, result: PassResult) -> None:
+    def _count_states(self, result: PassResult) -> None:
+        """pruner_backups of this pass, also when it listed nothing (all 0 then)."""
         counts = {(r, s): 0 for r in self._resources for s in BACKUP_STATES}
-        newest: list[_Newest] = []
         for group in result.plan.groups:
             for state in _states(result, group):
                 counts[(group.resource, state)] = counts.get((group.resource, state), 0) + 1
-            found = self._newest_of(result, group)
-            if found is not None:
-                newest.append(found)
         self.backups.clear()
         for (resource, state), count in counts.items():
             self.backups.labels(resource, state).set(count)
+
+    def _remember_newest(self, result: PassResult) -> None:
+        """The newest backups the ages are computed from, kept until a pass lists again."""
+        newest = [
+            found
+            for group in result.plan.groups
+            if (found := self._newest_of(result, group)) is not None
+        ]
         with self._lock:
             self._newest = tuple(newest)
             self._listed = True

@@ -13,6 +13,7 @@ servers are warnings.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -20,8 +21,9 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, Protocol
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -51,6 +53,8 @@ from pruner.state import LAST_PLAN, recover_state_dir, write_json_atomically
 __all__ = [
     "CAP_GUARDS",
     "PassResult",
+    "Timer",
+    "TimerFactory",
     "last_plan_document",
     "log_problem",
     "new_run_id",
@@ -66,6 +70,16 @@ _GUARD_KEYS = {
 }
 _DRY_RUN = "DRY RUN: nothing will be deleted"
 _STOPPED = "stopped by a signal before it finished"
+
+
+class Timer(Protocol):
+    """A threading.Timer, as far as a pass's deadline uses one."""
+
+    def start(self) -> None: ...
+    def cancel(self) -> None: ...
+
+
+TimerFactory = Callable[[float, Callable[[], None]], Timer]  # threading.Timer's signature
 
 
 def utc_now() -> datetime:
@@ -85,12 +99,14 @@ class PassResult:
     plan: Plan
     outcomes: tuple[DeleteOutcome, ...]
     exit_code: int  # SPEC §2 precedence among 1, 3, 0 (for execute=False: 1 or 0, as `plan`)
-    interrupted: bool  # `stop` ended it before it finished
+    interrupted: bool  # `stop` ended it before it finished: a signal, or its deadline
     duration: float  # seconds
     dry_run: bool = False  # effective: config.dry_run or --dry-run
     executed: bool = False  # the executor ran: a real pass (not dry, not `plan`) with deletions
     execution: Execution | None = None  # None when nothing was carried out
     failures: tuple[str, ...] = ()  # why exit_code is 1, one sentence each
+    key_refused: bool = False  # the API refused the key (401, 403) while listing: nothing done
+    deadline_reached: bool = False  # safety.max_pass_duration stopped it (a failure, exit 1)
 
     @property
     def not_attempted(self) -> tuple[Decision, ...]:
@@ -120,23 +136,31 @@ def run_pass(
     client: ApiClient | None = None,
     token: Secret | None = None,
     clock: Callable[[], datetime] = utc_now,
+    now: datetime | None = None,
     stop: threading.Event | None = None,
     write_state: bool = True,
     hooks: Sequence[PassHooks] = (),
+    timer: TimerFactory = threading.Timer,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
     A dry run (config.dry_run or `dry_run`) sends no DELETE whatever else happens. Raises
-    TokenMissing (exit 2) and LockHeld (exit 75) before any API call; ApiAuthError and
-    ApiPermissionError when the API refuses the key while listing (exit 1). A refusal while
-    deleting, failed deletions and `stop` are reported in the result instead: by then the pass
-    has done things that must be recorded.
+    TokenMissing (exit 2) and LockHeld (exit 75) before any API call. Once it has started, a
+    pass ends with a result however it ends (the key refused, a failed listing or deletion,
+    `stop`), and records it: last-plan.json, one `pass.summary`. Only a bug raises, after its
+    own `pass.summary`.
+
+    `clock` is the wall clock: when the plan was made (`generated_at`) and the audit trail's
+    times. `now` (`plan --now`) fixes the time the policies are applied at; None: the clock's.
 
     If `client` is None it is built from config.api and `token` (else load_token from the
     environment) with `stop`; a client passed in should share `stop` (ApiClient(stop=...)).
 
     `hooks` (pruner.hooks) are told when the pass starts (after the lock), of every API answer
     (only with the client built here), and how it ended; a hook that raises never fails the pass.
+
+    Once started, a pass has `safety.max_pass_duration`: `timer(seconds, expire)` (a
+    threading.Timer) then sets `stop` as a signal would, and the pass says its deadline ended it.
     """
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
@@ -162,6 +186,9 @@ def run_pass(
             )
         effective_dry_run = config.dry_run or dry_run
         watchers.pass_started(run_id, dry_run=effective_dry_run)
+        log = structlog.get_logger("pruner")
+        deadline = _Deadline(config.safety.max_pass_duration, stop, threading.Event(), log)
+        stack.callback(deadline.arm(timer).cancel)
         one = _Pass(
             config=config,
             run_id=run_id,
@@ -170,18 +197,62 @@ def run_pass(
             execute=execute,
             client=client,
             clock=clock,
+            fixed_now=now,
             stop=stop,
             write_state=execute and write_state,
-            log=structlog.get_logger("pruner"),
+            log=log,
             started=time.monotonic(),
+            deadline=deadline,
         )
         try:
             result = one.run()
         except BaseException as error:
+            one.log_raised(error)
             watchers.pass_failed(run_id, error)
             raise
         watchers.pass_finished(result)
         return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """A pass's own limit: past it the pass stops as if signalled, and `reached` says why."""
+
+    limit: timedelta
+    stop: threading.Event
+    reached: threading.Event
+    log: FilteringBoundLogger
+
+    @property
+    def seconds(self) -> float:
+        return self.limit.total_seconds()
+
+    def arm(self, timer: TimerFactory) -> Timer:
+        """Start `timer` for this deadline, in the caller's context: the line `expire` logs
+        carries the pass's run_id and masks its token."""
+        alarm = timer(self.seconds, partial(contextvars.copy_context().run, self.expire))
+        alarm.start()
+        return alarm
+
+    def expire(self) -> None:
+        if self.stop.is_set():
+            return  # a signal came first: that is why the pass stops
+        self.reached.set()  # before `stop`: whoever sees the stop can tell why
+        self.stop.set()
+        self.log.warning(
+            "pass.deadline",
+            max_pass_duration_seconds=round(self.seconds),
+            message="the pass has run for safety.max_pass_duration: it stops as if signalled "
+            "(the requests on the wire finish, nothing new starts) and records what it did",
+        )
+
+    def why_stopped(self) -> str:
+        if self.reached.is_set():
+            return (
+                "the pass reached its deadline (safety.max_pass_duration: "
+                f"{round(self.seconds)} s) before it finished"
+            )
+        return _STOPPED
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +264,12 @@ class _Pass:
     execute: bool
     client: ApiClient
     clock: Callable[[], datetime]
+    fixed_now: datetime | None
     stop: threading.Event
     write_state: bool
     log: FilteringBoundLogger
     started: float
+    deadline: _Deadline
 
     def run(self) -> PassResult:
         resources = tuple(dict.fromkeys(policy.resource for policy in self.config.policies))
@@ -204,16 +277,16 @@ class _Pass:
         try:
             listing = fetch_listing(self.client, resources)
         except PassInterrupted:
-            return self._interrupted_while_listing()
+            message = f"{self.deadline.why_stopped()} (while listing): nothing was deleted"
+            return self._ended_while_listing(resources, message, interrupted=True)
         except (ApiAuthError, ApiPermissionError) as error:
-            self.log.error("pass.failed", message=error.message, duration=self._duration())
-            raise
-        now = self.clock()
+            return self._ended_while_listing(resources, error.message, key_refused=True)
+        generated_at = self.clock()
         plan = build_plan(
             listing,
             self.config.policies,
-            now=now,
-            generated_at=now,
+            now=self.fixed_now or generated_at,
+            generated_at=generated_at,
             zone=self.config.timezone,
             max_deletions_per_run=self.config.safety.max_deletions_per_run,
             dry_run=self.dry_run,
@@ -224,7 +297,56 @@ class _Pass:
         execution = self._carry_out(plan)
         if execution is not None:
             plan = execution.plan
-        failures = list(_failures(plan, summary, execution))
+        failures = list(_failures(plan, summary, execution, self.deadline.why_stopped()))
+        return self._finish(
+            plan,
+            listing,
+            summary,
+            execution,
+            failures,
+            interrupted=execution is not None and execution.interrupted,
+        )
+
+    def _ended_while_listing(
+        self,
+        resources: tuple[Resource, ...],
+        message: str,
+        *,
+        interrupted: bool = False,
+        key_refused: bool = False,
+    ) -> PassResult:
+        """A pass that could list nothing: an empty plan that says why, recorded as any other."""
+        generated_at = self.clock()
+        plan = Plan(
+            generated_at=generated_at,
+            now=self.fixed_now or generated_at,
+            dry_run=self.dry_run,
+            groups=(),
+            problems=(Problem("error", message),),
+        )
+        listing = Listing(backups=(), servers=None, resources=frozenset(resources))
+        return self._finish(
+            plan,
+            listing,
+            summarize(plan),
+            None,
+            [message],
+            interrupted=interrupted,
+            key_refused=key_refused,
+        )
+
+    def _finish(
+        self,
+        plan: Plan,
+        listing: Listing,
+        summary: Summary,
+        execution: Execution | None,
+        failures: list[str],
+        *,
+        interrupted: bool,
+        key_refused: bool = False,
+    ) -> PassResult:
+        """Record the pass (last-plan.json), log its summary, and return its result."""
         if self.write_state and not self._record(plan, execution):
             failures.append(f"state_dir {self.config.state_dir}: {LAST_PLAN} was not written")
         result = PassResult(
@@ -232,15 +354,35 @@ class _Pass:
             plan=plan,
             outcomes=execution.outcomes if execution is not None else (),
             exit_code=self._exit_code(plan, failures),
-            interrupted=execution is not None and execution.interrupted,
+            interrupted=interrupted,
             duration=self._duration(),
             dry_run=self.dry_run,
             executed=execution is not None,
             execution=execution,
             failures=tuple(failures),
+            key_refused=key_refused,
+            deadline_reached=interrupted and self.deadline.reached.is_set(),
         )
         self._log_summary(result, listing, summary)
         return result
+
+    def log_raised(self, error: BaseException) -> None:
+        """The `pass.summary` of a pass that raised: a bug (whose traceback the caller shows),
+        or Ctrl-C where no signal handler turned it into a stop (`pruner plan`)."""
+        interrupted = isinstance(error, KeyboardInterrupt)
+        failure = (
+            f"{_STOPPED} (KeyboardInterrupt)"
+            if interrupted
+            else f"the pass failed unexpectedly: {type(error).__name__}: {error}"
+        )
+        self.log.error(
+            "pass.summary",
+            exit_code=EXIT_INCOMPLETE,
+            dry_run=self.dry_run,
+            interrupted=interrupted,
+            duration=self._duration(),
+            failures=[failure],
+        )
 
     def _carry_out(self, plan: Plan) -> Execution | None:
         if not self.execute or self.dry_run:
@@ -282,30 +424,6 @@ class _Pass:
             return False
         return True
 
-    def _interrupted_while_listing(self) -> PassResult:
-        now = self.clock()
-        problem = Problem("error", f"{_STOPPED} (while listing): nothing was deleted")
-        plan = Plan(generated_at=now, now=now, dry_run=self.dry_run, groups=(), problems=(problem,))
-        result = PassResult(
-            run_id=self.run_id,
-            plan=plan,
-            outcomes=(),
-            exit_code=EXIT_INCOMPLETE,
-            interrupted=True,
-            duration=self._duration(),
-            dry_run=self.dry_run,
-            failures=(f"{_STOPPED} (while listing): nothing was deleted",),
-        )
-        self.log.error(
-            "pass.summary",
-            interrupted=True,
-            exit_code=result.exit_code,
-            dry_run=self.dry_run,
-            duration=result.duration,
-            message=result.failures[0],
-        )
-        return result
-
     def _duration(self) -> float:
         return round(time.monotonic() - self.started, 3)
 
@@ -344,6 +462,7 @@ class _Pass:
             "errors": summary.errors,
             "warnings": summary.warnings,
             "interrupted": result.interrupted,
+            "deadline_reached": result.deadline_reached,
             "duration": result.duration,
         }
         if result.dry_run or not self.execute:
@@ -357,7 +476,9 @@ class _Pass:
         emit("pass.summary", **fields)
 
 
-def _failures(plan: Plan, summary: Summary, execution: Execution | None) -> Iterator[str]:
+def _failures(
+    plan: Plan, summary: Summary, execution: Execution | None, why_stopped: str
+) -> Iterator[str]:
     errors = [problem.message for problem in plan.problems if problem.level == "error"]
     if summary.incomplete_groups or errors:
         what = (
@@ -372,7 +493,7 @@ def _failures(plan: Plan, summary: Summary, execution: Execution | None) -> Iter
     if execution.fatal is not None:
         yield execution.fatal
     elif execution.interrupted:
-        yield f"{_STOPPED}: {len(execution.not_attempted)} deletion(s) not attempted"
+        yield f"{why_stopped}: {len(execution.not_attempted)} deletion(s) not attempted"
     if execution.failed:
         yield f"{len(execution.failed)} deletion(s) failed (see the failed groups)"
 

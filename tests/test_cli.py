@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from pruner import __version__
 from pruner.actions.run import stop_on_signals
@@ -96,6 +96,18 @@ def listing(tmp_path: Path) -> Path:
 
 def _log_events(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines()]
+
+
+def test_main_ctrl_c_outside_a_pass_exits_130_without_a_traceback(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(_args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pruner.actions.check_config.main", interrupted)
+
+    assert main(["--config", str(config), "check-config"]) == 130
+    assert capsys.readouterr().err == "pruner: interrupted\n"
 
 
 def test_main_prints_the_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -424,6 +436,24 @@ def test_main_plan_lists_the_account_live_with_a_read_key(
     assert _log_events(captured.err)[-1]["event"] == "pass.summary"
 
 
+def test_main_plan_live_with_now_still_says_when_the_plan_was_made(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", READ_TOKEN)
+    fixed = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    before = datetime.now(UTC)
+
+    argv = ["--config", str(live_config()), "plan", "--format", "json", "--now", fixed.isoformat()]
+    assert main(argv) == 0
+
+    plan = json.loads(capsys.readouterr().out)
+    assert datetime.fromisoformat(plan["now"]) == fixed
+    assert before <= datetime.fromisoformat(plan["generated_at"]) <= datetime.now(UTC)
+
+
 def test_main_run_dry_run_reports_what_it_would_delete(
     sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -497,10 +527,25 @@ def test_main_run_exits_1_with_the_api_message_when_the_token_is_rejected(
 ) -> None:
     monkeypatch.setenv("VPSBG_API_TOKEN", "revoked-token")
     assert main(["--config", str(live_config()), "run"]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "FAILED: the API token was rejected (HTTP 401)" in out
+    assert _log_events(err)[-1]["event"] == "pass.summary"
+    assert "Traceback" not in err
+    assert "revoked-token" not in out + err
+
+
+def test_main_plan_exits_1_with_the_api_message_when_the_token_is_rejected(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPSBG_API_TOKEN", "revoked-token")
+    assert main(["--config", str(live_config()), "plan", "--format", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""  # no plan: an empty one would read as "nothing to delete"
     assert "pruner: the API token was rejected (HTTP 401)" in err
     assert "Traceback" not in err
-    assert "revoked-token" not in err
 
 
 def test_main_check_config_online_says_the_api_answered(
@@ -546,11 +591,17 @@ def test_as_user_error_leaves_bugs_alone() -> None:
 
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
-def test_stop_on_signals_sets_stop_instead_of_ending_the_process(number: int) -> None:
+def test_stop_on_signals_sets_stop_and_a_second_signal_only_says_what_it_waits_for(
+    number: signal.Signals,
+) -> None:
     stop = threading.Event()
     before = signal.getsignal(number)
-    with stop_on_signals(stop):
-        os.kill(os.getpid(), number)
+    with capture_logs() as logs, stop_on_signals(stop):
+        signal.raise_signal(number)
         assert stop.wait(5)
-        assert signal.getsignal(number) == before  # a second signal acts as usual
+        signal.raise_signal(number)  # neither ends the process nor raises KeyboardInterrupt
     assert signal.getsignal(number) == before
+    assert [(e["event"], e["signal"]) for e in logs] == [
+        ("run.stopping", number.name),
+        ("run.still_stopping", number.name),
+    ]

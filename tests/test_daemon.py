@@ -28,12 +28,13 @@ from pruner.daemon import (
     default_scheduler,
     heartbeat_job,
     pass_job,
-    stop_on_signals,
 )
+from pruner.health import Heartbeat, RunningPass, check
 from pruner.lock import LockHeld
 from pruner.models import Plan
 from pruner.passes import PassResult
 from pruner.sdnotify import Notifier
+from pruner.signals import stop_on_signals
 
 SOFIA = ZoneInfo("Europe/Sofia")
 # A Friday.
@@ -288,21 +289,48 @@ def make_daemon(config: Config, passes: Passes, **options: Any) -> Daemon:
     )
 
 
-def test_tick_runs_a_pass_with_the_daemons_stop_clock_and_token(config: Config) -> None:
-    passes = Passes(result())
+def test_tick_runs_a_pass_with_a_stop_of_its_own_and_the_daemons_clock_and_token(
+    config: Config,
+) -> None:
+    passes = Passes(result(), result())
     token = Secret("t0ken-value")
     daemon = make_daemon(config, passes, token=token)
 
     with capture_logs() as logs:
         daemon.tick()
+    daemon.tick()
 
-    [call] = passes.calls
-    assert call["stop"] is daemon.stop
+    call, again = passes.calls
+    # Its deadline sets the pass's stop: that must not stop the daemon, nor the next pass.
+    assert call["stop"] is not daemon.stop
+    assert call["stop"] is not again["stop"]
     assert call["clock"] is clock
     assert call["token"] is token
     assert call["dry_run"] is False
     entry = only(logs, "daemon.pass")
     assert (entry["outcome"], entry["run_id"], entry["exit_code"]) == ("ok", "run-1", 0)
+
+
+def test_tick_a_pass_stopped_by_its_deadline_failed_and_the_daemon_goes_on(
+    config: Config,
+) -> None:
+    def past_its_deadline(options: dict[str, Any]) -> PassResult:
+        options["stop"].set()  # as the pass's own deadline sets it
+        stopped = result(1, interrupted=True, failures=("reached its deadline (...)",))
+        return replace(stopped, deadline_reached=True)
+
+    passes = Passes(past_its_deadline, result())
+    daemon = make_daemon(config, passes)
+
+    with capture_logs() as logs:
+        daemon.tick()
+        daemon.tick()
+
+    assert len(passes.calls) == 2
+    assert not daemon.stop.is_set()
+    failed = only(logs, "daemon.pass_failed")
+    assert (failed["outcome"], failed["error"]) == ("incomplete", "reached its deadline (...)")
+    assert (daemon.tally.failed, daemon.tally.last_outcome) == (1, "ok")
 
 
 def test_tick_dry_run_from_the_flag_or_the_config(config: Config) -> None:
@@ -346,6 +374,21 @@ def test_tick_an_api_error_is_logged_without_a_traceback(config: Config) -> None
     failed = only(logs, "daemon.pass_failed")
     assert failed["error"] == "the API refused the token (401)"
     assert failed["exc_info"] is False
+
+
+def test_tick_a_pass_that_ended_with_the_key_refused_is_an_error(config: Config) -> None:
+    refused = replace(
+        result(1, failures=("the API token was rejected (HTTP 401)",)), key_refused=True
+    )
+    daemon = make_daemon(config, Passes(refused))
+
+    with capture_logs() as logs:
+        daemon.tick()
+
+    failed = only(logs, "daemon.pass_failed")
+    assert (failed["outcome"], failed["run_id"]) == ("error", "run-1")
+    assert failed["error"] == "the API token was rejected (HTTP 401)"
+    assert daemon.tally.last_outcome == "error"
 
 
 @pytest.mark.parametrize(
@@ -518,7 +561,7 @@ def test_run_start_logs_the_schedule_and_the_next_run(config: Config) -> None:
     daemon: Daemon
     beats: list[datetime] = []
 
-    def beat(moment: datetime) -> None:
+    def beat(moment: datetime, _running: RunningPass | None) -> None:
         beats.append(moment)
         daemon.request_stop()
 
@@ -539,7 +582,7 @@ def test_run_start_logs_the_schedule_and_the_next_run(config: Config) -> None:
 
 
 def test_beat_a_failing_heartbeat_is_a_warning(config: Config) -> None:
-    def broken(_moment: datetime) -> None:
+    def broken(_moment: datetime, _running: RunningPass | None) -> None:
         raise OSError("disk full")
 
     daemon = make_daemon(config, Passes(), heartbeat=broken)
@@ -571,33 +614,6 @@ def test_stop_on_signals_a_signal_mid_pass_stops_the_daemon_with_0(
     assert code == 0
     assert len(passes.calls) == 1
     assert only(logs, "daemon.stopping")["signal"] == signum.name
-
-
-def test_stop_on_signals_restores_the_previous_handlers() -> None:
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
-    calls: list[int] = []
-
-    with stop_on_signals(calls.append):
-        assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
-
-    assert {signum: signal.getsignal(signum) for signum in before} == before
-    assert signal.set_wakeup_fd(-1) == -1  # no wakeup fd left behind
-    assert calls == []
-
-
-def test_stop_on_signals_calls_back_from_another_thread() -> None:
-    called = threading.Event()
-    threads: list[str] = []
-
-    def on_signal(signum: int) -> None:
-        threads.append(threading.current_thread().name)
-        called.set()
-
-    with stop_on_signals(on_signal):
-        signal.raise_signal(signal.SIGTERM)
-        assert called.wait(WAIT)
-
-    assert threads == ["pruner-signals"]
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -670,7 +686,7 @@ def test_run_notifies_ready_after_start_and_watchdog_with_each_beat(
 ) -> None:
     daemon: Daemon
 
-    def beat(_moment: datetime) -> None:
+    def beat(_moment: datetime, _running: RunningPass | None) -> None:
         daemon.request_stop()
 
     daemon = Daemon(
@@ -700,7 +716,7 @@ def test_tick_notifies_the_outcome_as_status(config: Config, notify_socket: sock
 def test_beat_notifies_the_watchdog_even_when_the_heartbeat_fails(
     config: Config, notify_socket: socket.socket
 ) -> None:
-    def broken(_moment: datetime) -> None:
+    def broken(_moment: datetime, _running: RunningPass | None) -> None:
         raise OSError("disk full")
 
     daemon = make_daemon(
@@ -710,3 +726,80 @@ def test_beat_notifies_the_watchdog_even_when_the_heartbeat_fails(
     daemon.beat()
 
     assert received(notify_socket, 1) == ["WATCHDOG=1"]
+
+
+# --- a pass that hangs --------------------------------------------------------------------------
+
+
+class Clock:
+    """The daemon's wall clock; the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_hanging_first_pass_fails_health_and_withholds_the_watchdog_past_its_deadline(
+    config: Config, notify_socket: socket.socket
+) -> None:
+    config.state_dir.mkdir()
+    moment = Clock(NOW)
+    started, release = threading.Event(), threading.Event()
+
+    def hanging(_options: dict[str, Any]) -> PassResult:
+        started.set()
+        assert release.wait(WAIT), "the test never let the pass end"
+        return result()
+
+    daemon = Daemon(
+        config,
+        dry_run=False,
+        clock=moment,
+        run_pass=Passes(hanging),
+        scheduler_factory=lambda _zone: FakeScheduler(),
+        heartbeat=Heartbeat(config.state_dir).beat,
+        notifier=Notifier(notify_socket.getsockname()),
+    )
+    worker = threading.Thread(target=daemon.tick)
+    worker.start()
+    try:
+        assert started.wait(WAIT)
+        moment.now = NOW + timedelta(minutes=59)
+        daemon.beat()
+        within = check(config.state_dir, moment.now)
+        moment.now = NOW + timedelta(hours=1, seconds=30)  # max_pass_duration is 1h
+        with capture_logs() as logs:
+            daemon.beat()
+        past = check(config.state_dir, moment.now)
+    finally:
+        release.set()
+        worker.join(WAIT)
+    after = check(config.state_dir, moment.now)
+
+    assert within.ok, within.reason
+    assert within.reason.endswith("a pass has run for 3540 s (its deadline in 60 s)")
+    assert not past.ok
+    assert past.reason.startswith("a pass has run for 3630 s, past its deadline ")
+    overdue = only(logs, "daemon.pass_overdue")
+    assert overdue["log_level"] == "warning"
+    assert overdue["started"] == NOW.isoformat()
+    assert after.ok, after.reason  # the pass ended: its lines are gone from the heartbeat
+    assert received(notify_socket, 2) == ["WATCHDOG=1", "STATUS=last pass: ok; next: none"]
+
+
+def test_request_stop_sets_the_stop_of_the_pass_in_progress(config: Config) -> None:
+    daemon: Daemon
+    seen: list[bool] = []
+
+    def stopped_midway(options: dict[str, Any]) -> PassResult:
+        daemon.request_stop()
+        seen.append(options["stop"].is_set())
+        return result(1, interrupted=True)
+
+    daemon = make_daemon(config, Passes(stopped_midway))
+
+    daemon.tick()
+
+    assert seen == [True]

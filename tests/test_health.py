@@ -11,7 +11,7 @@ import pytest
 
 from pruner.actions.health import EXIT_UNHEALTHY, main
 from pruner.config import load_config, parse_config
-from pruner.health import DEFAULT_STATE_DIR, HEARTBEAT, MAX_AGE, Heartbeat, check
+from pruner.health import DEFAULT_STATE_DIR, HEARTBEAT, MAX_AGE, Heartbeat, RunningPass, check
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 POLICIES = "policies:\n  - name: all\n    keep_daily: 7\n"
@@ -116,6 +116,68 @@ def test_check_is_unhealthy_when_the_heartbeat_is_a_directory(tmp_path: Path) ->
     ok, reason = check(tmp_path, NOW)
     assert not ok
     assert reason.startswith(f"cannot read the heartbeat {tmp_path / HEARTBEAT}: ")
+
+
+# --- a pass in progress ------------------------------------------------------------------------
+
+RUNNING = RunningPass(started=NOW, deadline=NOW + timedelta(hours=1))
+
+
+def test_beat_with_a_pass_in_progress_records_its_start_and_deadline(tmp_path: Path) -> None:
+    Heartbeat(tmp_path).beat(NOW + timedelta(minutes=10), RUNNING)
+
+    assert Heartbeat(tmp_path).path.read_text() == (
+        "2026-11-27T03:40:00+00:00\n"
+        "pass_started 2026-11-27T03:30:00+00:00\n"
+        "pass_deadline 2026-11-27T04:30:00+00:00\n"
+    )
+
+
+def test_check_is_healthy_while_the_pass_in_progress_is_within_its_deadline(
+    tmp_path: Path,
+) -> None:
+    later = NOW + timedelta(minutes=10)
+    Heartbeat(tmp_path).beat(later, RUNNING)
+
+    assert check(tmp_path, later + timedelta(seconds=5)) == (
+        True,
+        "heartbeat 5 s old; a pass has run for 605 s (its deadline in 2995 s)",
+    )
+
+
+def test_check_is_unhealthy_once_the_pass_in_progress_is_past_its_deadline(
+    tmp_path: Path,
+) -> None:
+    # The first pass hangs: the scheduler still beats, the pass never ends.
+    later = RUNNING.deadline + timedelta(seconds=30)
+    Heartbeat(tmp_path).beat(later, RUNNING)
+
+    ok, reason = check(tmp_path, later)
+
+    assert not ok
+    assert reason == (
+        "a pass has run for 3630 s, past its deadline 2026-11-27T04:30:00+00:00 "
+        "(safety.max_pass_duration, since 2026-11-27T03:30:00+00:00): it was told to stop then "
+        "and has not ended; see the daemon's log (pass.deadline), and restart the daemon"
+    )
+
+
+def test_check_after_the_pass_ended_is_healthy_again(tmp_path: Path) -> None:
+    heartbeat = Heartbeat(tmp_path)
+    heartbeat.beat(RUNNING.deadline, RUNNING)
+    later = RUNNING.deadline + timedelta(minutes=5)
+    heartbeat.beat(later)  # the pass ended: no pass lines
+
+    assert check(tmp_path, later) == (True, "heartbeat 0 s old")
+
+
+def test_check_is_unhealthy_when_the_pass_deadline_holds_no_time(tmp_path: Path) -> None:
+    (tmp_path / HEARTBEAT).write_text(
+        "2026-11-27T03:30:00+00:00\npass_started 2026-11-27T03:00:00+00:00\npass_deadline soon\n"
+    )
+    ok, reason = check(tmp_path, NOW)
+    assert not ok
+    assert f"the heartbeat {tmp_path / HEARTBEAT} holds no time" in reason
 
 
 def test_default_state_dir_is_the_configs_default() -> None:

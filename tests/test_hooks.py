@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import ApiAuthError, Secret, TokenMissing
+from pruner.api import Secret, TokenMissing
 from pruner.config import Config, parse_config
 from pruner.lock import LockHeld, PassLock
 from pruner.passes import PassResult, run_pass
@@ -124,15 +124,49 @@ def test_run_pass_goes_on_when_a_hook_raises(sim: Simulator, config: Config) -> 
     assert failed[0]["message"].startswith("ConnectionError: monitoring is down")
 
 
-def test_run_pass_tells_hooks_of_an_error_that_ends_it(sim: Simulator, config: Config) -> None:
+def test_run_pass_tells_hooks_a_refused_key_ended_it(sim: Simulator, config: Config) -> None:
     recorder = Recorder()
 
-    with pytest.raises(ApiAuthError):
-        _run(config, recorder, token=Secret("not-a-key"))
+    result = _run(config, recorder, token=Secret("not-a-key"))
+
+    assert recorder.kinds() == ["started", "finished"]
+    assert recorder.calls[-1] == ("finished", result.run_id, 1)
+
+
+class _BrokenClient:
+    """An API client that raises `error` when asked to list: a bug, or Ctrl-C (`pruner plan`)."""
+
+    base_url = "http://127.0.0.1:9/v1"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def list_items(self, resource: str) -> list[Any]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "interrupted", "failure"),
+    [
+        (KeyError("servers"), False, "the pass failed unexpectedly: KeyError: 'servers'"),
+        (KeyboardInterrupt(), True, "stopped by a signal before it finished (KeyboardInterrupt)"),
+    ],
+    ids=["bug", "ctrl-c"],
+)
+def test_run_pass_tells_hooks_of_an_error_that_ends_it_and_logs_its_summary(
+    sim: Simulator, config: Config, error: BaseException, interrupted: bool, failure: str
+) -> None:
+    recorder = Recorder()
+
+    with capture_logs() as logs, pytest.raises(type(error)):
+        _run(config, recorder, client=_BrokenClient(error))
 
     run_id = recorder.calls[0][1]
     assert recorder.kinds() == ["started", "failed"]
-    assert recorder.calls[-1] == ("failed", run_id, "ApiAuthError")
+    assert recorder.calls[-1] == ("failed", run_id, type(error).__name__)
+    [summary] = [entry for entry in logs if entry["event"] == "pass.summary"]
+    assert (summary["exit_code"], summary["log_level"]) == (1, "error")
+    assert (summary["interrupted"], summary["failures"]) == (interrupted, [failure])
 
 
 def test_run_pass_tells_hooks_of_a_dry_run(sim: Simulator, config: Config) -> None:

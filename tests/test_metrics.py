@@ -4,30 +4,36 @@ format (as Prometheus and node_exporter read them)."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pruner.api import ApiClient, Secret, build_session
 from pruner.config import Config, parse_config
+from pruner.daemon import Daemon
 from pruner.metrics import (
     BACKUP_STATES,
     MetricsServer,
     PassMetrics,
     new_registry,
     previous_success,
+    run_result,
     write_textfile,
 )
+from pruner.models import Plan
 from pruner.passes import PassResult, run_pass
-from pruner.simulator import WRITE_TOKEN, Fleet, Simulator, generate_fleet
+from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 ALLOWED_LABELS = {"resource", "state", "result", "guard", "method", "code", "version"}
@@ -245,13 +251,34 @@ def test_pass_metrics_count_failed_deletions_and_no_success(
     ) + sum(1 for o in result.outcomes if o.resource == "snapshots")
 
 
+def test_pass_metrics_a_pass_refused_while_listing_is_the_last_pass(
+    sim: Simulator, run: Run, clock: Clock
+) -> None:
+    _, registry, metrics = run()  # a good pass first: its gauges must not outlive the next
+    sim.script("GET", "/v1/servers", ScriptedResponse(401))
+    refused, _, _ = run()
+    clock.now = NOW + timedelta(hours=1)
+
+    metrics.pass_started(refused.run_id, dry_run=False)
+    metrics.pass_finished(replace(refused, duration=42.0))
+    found = scrape(registry)
+
+    assert value(found, "pruner_runs_total", result="failed") == 1
+    assert value(found, "pruner_last_run_timestamp_seconds") == clock.now.timestamp()
+    assert value(found, "pruner_last_success_timestamp_seconds") == NOW.timestamp()
+    assert value(found, "pruner_run_duration_seconds") == 42.0
+    assert set(series(found, "pruner_backups").values()) == {0}  # it listed nothing
+    # The ages still come from the last listing: an outage must not hide stopped backups.
+    assert series(found, "pruner_oldest_newest_backup_age_seconds")
+
+
 def test_pass_metrics_count_a_pass_that_raised_as_failed_and_a_skipped_tick() -> None:
     config = parse_config("policies:\n  - name: d\n    keep_daily: 1\n")
     registry = new_registry()
     metrics = PassMetrics(config, registry, clock=lambda: NOW)
 
     metrics.pass_started("abc", dry_run=False)
-    metrics.pass_failed("abc", RuntimeError("the API refused the token"))
+    metrics.pass_failed("abc", RuntimeError("a bug"))
     metrics.pass_skipped()
     found = scrape(registry)
 
@@ -260,6 +287,29 @@ def test_pass_metrics_count_a_pass_that_raised_as_failed_and_a_skipped_tick() ->
     assert value(found, "pruner_last_run_timestamp_seconds") == NOW.timestamp()
     assert value(found, "pruner_last_success_timestamp_seconds") == 0
     assert series(found, "pruner_oldest_newest_backup_age_seconds") == {}
+
+
+def test_pass_metrics_show_when_the_pass_in_progress_started(clock: Clock) -> None:
+    config = parse_config("policies:\n  - name: d\n    keep_daily: 1\n")
+    registry = new_registry()
+    metrics = PassMetrics(config, registry, clock=clock)
+    before = value(scrape(registry), "pruner_running_pass_start_timestamp_seconds")
+
+    metrics.pass_started("abc", dry_run=False)
+    clock.now = NOW + timedelta(minutes=5)
+    during = value(scrape(registry), "pruner_running_pass_start_timestamp_seconds")
+    metrics.pass_failed("abc", RuntimeError("a bug"))
+    after = value(scrape(registry), "pruner_running_pass_start_timestamp_seconds")
+
+    assert (before, during, after) == (0, NOW.timestamp(), 0)
+
+
+def test_run_result_of_a_pass_its_deadline_stopped_is_incomplete_not_interrupted() -> None:
+    plan = Plan(generated_at=NOW, now=NOW, dry_run=False, groups=())
+    stopped = PassResult("abc", plan, (), exit_code=1, interrupted=True, duration=3600.0)
+
+    assert run_result(stopped) == "interrupted"  # a signal
+    assert run_result(replace(stopped, deadline_reached=True)) == "incomplete"
 
 
 def test_pass_metrics_api_attempts_without_an_answer_have_code_none() -> None:
@@ -437,3 +487,71 @@ def test_metrics_server_serves_the_registry_on_a_free_port() -> None:
         server.stop()
 
     assert value(samples(text), "pruner_build_info", version="9.9") == 1
+
+
+# --- the alert rules the README offers ----------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_SELECTOR = re.compile(r"\b(pruner_[a-z_]+)(?:\{([^}]*)\})?")
+
+
+def readme_alert_rules() -> dict[str, str]:
+    """alert name -> expr, from the README's Prometheus rules."""
+    [block] = re.findall(r"```yaml\n(groups:\n.*?)```", README.read_text(encoding="utf-8"), re.S)
+    rules = yaml.safe_load(block)["groups"][0]["rules"]
+    return {rule["alert"]: rule["expr"] for rule in rules}
+
+
+def firing(rules: dict[str, str], found: Samples, now: datetime) -> set[str]:
+    """The rules whose expr selects anything, for series without job labels: each selector
+    becomes its value (an absent series NaN, which no comparison selects), `and`/`or` their
+    Python namesakes (same precedence), `time()` the given time."""
+
+    def sample(match: re.Match[str]) -> str:
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+        return repr(found.get((match.group(1), frozenset(labels.items())), float("nan")))
+
+    def fires(expr: str) -> bool:
+        python = _SELECTOR.sub(sample, expr.replace("time()", repr(now.timestamp())))
+        return bool(eval(python, {"__builtins__": {}, "nan": float("nan")}))
+
+    return {name for name, expr in rules.items() if fires(expr)}
+
+
+def test_readme_alert_rules_fire_for_a_daemon_whose_first_pass_hangs(
+    tmp_path: Path, clock: Clock
+) -> None:
+    config = parse_config(
+        f"state_dir: {tmp_path}\nschedule:\n  interval: 6h\n"
+        "policies:\n  - name: d\n    keep_daily: 1\n"
+    )
+    registry = new_registry()
+    metrics = PassMetrics(config, registry, clock=clock)
+    started, release = threading.Event(), threading.Event()
+
+    def hanging(_config: Config, **options: Any) -> PassResult:
+        for hook in options["hooks"]:  # as run_pass tells them, once it has its lock
+            hook.pass_started("run-1", dry_run=False)
+        started.set()
+        assert release.wait(5), "the test never let the pass end"
+        plan = Plan(generated_at=NOW, now=NOW, dry_run=False, groups=())
+        return PassResult("run-1", plan, (), exit_code=1, interrupted=True, duration=0.0)
+
+    daemon = Daemon(config, dry_run=False, clock=clock, run_pass=hanging, hooks=[metrics])
+    rules = readme_alert_rules()
+    worker = threading.Thread(target=daemon.tick)
+    worker.start()
+    try:
+        assert started.wait(5)
+        clock.now = NOW + timedelta(minutes=10)
+        early = firing(rules, scrape(registry), clock.now)
+        clock.now = NOW + timedelta(hours=3)
+        hung = scrape(registry)
+        late = firing(rules, hung, clock.now)
+    finally:
+        release.set()
+        worker.join(5)
+
+    assert value(hung, "pruner_last_run_timestamp_seconds") == 0  # no pass has ended
+    assert early == set()  # a first pass may take a while
+    assert late == {"PrunerPassStuck"}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import ApiAuthError, ApiClient, Secret, build_session
+from pruner.api import ApiClient, Secret, build_session
 from pruner.config import Config, parse_config
 from pruner.hooks import PassHooks, for_config
 from pruner.notify import BODY_LIMIT, Notifier, ping_url
@@ -174,16 +174,18 @@ def test_notifier_pings_fail_when_deletions_fail(
     assert len(body) <= BODY_LIMIT
 
 
-def test_notifier_pings_fail_when_the_pass_raises(
+def test_notifier_pings_fail_when_the_key_is_refused_while_listing(
     sim: Simulator, tmp_path: Path, pings: PingServer
 ) -> None:
     config = _config(sim, tmp_path, urls=[f"{pings.url}/p"])
 
-    with pytest.raises(ApiAuthError):
-        _run(config, (_notifier(config),), token="not-a-key")
+    result = _run(config, (_notifier(config),), token="not-a-key")
 
+    assert result.exit_code == 1
     assert pings.paths() == ["/p/start", "/p/fail"]
-    assert "failed" in pings.pings[1].body
+    body = pings.pings[1].body
+    assert f"pruner pass {result.run_id}: exit 1" in body
+    assert "FAILED: the API token was rejected (HTTP 401)" in body
 
 
 def test_notifier_pings_every_url_and_a_dead_one_does_not_fail_the_pass(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import ApiAuthError, ApiClient, Secret, TokenMissing, build_session
+from pruner.api import ApiClient, Secret, TokenMissing, build_session
 from pruner.config import Config, parse_config
 from pruner.lock import LockHeld, PassLock
 from pruner.logging import configure_logging
@@ -250,12 +250,30 @@ def test_run_pass_with_a_read_key_deletes_nothing_and_exits_1(
     assert "failed" in {g["status"] for g in document["groups"]}
 
 
-def test_run_pass_raises_when_the_token_is_rejected_while_listing(
-    sim: Simulator, make_config: MakeConfig, run: Run
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [(401, "the API token was rejected (HTTP 401)"), (403, "HTTP 403")],
+)
+def test_run_pass_refused_while_listing_still_records_and_summarises_the_pass(
+    sim: Simulator, make_config: MakeConfig, run: Run, status: int, said: str
 ) -> None:
-    with pytest.raises(ApiAuthError, match="HTTP 401"):
-        run(make_config(), token="not-a-valid-token")
+    config = make_config()
+    sim.script("GET", "/v1/servers", ScriptedResponse(status, {"message": "no"}))
+
+    with capture_logs() as logs:
+        result = run(config)
+
     assert sim.request_count("DELETE") == 0
+    assert (result.exit_code, result.key_refused, result.interrupted) == (1, True, False)
+    assert said in result.failures[0]
+    [summary] = [entry for entry in logs if entry["event"] == "pass.summary"]
+    assert (summary["exit_code"], summary["log_level"]) == (1, "error")
+    assert said in summary["failures"][0]
+    assert "pass.failed" not in {entry["event"] for entry in logs}
+    document = _last_plan(config)
+    assert document["run_id"] == result.run_id
+    assert document["decisions"] == []
+    assert said in document["problems"][0]["message"]
 
 
 def test_run_pass_stop_during_deletions_lets_the_one_on_the_wire_finish(
@@ -282,19 +300,142 @@ def test_run_pass_stop_during_deletions_lets_the_one_on_the_wire_finish(
     assert _last_plan(config)["execution"]["interrupted"] is True
 
 
-def test_run_pass_stopped_before_listing_deletes_nothing_and_writes_no_plan(
+class Alarm:
+    """A fake threading.Timer: the test says when the deadline comes."""
+
+    def __init__(self, interval: float, function: Callable[[], None]) -> None:
+        self.interval = interval
+        self.function = function
+        self.started = threading.Event()
+        self.cancelled = False
+
+    def start(self) -> None:
+        self.started.set()
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def ring(self) -> None:
+        assert self.started.is_set()
+        assert not self.cancelled
+        self.function()
+
+
+class Alarms:
+    """The timer factory run_pass is given; remembers every alarm it made."""
+
+    def __init__(self) -> None:
+        self.made: list[Alarm] = []
+
+    def __call__(self, interval: float, function: Callable[[], None]) -> Alarm:
+        self.made.append(Alarm(interval, function))
+        return self.made[-1]
+
+
+def test_run_pass_past_max_pass_duration_stops_as_if_signalled_and_says_why(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config(api={"concurrency": 1}, safety={"max_pass_duration": "90min"})
+    stop = threading.Event()
+    alarms = Alarms()
+    sim.delete_gate.clear()
+    results: list[PassResult] = []
+    with capture_logs() as logs:
+        worker = threading.Thread(
+            target=lambda: results.append(run(config, stop=stop, timer=alarms))
+        )
+        worker.start()
+        assert sim.delete_started.wait(5)
+        [alarm] = alarms.made
+        alarm.ring()  # 90 minutes later, the first DELETE still on the wire
+        assert stop.is_set()  # the pass's stop, as a signal would set it
+        sim.delete_gate.set()
+        worker.join(10)
+
+    [result] = results
+    assert alarm.interval == 90 * 60
+    assert alarm.cancelled
+    assert len(sim.deleted) == sim.request_count("DELETE") == 1
+    assert (result.exit_code, result.interrupted, result.deadline_reached) == (1, True, True)
+    assert result.failures[0].startswith(
+        "the pass reached its deadline (safety.max_pass_duration: 5400 s) before it finished: "
+    )
+    assert not any("signal" in failure for failure in result.failures)
+    [deadline] = [entry for entry in logs if entry["event"] == "pass.deadline"]
+    assert deadline["log_level"] == "warning"
+    assert deadline["max_pass_duration_seconds"] == 5400
+    [summary] = [entry for entry in logs if entry["event"] == "pass.summary"]
+    assert summary["deadline_reached"] is True
+    assert summary["failures"] == list(result.failures)
+
+
+def test_run_pass_deadline_while_listing_says_so(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config()
+    alarms = Alarms()
+    sim.on_request(lambda _method, _path: alarms.made[0].ring())  # comes during the first GET
+
+    result = run(config, timer=alarms)
+
+    assert sim.request_count("DELETE") == 0
+    assert (result.exit_code, result.deadline_reached) == (1, True)
+    assert result.failures == (
+        "the pass reached its deadline (safety.max_pass_duration: 3600 s) before it finished "
+        "(while listing): nothing was deleted",
+    )
+    assert _last_plan(config)["problems"][0]["message"] == result.failures[0]
+
+
+def test_run_pass_that_ends_in_time_cancels_its_deadline(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    alarms = Alarms()
+
+    result = run(make_config(), timer=alarms)
+
+    assert result.exit_code == 0
+    [alarm] = alarms.made
+    assert alarm.cancelled
+    assert not result.deadline_reached
+
+
+def test_run_pass_a_signal_before_the_deadline_is_the_reason_it_stopped(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    stop = threading.Event()
+    alarms = Alarms()
+
+    def signal_then_deadline(_method: str, _path: str) -> None:
+        stop.set()
+        alarms.made[0].ring()
+
+    sim.on_request(signal_then_deadline)
+
+    result = run(make_config(), stop=stop, timer=alarms)
+
+    assert (result.interrupted, result.deadline_reached) == (True, False)
+    assert result.failures[0].startswith("stopped by a signal before it finished")
+
+
+def test_run_pass_stopped_before_listing_deletes_nothing_and_records_so(
     sim: Simulator, make_config: MakeConfig, run: Run
 ) -> None:
     stop = threading.Event()
     stop.set()
     config = make_config()
 
-    result = run(config, stop=stop)
+    with capture_logs() as logs:
+        result = run(config, stop=stop)
 
     assert result.interrupted
     assert result.exit_code == 1
     assert sim.request_count() == 0
-    assert not (config.state_dir / "last-plan.json").exists()
+    [summary] = [entry for entry in logs if entry["event"] == "pass.summary"]
+    assert summary["interrupted"] is True
+    document = _last_plan(config)
+    assert document["run_id"] == result.run_id
+    assert "stopped by a signal" in document["problems"][0]["message"]
 
 
 def test_run_pass_refuses_to_start_while_another_pass_holds_the_lock(

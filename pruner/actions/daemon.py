@@ -23,13 +23,14 @@ from prometheus_client.process_collector import ProcessCollector
 from pruner.actions.common import load_and_warn
 from pruner.api import Secret, TokenMissing, load_token
 from pruner.config import Config
-from pruner.daemon import Daemon, stop_on_signals
+from pruner.daemon import Daemon
 from pruner.errors import UserError
 from pruner.health import Heartbeat
 from pruner.hooks import PassHooks, for_config
 from pruner.lock import LockHeld, PassLock
 from pruner.metrics import MetricsServer, PassMetrics, new_registry
 from pruner.sdnotify import Notifier
+from pruner.signals import stop_on_signals
 
 __all__ = ["main"]
 

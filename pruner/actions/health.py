@@ -1,4 +1,5 @@
-"""`pruner health`: exit 0 while the daemon's heartbeat is fresh, 1 with the reason otherwise.
+"""`pruner health`: exit 0 while the daemon's heartbeat is fresh and no pass of it runs past its
+deadline (`safety.max_pass_duration`), 1 with the reason otherwise.
 
 It answers container and orchestrator probes, which give it a few seconds: it reads only
 `state_dir` from the config, with the config's own strict YAML reader but without validating

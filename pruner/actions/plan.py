@@ -20,10 +20,10 @@ import structlog
 
 from pruner.actions.common import load_and_warn
 from pruner.config import Config
-from pruner.errors import EXIT_INCOMPLETE, EXIT_OK
+from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
 from pruner.listing import load_listing
 from pruner.models import Plan
-from pruner.passes import log_problem, run_pass, utc_now
+from pruner.passes import log_problem, run_pass
 from pruner.planner import build_plan
 from pruner.report import Summary, summarize, write_plan_json, write_table
 
@@ -42,9 +42,9 @@ def main(args: argparse.Namespace) -> int:
 
 def _plan_live(args: argparse.Namespace) -> int:
     config = load_and_warn(args)
-    fixed: datetime | None = args.now
-    clock = utc_now if fixed is None else (lambda: fixed)
-    result = run_pass(config, dry_run=False, execute=False, clock=clock)
+    result = run_pass(config, dry_run=False, execute=False, now=args.now)
+    if result.key_refused:  # an empty plan would read as "nothing to delete"
+        raise PassFailed(*result.failures)
     _write_report(result.plan, summarize(result.plan), args.format, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 

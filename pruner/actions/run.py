@@ -2,7 +2,8 @@
 
 The report on stdout says what was deleted (or would be) per server, what failed and why, and
 the summary; every detail is in the logs and in state_dir/last-plan.json. SIGTERM or SIGINT
-lets the pass wind down (requests on the wire finish, nothing new starts) and exits 1.
+lets the pass wind down (requests on the wire finish, nothing new starts), record what it did,
+and exit 1; a second one only says what it still waits for.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry
 
+from pruner import signals
 from pruner.actions.common import load_and_warn
 from pruner.config import Config
 from pruner.hooks import PassHooks, for_config
@@ -32,22 +33,30 @@ from pruner.passes import CAP_GUARDS, PassResult, run_pass
 __all__ = ["main", "stop_on_signals", "write_pass_report"]
 
 _WIDTH = 100
-_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_STOPPING = (
+    "stopping: the requests on the wire finish, no new one starts; then the pass records what "
+    "it did and exits 1"
+)
+_STILL_STOPPING = (
+    "still stopping: waiting for the requests on the wire to finish (each within api.timeout) "
+    "so that the pass can record their outcome"
+)
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_and_warn(args)  # exit 2 before any API call
     stop = threading.Event()
-    with stop_on_signals(stop), _textfile_metrics(config) as watching:
-        result = run_pass(
-            config,
-            dry_run=args.dry_run,
-            allow_large_deletions=args.allow_large_deletions,
-            stop=stop,
-            hooks=for_config(config, extra=watching),
-        )
-    cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
-    write_pass_report(result, sys.stdout, dry_run_cause=cause)
+    with stop_on_signals(stop):
+        with _textfile_metrics(config) as watching:
+            result = run_pass(
+                config,
+                dry_run=args.dry_run,
+                allow_large_deletions=args.allow_large_deletions,
+                stop=stop,
+                hooks=for_config(config, extra=watching),
+            )
+        cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
+        write_pass_report(result, sys.stdout, dry_run_cause=cause)
     return result.exit_code
 
 
@@ -89,27 +98,29 @@ def _write_textfile(registry: CollectorRegistry, path: Path) -> None:
 
 @contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """While inside, SIGTERM and SIGINT set `stop` instead of ending the process; after the
-    first one the previous handlers are back, so a second Ctrl-C ends it at once."""
+    """While inside, SIGTERM and SIGINT set `stop` instead of ending the process: the pass winds
+    down (requests on the wire finish, nothing new starts) and records what it did.
+
+    A second signal does not cut that short: a DELETE abandoned on the wire would leave its
+    outcome unknown and the pass unrecorded. It says what the pass still waits for instead.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may handle signals
         return
-    previous = {number: signal.getsignal(number) for number in _SIGNALS}
+    log = structlog.get_logger("pruner")
+    seen: list[int] = []
 
-    def restore() -> None:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    def on_signal(signum: int) -> None:  # from the signal watcher's thread: it may log
+        seen.append(signum)
+        name = signal.Signals(signum).name
+        if len(seen) == 1:
+            stop.set()
+            log.warning("run.stopping", signal=name, message=_STOPPING)
+        else:
+            log.warning("run.still_stopping", signal=name, message=_STILL_STOPPING)
 
-    def on_signal(_number: int, _frame: FrameType | None) -> None:
-        stop.set()  # no logging here: the handler may run while the logger holds its lock
-        restore()
-
-    for number in _SIGNALS:
-        signal.signal(number, on_signal)
-    try:
+    with signals.stop_on_signals(on_signal):
         yield
-    finally:
-        restore()
 
 
 def write_pass_report(
