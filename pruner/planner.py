@@ -124,9 +124,11 @@ class _Subject:
 
 @dataclass(frozen=True, slots=True)
 class _HostnameNeeded:
-    """Which policy applies cannot be told: `by` matches by hostname and the server has none."""
+    """Which policy applies cannot be told: `by` matches by hostname and the server has none.
+    `candidates` are the policies that could apply, `by` first."""
 
     by: Policy
+    candidates: tuple[Policy, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,10 @@ class _Context:
         if policy is None:
             return _unmanaged(subject)
         if isinstance(policy, _HostnameNeeded):
+            if self._is_orphan(subject) and all(p.orphans == "keep" for p in policy.candidates):
+                # Whichever policy applies keeps this orphan's backups: nothing to tell apart.
+                why = "its hostname is unknown, and every policy that could apply has orphans: keep"
+                return _orphan(subject, None, why)
             return _hostname_unknown(subject, policy.by)
         incomplete = self._incomplete(subject, policy)
         if incomplete is not None:
@@ -221,11 +227,9 @@ class _Context:
             decisions = decide(subject.backups, policy, self.now, self.zone)
             detail = "the server is locked (an operation is running on it): not pruned this pass"
             return _skipped(subject, policy, decisions, "locked", detail)
-        orphan = self.servers is not None and (
-            subject.server is None or subject.server.is_terminated
-        )
+        orphan = self._is_orphan(subject)
         if orphan and policy.orphans == "keep":
-            return _orphan(subject, policy)
+            return _orphan(subject, policy.name, f"policy {policy.name!r} has orphans: keep")
         decisions = decide(subject.backups, policy, self.now, self.zone)
         notes = [_orphan_note(subject)] if orphan else []
         stale = self._stale(subject, policy, decisions)
@@ -238,15 +242,18 @@ class _Context:
             )
         return _Outcome(_group(subject, policy.name, "ok", decisions, messages=notes))
 
+    def _is_orphan(self, subject: _Subject) -> bool:
+        """Its server is gone: missing from a servers listing, or terminated."""
+        return self.servers is not None and (subject.server is None or subject.server.is_terminated)
+
     def _policy_for(self, subject: _Subject) -> Policy | _HostnameNeeded | None:
         """The first policy that matches; without a hostname, the first that would need one
         when it comes before any match (falling through to a later policy could delete what
         the earlier one keeps)."""
-        for policy in self.policies:
-            if policy.resource != subject.resource:
-                continue
+        candidates = [p for p in self.policies if p.resource == subject.resource]
+        for index, policy in enumerate(candidates):
             if subject.hostname is None and policy.needs_hostname(subject.server_id):
-                return _HostnameNeeded(policy)
+                return _HostnameNeeded(policy, _could_apply(candidates[index:], subject.server_id))
             if policy.matches(subject.server_id, subject.hostname):
                 return policy
         return None
@@ -440,13 +447,25 @@ def _hostname_unknown(subject: _Subject, by: Policy) -> _Outcome:
     return _Outcome(group, [problem])
 
 
-def _orphan(subject: _Subject, policy: Policy) -> _Outcome:
+def _could_apply(policies: Sequence[Policy], server_id: int) -> tuple[Policy, ...]:
+    """Of `policies` (in order), those that may apply to a server of unknown hostname: each
+    that matches by hostname, up to and with the first that matches it without one."""
+    could: list[Policy] = []
+    for policy in policies:
+        if policy.needs_hostname(server_id):
+            could.append(policy)
+        elif policy.matches(server_id, None):
+            could.append(policy)
+            break
+    return tuple(could)
+
+
+def _orphan(subject: _Subject, policy: str | None, why: str) -> _Outcome:
     decisions = _all_keep(subject.backups, ("orphan",))
     detail = (
-        f"{_orphan_note(subject)}: its {_count(len(decisions), subject.resource)} are kept "
-        f"(policy {policy.name!r} has orphans: keep)"
+        f"{_orphan_note(subject)}: its {_count(len(decisions), subject.resource)} are kept ({why})"
     )
-    group = _group(subject, policy.name, "orphan", decisions, messages=[detail])
+    group = _group(subject, policy, "orphan", decisions, messages=[detail])
     return _Outcome(group, [_warning(subject, detail)])
 
 

@@ -165,6 +165,31 @@ def test_build_plan_ignores_an_unknown_hostname_for_a_policy_of_other_server_ids
     assert (group.status, group.policy, group.kept) == ("ok", "everything", 6)
 
 
+def test_build_plan_keeps_a_nameless_orphan_as_an_orphan_when_every_candidate_keeps_orphans() -> (
+    None
+):
+    # A deleted server's snapshots carry no hostname: whichever policy applies keeps them.
+    plan = _plan(listing(daily(8, 1, hostname=None), []), DB_FIRST)
+    group = _only_group(plan)
+    assert (group.status, group.policy, group.deleted) == ("orphan", None, 0)
+    assert "every policy that could apply has orphans: keep" in group.messages[0]
+    assert not [p for p in plan.problems if p.level == "error"]
+
+
+@pytest.mark.parametrize("applies", ["db", "everything"])
+def test_build_plan_fails_closed_on_a_nameless_orphan_a_candidate_would_prune(applies: str) -> None:
+    policies = [replace(p, orphans="apply") if p.name == applies else p for p in DB_FIRST]
+    plan = _plan(listing(daily(8, 1, hostname=None), []), policies)
+    assert _incomplete_group_of(plan).deleted == 0
+
+
+def test_build_plan_judges_a_nameless_orphan_by_the_candidates_only() -> None:
+    # A policy after the first hostname-free match can never apply: its orphans: apply is moot.
+    policies = [*DB_FIRST, policy("late", server_ids=[1], keep_last=1, orphans="apply")]
+    group = _only_group(_plan(listing(daily(8, 1, hostname=None), []), policies))
+    assert group.status == "orphan"
+
+
 def test_build_plan_ignores_hostname_policies_of_the_other_resource() -> None:
     policies = [policy("db", resource="snapshots", hostnames=["db-*"], keep_last=1), DB_FIRST[1]]
     group = _only_group(_plan(listing(daily(8, 1, hostname=None), NAMELESS), policies))
