@@ -32,8 +32,8 @@ from requests.adapters import HTTPAdapter
 
 from pruner import __version__
 from pruner.config import ApiSettings
+from pruner.engine.models import Backup, Listing, Problem, Resource, Server
 from pruner.listing import parse_backups, parse_servers
-from pruner.models import Backup, Listing, Problem, Resource, Server
 
 __all__ = [
     "CREDENTIAL_NAME",

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pruner.models import Decision, Group
+from pruner.engine.models import Decision, Group
 from pruner.state import AUDIT_FILE, Write, sync_directory
 
 __all__ = ["AUDIT_FILE", "AuditTrail", "AuditWave", "AuditWriteError", "archive_name"]

@@ -29,9 +29,9 @@ from pydantic import (
 )
 
 from pruner import _yaml
-from pruner.models import COUNT_RULES, WITHIN_RULES, Orphans, Policy, Resource
+from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Orphans, Policy, Resource
+from pruner.engine.units import Duration, Size, UnitError, parse_duration, parse_size
 from pruner.schedule import parse_crontab
-from pruner.units import Duration, Size, UnitError, parse_duration, parse_size
 
 __all__ = [
     "ApiSettings",

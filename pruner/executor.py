@@ -39,7 +39,7 @@ from pruner.api import (
     PassInterrupted,
 )
 from pruner.audit import AuditTrail, AuditWave, AuditWriteError
-from pruner.models import Backup, Decision, Group, Plan, Resource
+from pruner.engine.models import Backup, Decision, Group, Plan, Resource
 
 __all__ = ["DONE", "WAVE_SIZE", "Execution", "Outcome", "execute"]
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pruner.models import Backup, Listing, Problem, Resource, Server
+from pruner.engine.models import Backup, Listing, Problem, Resource, Server
 
 __all__ = [
     "ListingError",

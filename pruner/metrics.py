@@ -34,13 +34,13 @@ from prometheus_client.registry import Collector
 
 from pruner import __version__
 from pruner.config import Config
+from pruner.engine.models import Group, Resource
+from pruner.engine.planner import is_protected, is_stale
+from pruner.engine.units import Duration
 from pruner.errors import EXIT_CAPPED, EXIT_OK
 from pruner.executor import DONE
-from pruner.models import Group, Resource
 from pruner.passes import PassResult
-from pruner.planner import is_protected, is_stale
 from pruner.state import write_json_atomically
-from pruner.units import Duration
 
 __all__ = [
     "BACKUP_STATES",

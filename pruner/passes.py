@@ -40,14 +40,15 @@ from pruner.api import (
 )
 from pruner.audit import AuditTrail
 from pruner.config import Config
+from pruner.engine.models import Decision, Group, Listing, Plan, Problem, Resource
+from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
 from pruner.executor import Execution, execute
 from pruner.hooks import FannedOut, PassHooks
 from pruner.lock import PassLock
 from pruner.logging import mask_secrets
-from pruner.models import Decision, Group, Listing, Plan, Problem, Resource
-from pruner.planner import build_plan, newest_stale_backup
-from pruner.report import Summary, plan_to_json, summarize
+from pruner.report.plan_json import plan_to_json
+from pruner.report.summary import Summary, summarize
 from pruner.state import LAST_PLAN, recover_state_dir, write_json_atomically
 
 __all__ = [

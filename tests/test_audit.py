@@ -21,8 +21,8 @@ from structlog.testing import capture_logs
 from pruner.api import ApiClient, Secret, build_session
 from pruner.audit import AUDIT_FILE, AuditTrail, archive_name
 from pruner.config import Config, parse_config
+from pruner.engine.models import Backup, Decision, Group, Plan
 from pruner.executor import Execution, execute
-from pruner.models import Backup, Decision, Group, Plan
 from pruner.passes import PassResult, run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 

@@ -16,8 +16,8 @@ from pruner.config import (
     load_config,
     parse_config,
 )
-from pruner.models import Policy
-from pruner.units import parse_duration, parse_size
+from pruner.engine.models import Policy
+from pruner.engine.units import parse_duration, parse_size
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
 

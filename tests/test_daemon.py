@@ -29,9 +29,9 @@ from pruner.daemon import (
     heartbeat_job,
     pass_job,
 )
+from pruner.engine.models import Plan
 from pruner.health import Heartbeat, RunningPass, check
 from pruner.lock import LockHeld
-from pruner.models import Plan
 from pruner.passes import PassResult
 from pruner.sdnotify import Notifier
 from pruner.signals import stop_on_signals

@@ -13,9 +13,9 @@ import structlog
 from structlog.testing import capture_logs
 
 from pruner.api import ApiClient, Secret, build_session
+from pruner.engine.models import Backup, Decision, Group, Plan
 from pruner.executor import Execution, execute
 from pruner.listing import parse_backups
-from pruner.models import Backup, Decision, Group, Plan
 from pruner.simulator import (
     READ_TOKEN,
     WRITE_TOKEN,

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pruner.api import ApiClient, Secret, build_session
 from pruner.config import Config, parse_config
 from pruner.daemon import Daemon
+from pruner.engine.models import Plan
 from pruner.metrics import (
     BACKUP_STATES,
     MetricsServer,
@@ -31,7 +32,6 @@ from pruner.metrics import (
     run_result,
     write_textfile,
 )
-from pruner.models import Plan
 from pruner.passes import PassResult, run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 

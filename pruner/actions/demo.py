@@ -26,11 +26,11 @@ from typing import TextIO
 from pruner.actions.run import stop_on_signals
 from pruner.api import Secret
 from pruner.config import Config, parse_config
+from pruner.engine.models import Backup, Decision, Group, Plan, Resource
 from pruner.errors import EXIT_INCOMPLETE, UserError
 from pruner.logging import configure_logging
-from pruner.models import Backup, Decision, Group, Plan, Resource
 from pruner.passes import PassResult, run_pass
-from pruner.report import render_table
+from pruner.report.table import render_table
 from pruner.simulator import WRITE_TOKEN, Fleet, Simulator, generate_fleet
 
 __all__ = ["EXAMPLE_CONFIG", "Change", "example_config_path", "for_simulator", "main"]

@@ -20,12 +20,14 @@ import structlog
 
 from pruner.actions.common import load_and_warn
 from pruner.config import Config
+from pruner.engine.models import Plan
+from pruner.engine.planner import build_plan
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
 from pruner.listing import load_listing
-from pruner.models import Plan
 from pruner.passes import log_problem, run_pass
-from pruner.planner import build_plan
-from pruner.report import Summary, summarize, write_plan_json, write_table
+from pruner.report.plan_json import write_plan_json
+from pruner.report.summary import Summary, summarize
+from pruner.report.table import write_table
 
 __all__ = ["main"]
 

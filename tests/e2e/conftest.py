@@ -39,9 +39,9 @@ import pytest
 import yaml
 
 from pruner.config import load_config
+from pruner.engine.models import Backup, Listing, Plan, Resource
+from pruner.engine.planner import build_plan
 from pruner.listing import parse_backups, parse_servers
-from pruner.models import Backup, Listing, Plan, Resource
-from pruner.planner import build_plan
 from pruner.simulator import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
 
 # Distinctive, random-looking keys: a leak of any recognisable part of them is easy to spot. The

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pruner.models import Plan
+from pruner.engine.models import Plan
 from pruner.simulator import Faults, ScriptedResponse
 
 from .conftest import E2E

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pruner.models import Plan
+from pruner.engine.models import Plan
 from pruner.simulator import ScriptedResponse
 
 from .conftest import E2E

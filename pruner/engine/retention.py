@@ -18,8 +18,8 @@ from itertools import compress, islice
 from operator import attrgetter, ne
 from typing import NamedTuple
 
-from pruner.models import COUNT_RULES, WITHIN_RULES, Backup, Decision, Policy
-from pruner.units import Duration, Size, subtract
+from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Backup, Decision, Policy
+from pruner.engine.units import Duration, Size, subtract
 
 __all__ = ["decide"]
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from pruner.units import Duration, Size
+from pruner.engine.units import Duration, Size
 
 __all__ = [
     "COUNT_RULES",

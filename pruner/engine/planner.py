@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from pruner.models import (
+from pruner.engine.models import (
     Backup,
     Decision,
     Group,
@@ -23,8 +23,8 @@ from pruner.models import (
     Resource,
     Server,
 )
-from pruner.retention import decide
-from pruner.units import Duration, subtract
+from pruner.engine.retention import decide
+from pruner.engine.units import Duration, subtract
 
 __all__ = ["build_plan", "is_protected", "is_stale", "newest_stale_backup"]
 

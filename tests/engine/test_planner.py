@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pruner.models import Backup, Group, Listing, Plan, Policy, Problem, Server
-from pruner.planner import build_plan
+from pruner.engine.models import Backup, Group, Listing, Plan, Policy, Problem, Server
+from pruner.engine.planner import build_plan
 from tests._factories import NOW, backup, daily, listing, policy
 
 

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pruner.models import COUNT_RULES, WITHIN_RULES, Backup, Decision, Policy
-from pruner.retention import decide
-from pruner.units import Duration, parse_duration, parse_size, subtract
+from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Backup, Decision, Policy
+from pruner.engine.retention import decide
+from pruner.engine.units import Duration, parse_duration, parse_size, subtract
 
 SOFIA = ZoneInfo("Europe/Sofia")
 ZONES: list[tzinfo | None] = [None, ZoneInfo("UTC"), SOFIA, ZoneInfo("America/New_York")]

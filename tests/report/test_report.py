@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from pruner.models import Backup, Decision, Group, Plan, Problem
-from pruner.report import SCHEMA, plan_to_json, render_table, write_plan_json
+from pruner.engine.models import Backup, Decision, Group, Plan, Problem
+from pruner.report.plan_json import SCHEMA, plan_to_json, write_plan_json
+from pruner.report.table import render_table
 
 SOFIA_SUMMER = timezone(timedelta(hours=3))
 GENERATED = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pruner.models import Backup, Decision, Policy
-from pruner.retention import decide
-from pruner.units import parse_duration, parse_size
+from pruner.engine.models import Backup, Decision, Policy
+from pruner.engine.retention import decide
+from pruner.engine.units import parse_duration, parse_size
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 SOFIA = ZoneInfo("Europe/Sofia")

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pruner.units import UnitError, parse_duration, parse_size, subtract
+from pruner.engine.units import UnitError, parse_duration, parse_size, subtract
 
 SOFIA = ZoneInfo("Europe/Sofia")
 
