@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from pruner.config import load_config
+from pruner.config.load import load_config
 from pruner.engine.models import Backup
 from pruner.engine.planner import build_plan
 from pruner.engine.retention import decide

@@ -31,7 +31,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from pruner import __version__
-from pruner.config import ApiSettings
+from pruner.config.load import ApiSettings
 from pruner.engine.models import Backup, Listing, Problem, Resource, Server
 from pruner.listing import parse_backups, parse_servers
 

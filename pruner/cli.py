@@ -75,7 +75,7 @@ def _as_user_error(error: Exception) -> UserError | None:
     """
     # Imported here, not at the top: `pruner health` must not pay for loading requests.
     from pruner.api import ApiError, TokenMissing  # noqa: PLC0415
-    from pruner.config import ConfigError  # noqa: PLC0415
+    from pruner.config.load import ConfigError  # noqa: PLC0415
     from pruner.listing import ListingError  # noqa: PLC0415
 
     if isinstance(error, UserError):

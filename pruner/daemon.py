@@ -33,13 +33,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pruner.api import ApiError, PassInterrupted, Secret
-from pruner.config import Config, ScheduleSettings
+from pruner.config.crontab import crontab_trigger
+from pruner.config.load import Config, ScheduleSettings
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
 from pruner.health import RunningPass
 from pruner.hooks import PassHooks
 from pruner.lock import LockHeld
 from pruner.passes import PassResult, run_pass
-from pruner.schedule import crontab_trigger
 from pruner.sdnotify import Notifier
 
 __all__ = [

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
-from pruner.config import Config
+from pruner.config.load import Config
 from pruner.notify import Notifier
 
 if TYPE_CHECKING:

@@ -39,7 +39,7 @@ from pruner.api import (
     load_token,
 )
 from pruner.audit import AuditTrail
-from pruner.config import Config
+from pruner.config.load import Config
 from pruner.engine.models import Decision, Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK

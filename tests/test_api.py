@@ -37,7 +37,7 @@ from pruner.api import (
     fetch_listing,
     load_token,
 )
-from pruner.config import ApiSettings
+from pruner.config.load import ApiSettings
 
 BASE = "https://api.test/v1"
 TOKEN = "tok-7f3a-SECRET-91c2"

@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from pruner.api import ApiClient, Secret, build_session
 from pruner.audit import AUDIT_FILE, AuditTrail, archive_name
-from pruner.config import Config, parse_config
+from pruner.config.load import Config, parse_config
 from pruner.engine.models import Backup, Decision, Group, Plan
 from pruner.executor import Execution, execute
 from pruner.passes import PassResult, run_pass

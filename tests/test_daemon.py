@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 
 from pruner.api import ApiAuthError, PassInterrupted, Secret
 from pruner.cli import main as cli_main
-from pruner.config import Config, ScheduleSettings, parse_config
+from pruner.config.load import Config, ScheduleSettings, parse_config
 from pruner.daemon import (
     HEARTBEAT_JOB_ID,
     PASS_JOB_ID,

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from pruner.api import CREDENTIAL_NAME
-from pruner.config import parse_config
+from pruner.config.load import parse_config
 from pruner.daemon import HEARTBEAT_INTERVAL
 from pruner.health import MAX_AGE
 from pruner.simulator import WRITE_TOKEN, Simulator, generate_fleet

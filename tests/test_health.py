@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pruner.actions.health import EXIT_UNHEALTHY, main
-from pruner.config import load_config, parse_config
+from pruner.config.load import load_config, parse_config
 from pruner.health import DEFAULT_STATE_DIR, HEARTBEAT, MAX_AGE, Heartbeat, RunningPass, check
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)

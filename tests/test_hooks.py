@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.api import Secret, TokenMissing
-from pruner.config import Config, parse_config
+from pruner.config.load import Config, parse_config
 from pruner.lock import LockHeld, PassLock
 from pruner.passes import PassResult, run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pruner.api import ApiClient, Secret, build_session
-from pruner.config import Config, parse_config
+from pruner.config.load import Config, parse_config
 from pruner.daemon import Daemon
 from pruner.engine.models import Plan
 from pruner.metrics import (

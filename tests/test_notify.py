@@ -17,7 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.api import ApiClient, Secret, build_session
-from pruner.config import Config, parse_config
+from pruner.config.load import Config, parse_config
 from pruner.hooks import PassHooks, for_config
 from pruner.notify import BODY_LIMIT, Notifier, ping_url
 from pruner.passes import PassResult, run_pass

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.api import ApiClient, Secret, TokenMissing, build_session
-from pruner.config import Config, parse_config
+from pruner.config.load import Config, parse_config
 from pruner.lock import LockHeld, PassLock
 from pruner.logging import configure_logging
 from pruner.passes import PassResult, run_pass

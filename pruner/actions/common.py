@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pruner.config import Config
+    from pruner.config.load import Config
 
 __all__ = ["DEFAULT_CONFIG", "config_path", "load_and_warn"]
 
@@ -28,7 +28,7 @@ def load_and_warn(args: argparse.Namespace) -> Config:
     # Imported here: `pruner health` uses config_path and must not load pydantic and structlog.
     import structlog  # noqa: PLC0415
 
-    from pruner.config import load_config  # noqa: PLC0415
+    from pruner.config.load import load_config  # noqa: PLC0415
 
     config = load_config(config_path(args))
     log = structlog.get_logger("pruner")

@@ -22,7 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from pruner.actions.common import load_and_warn
 from pruner.api import Secret, TokenMissing, load_token
-from pruner.config import Config
+from pruner.config.load import Config
 from pruner.daemon import Daemon
 from pruner.errors import UserError
 from pruner.health import Heartbeat

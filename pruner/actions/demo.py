@@ -25,7 +25,7 @@ from typing import TextIO
 
 from pruner.actions.run import stop_on_signals
 from pruner.api import Secret
-from pruner.config import Config, parse_config
+from pruner.config.load import Config, parse_config
 from pruner.engine.models import Backup, Decision, Group, Plan, Resource
 from pruner.errors import EXIT_INCOMPLETE, UserError
 from pruner.logging import configure_logging

@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from pruner import signals
 from pruner.actions.common import load_and_warn
-from pruner.config import Config
+from pruner.config.load import Config
 from pruner.engine.models import Group
 from pruner.hooks import PassHooks, for_config
 from pruner.metrics import PassMetrics, new_registry, previous_success, write_textfile

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import pytest
 import yaml
 
-from pruner.config import load_config
+from pruner.config.load import load_config
 from pruner.engine.models import Backup, Listing, Plan, Resource
 from pruner.engine.planner import build_plan
 from pruner.listing import parse_backups, parse_servers

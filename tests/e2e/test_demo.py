@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pruner.actions.demo import EXAMPLE_CONFIG, example_config_path, for_simulator
-from pruner.config import parse_config
+from pruner.config.load import parse_config
 from pruner.simulator import WRITE_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]

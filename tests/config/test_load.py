@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from pruner.config import (
+from pruner.config.load import (
     ConfigError,
     MetricsSettings,
     NotifySettings,
@@ -19,7 +19,7 @@ from pruner.config import (
 from pruner.engine.models import Policy
 from pruner.engine.units import parse_duration, parse_size
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
 
 MINIMAL = """\
 policies:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pruner.schedule import crontab_trigger, parse_crontab
+from pruner.config.crontab import crontab_trigger, parse_crontab
 
 # A Friday.
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)

@@ -28,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from pruner import _yaml
+from pruner.config import _yaml
+from pruner.config.crontab import parse_crontab
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Orphans, Policy, Resource
 from pruner.engine.units import Duration, Size, UnitError, parse_duration, parse_size
-from pruner.schedule import parse_crontab
 
 __all__ = [
     "ApiSettings",
