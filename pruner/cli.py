@@ -74,9 +74,9 @@ def _as_user_error(error: Exception) -> UserError | None:
     (2: nothing was contacted); any other API error that ends a command fails it (1).
     """
     # Imported here, not at the top: `pruner health` must not pay for loading requests.
-    from pruner.api import ApiError, TokenMissing  # noqa: PLC0415
     from pruner.config.load import ConfigError  # noqa: PLC0415
-    from pruner.listing import ListingError  # noqa: PLC0415
+    from pruner.vpsbg.errors import ApiError, TokenMissing  # noqa: PLC0415
+    from pruner.vpsbg.listing import ListingError  # noqa: PLC0415
 
     if isinstance(error, UserError):
         return error

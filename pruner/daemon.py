@@ -32,7 +32,6 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from pruner.api import ApiError, PassInterrupted, Secret
 from pruner.config.crontab import crontab_trigger
 from pruner.config.load import Config, ScheduleSettings
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
@@ -41,6 +40,8 @@ from pruner.hooks import PassHooks
 from pruner.lock import LockHeld
 from pruner.passes import PassResult, run_pass
 from pruner.sdnotify import Notifier
+from pruner.vpsbg.errors import ApiError, PassInterrupted
+from pruner.vpsbg.token import Secret
 
 __all__ = [
     "HEARTBEAT_INTERVAL",

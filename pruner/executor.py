@@ -30,16 +30,11 @@ from typing import Literal
 
 from structlog.typing import FilteringBoundLogger
 
-from pruner.api import (
-    ApiAuthError,
-    ApiClient,
-    ApiError,
-    ApiPermissionError,
-    DeleteOutcome,
-    PassInterrupted,
-)
 from pruner.audit import AuditTrail, AuditWave, AuditWriteError
 from pruner.engine.models import Backup, Decision, Group, Plan, Resource
+from pruner.engine.results import DeleteOutcome
+from pruner.vpsbg.client import ApiClient
+from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, PassInterrupted
 
 __all__ = ["DONE", "WAVE_SIZE", "Execution", "Outcome", "execute"]
 

@@ -28,20 +28,11 @@ from typing import Any, Protocol
 import structlog
 from structlog.typing import FilteringBoundLogger
 
-from pruner.api import (
-    ApiAuthError,
-    ApiClient,
-    ApiPermissionError,
-    DeleteOutcome,
-    PassInterrupted,
-    Secret,
-    fetch_listing,
-    load_token,
-)
 from pruner.audit import AuditTrail
 from pruner.config.load import Config
 from pruner.engine.models import Decision, Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
+from pruner.engine.results import DeleteOutcome
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
 from pruner.executor import Execution, execute
 from pruner.hooks import FannedOut, PassHooks
@@ -50,6 +41,10 @@ from pruner.logging import mask_secrets
 from pruner.report.plan_json import plan_to_json
 from pruner.report.summary import Summary, summarize
 from pruner.state import LAST_PLAN, recover_state_dir, write_json_atomically
+from pruner.vpsbg.client import ApiClient
+from pruner.vpsbg.errors import ApiAuthError, ApiPermissionError, PassInterrupted
+from pruner.vpsbg.fetch import fetch_listing
+from pruner.vpsbg.token import Secret, load_token
 
 __all__ = [
     "CAP_GUARDS",

@@ -15,11 +15,11 @@ from structlog.testing import capture_logs
 
 from pruner import __version__
 from pruner.actions.run import stop_on_signals
-from pruner.api import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
 from pruner.cli import _as_user_error, main
 from pruner.config.load import ConfigError
 from pruner.lock import LockHeld, PassLock
 from pruner.simulator import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
+from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
 from tests._factories import DOCS_EXAMPLE_PAGE, item
 
 CONFIG = """\

@@ -16,7 +16,6 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
 from apscheduler.schedulers.base import STATE_STOPPED
 from structlog.testing import capture_logs
 
-from pruner.api import ApiAuthError, PassInterrupted, Secret
 from pruner.cli import main as cli_main
 from pruner.config.load import Config, ScheduleSettings, parse_config
 from pruner.daemon import (
@@ -35,6 +34,8 @@ from pruner.lock import LockHeld
 from pruner.passes import PassResult
 from pruner.sdnotify import Notifier
 from pruner.signals import stop_on_signals
+from pruner.vpsbg.errors import ApiAuthError, PassInterrupted
+from pruner.vpsbg.token import Secret
 
 SOFIA = ZoneInfo("Europe/Sofia")
 # A Friday.

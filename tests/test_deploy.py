@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pruner.api import CREDENTIAL_NAME
 from pruner.config.load import parse_config
 from pruner.daemon import HEARTBEAT_INTERVAL
 from pruner.health import MAX_AGE
 from pruner.simulator import WRITE_TOKEN, Simulator, generate_fleet
+from pruner.vpsbg.token import CREDENTIAL_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -12,10 +12,8 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from pruner.api import ApiClient, Secret, build_session
 from pruner.engine.models import Backup, Decision, Group, Plan
 from pruner.executor import Execution, execute
-from pruner.listing import parse_backups
 from pruner.simulator import (
     READ_TOKEN,
     WRITE_TOKEN,
@@ -25,6 +23,9 @@ from pruner.simulator import (
     Simulator,
 )
 from pruner.simulator import generate_fleet as _generate_fleet
+from pruner.vpsbg.client import ApiClient, build_session
+from pruner.vpsbg.listing import parse_backups
+from pruner.vpsbg.token import Secret
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 

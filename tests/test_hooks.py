@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import Secret, TokenMissing
 from pruner.config.load import Config, parse_config
 from pruner.lock import LockHeld, PassLock
 from pruner.passes import PassResult, run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
+from pruner.vpsbg.errors import TokenMissing
+from pruner.vpsbg.token import Secret
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 

@@ -19,7 +19,6 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pruner.api import ApiClient, Secret, build_session
 from pruner.config.load import Config, parse_config
 from pruner.daemon import Daemon
 from pruner.engine.models import Plan
@@ -34,6 +33,8 @@ from pruner.metrics import (
 )
 from pruner.passes import PassResult, run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
+from pruner.vpsbg.client import ApiClient, build_session
+from pruner.vpsbg.token import Secret
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 ALLOWED_LABELS = {"resource", "state", "result", "guard", "method", "code", "version"}

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import ApiClient, Secret, build_session
 from pruner.config.load import Config, parse_config
 from pruner.hooks import PassHooks, for_config
 from pruner.notify import BODY_LIMIT, Notifier, ping_url
 from pruner.passes import PassResult, run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
 from pruner.simulator import generate_fleet as _generate_fleet
+from pruner.vpsbg.client import ApiClient, build_session
+from pruner.vpsbg.token import Secret
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import ApiClient, Secret, TokenMissing, build_session
 from pruner.config.load import Config, parse_config
 from pruner.lock import LockHeld, PassLock
 from pruner.logging import configure_logging
@@ -26,6 +25,9 @@ from pruner.simulator import (
     Simulator,
     generate_fleet,
 )
+from pruner.vpsbg.client import ApiClient, build_session
+from pruner.vpsbg.errors import TokenMissing
+from pruner.vpsbg.token import Secret
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 

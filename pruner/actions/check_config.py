@@ -16,12 +16,14 @@ import tempfile
 from pathlib import Path
 
 from pruner.actions.common import load_and_warn
-from pruner.api import ApiClient, Secret, TokenMissing, load_token
 from pruner.audit import AUDIT_FILE
 from pruner.config.load import Config, describe_config
 from pruner.errors import EXIT_OK, UserError
 from pruner.lock import LOCK_FILE, StateDirError
 from pruner.logging import mask_secrets
+from pruner.vpsbg.client import ApiClient
+from pruner.vpsbg.errors import TokenMissing
+from pruner.vpsbg.token import Secret, load_token
 
 __all__ = ["main"]
 

@@ -21,7 +21,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from pruner.actions.common import load_and_warn
-from pruner.api import Secret, TokenMissing, load_token
 from pruner.config.load import Config
 from pruner.daemon import Daemon
 from pruner.errors import UserError
@@ -31,6 +30,8 @@ from pruner.lock import LockHeld, PassLock
 from pruner.metrics import MetricsServer, PassMetrics, new_registry
 from pruner.sdnotify import Notifier
 from pruner.signals import stop_on_signals
+from pruner.vpsbg.errors import TokenMissing
+from pruner.vpsbg.token import Secret, load_token
 
 __all__ = ["main"]
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TextIO
 
 from pruner.actions.run import stop_on_signals
-from pruner.api import Secret
 from pruner.config.load import Config, parse_config
 from pruner.engine.models import Backup, Decision, Group, Plan, Resource
 from pruner.errors import EXIT_INCOMPLETE, UserError
@@ -32,6 +31,7 @@ from pruner.logging import configure_logging
 from pruner.passes import PassResult, run_pass
 from pruner.report.table import render_table
 from pruner.simulator import WRITE_TOKEN, Fleet, Simulator, generate_fleet
+from pruner.vpsbg.token import Secret
 
 __all__ = ["EXAMPLE_CONFIG", "Change", "example_config_path", "for_simulator", "main"]
 

@@ -23,11 +23,11 @@ from pruner.config.load import Config
 from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
-from pruner.listing import load_listing
 from pruner.passes import log_problem, run_pass
 from pruner.report.plan_json import write_plan_json
 from pruner.report.summary import Summary, summarize
 from pruner.report.table import write_table
+from pruner.vpsbg.listing import load_listing
 
 __all__ = ["main"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pruner.listing import (
+from pruner.vpsbg.listing import (
     ListingError,
     load_listing,
     parse_backups,

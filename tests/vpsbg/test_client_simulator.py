@@ -13,18 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.api import (
-    ApiAuthError,
-    ApiClient,
-    ApiPermissionError,
-    DeleteOutcome,
-    IncompleteListing,
-    ListedResource,
-    PassInterrupted,
-    Secret,
-    build_session,
-    fetch_listing,
-)
+from pruner.engine.results import DeleteOutcome
 from pruner.simulator import (
     READ_TOKEN,
     WRITE_TOKEN,
@@ -34,6 +23,16 @@ from pruner.simulator import (
     Simulator,
     generate_fleet,
 )
+from pruner.vpsbg.client import ApiClient, build_session
+from pruner.vpsbg.errors import (
+    ApiAuthError,
+    ApiPermissionError,
+    IncompleteListing,
+    ListedResource,
+    PassInterrupted,
+)
+from pruner.vpsbg.fetch import fetch_listing
+from pruner.vpsbg.token import Secret
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 RETRIES = 5

@@ -1,4 +1,4 @@
-"""The VPSBG API client: every HTTP request pruner makes is in this module (SPEC §7).
+"""The VPSBG API client: every request pruner makes to the API goes through `ApiClient`.
 
 What the API answers is never trusted as a whole until it is checked: a listing is either every
 item (every page read, de-duplicated, the count agreeing with `meta.total`) or an
@@ -13,7 +13,6 @@ import contextvars
 import email.utils
 import json
 import math
-import os
 import random
 import threading
 import time
@@ -22,8 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC
-from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import Any, Generic, TypeVar, get_args
 
 import requests
 import structlog
@@ -32,35 +30,21 @@ from requests.adapters import HTTPAdapter
 
 from pruner import __version__
 from pruner.config.load import ApiSettings
-from pruner.engine.models import Backup, Listing, Problem, Resource, Server
-from pruner.listing import parse_backups, parse_servers
+from pruner.engine.models import Resource
+from pruner.engine.results import DeleteOutcome, DeleteResult
+from pruner.vpsbg.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiPermissionError,
+    IncompleteListing,
+    ListedResource,
+    PassInterrupted,
+)
+from pruner.vpsbg.token import Secret
 
-__all__ = [
-    "CREDENTIAL_NAME",
-    "PAGE_SIZE",
-    "USER_AGENT",
-    "ApiAuthError",
-    "ApiClient",
-    "ApiError",
-    "ApiPermissionError",
-    "BackoffGate",
-    "DeleteOutcome",
-    "DeleteResult",
-    "IncompleteListing",
-    "ListedResource",
-    "PassInterrupted",
-    "Secret",
-    "TokenMissing",
-    "build_session",
-    "fetch_listing",
-    "load_token",
-]
-
-ListedResource = Literal["backups", "snapshots", "servers"]
-DeleteResult = Literal["deleted", "already_gone", "locked", "failed"]
+__all__ = ["PAGE_SIZE", "USER_AGENT", "ApiClient", "BackoffGate", "build_session"]
 
 PAGE_SIZE = 50  # Laravel's page size for /backups and /snapshots; the most /servers allows
-CREDENTIAL_NAME = "vpsbg-token"  # systemd LoadCredential= name read from $CREDENTIALS_DIRECTORY
 USER_AGENT = f"pruner/{__version__} (VPSBG backup retention) python-requests/{requests.__version__}"
 
 _MAX_PAGES = 20_000  # api.max_pages's default: a listing claiming more pages fails closed
@@ -74,143 +58,6 @@ _DELETABLE: tuple[Resource, ...] = get_args(Resource)
 _log = structlog.get_logger("pruner.api")
 
 _T = TypeVar("_T")
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """The API could not be used as needed; the message says what is wrong and what to do."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class ApiAuthError(ApiError):
-    """HTTP 401: the token was rejected. Fatal for the pass; never retried."""
-
-
-class ApiPermissionError(ApiError):
-    """HTTP 403: the key may not do this (most likely a Read key asked to delete). Fatal."""
-
-
-class IncompleteListing(ApiError):
-    """A listing could not be read completely: nothing it covers may be deleted (fail closed)."""
-
-    def __init__(
-        self,
-        resource: ListedResource,
-        detail: str,
-        *,
-        page: int | None = None,
-        status: int | None = None,
-    ) -> None:
-        super().__init__(f"the {resource} listing is incomplete: {detail}", status=status)
-        self.resource: ListedResource = resource
-        self.page = page
-
-
-class PassInterrupted(ApiError):
-    """`stop` was set: no new request starts (one already on the wire was allowed to finish)."""
-
-
-class TokenMissing(ApiError):
-    """No usable API token was configured: a user error (exit 2), found before any request."""
-
-
-# --- the token --------------------------------------------------------------------------------
-
-
-class Secret:
-    """A token that does not show itself: repr and str are `Secret('***')`; `reveal()` gives it.
-
-    `source` says where it came from ("$VPSBG_API_TOKEN", "file /etc/pruner/token"), for messages.
-    """
-
-    __slots__ = ("_value", "source")
-
-    def __init__(self, value: str, source: str = "the configured API token") -> None:
-        self._value = value
-        self.source = source
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-
-def load_token(api: ApiSettings, environ: Mapping[str, str]) -> Secret:
-    """The API token: from `api.token_file`, else `$CREDENTIALS_DIRECTORY/vpsbg-token` when that
-    file exists (systemd credentials; the image points it at /run/secrets), else the
-    environment variable `api.token_env`. `Secret.source` names the one used.
-
-    Raises TokenMissing (a configuration error) saying what to fix when none gives a usable
-    token, or when a file that should hold it cannot be read.
-    """
-    if api.token_file is not None:
-        return _token_from_file(api.token_file, f"api.token_file {api.token_file}")
-    credentials = environ.get("CREDENTIALS_DIRECTORY")
-    if credentials:
-        path = Path(credentials) / CREDENTIAL_NAME
-        try:
-            return _token_from_file(path, f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME} ({path})")
-        except _NoTokenFile:
-            pass  # no credential of that name: the environment variable may hold it
-    source = f"${api.token_env}"
-    value = environ.get(api.token_env, "").strip()
-    if not value:
-        raise TokenMissing(
-            f"no VPSBG API token: {source} is not set or empty. Set {source} to an API key "
-            "(a Write key to delete; a Read key is enough for `pruner plan`), or set "
-            f"api.token_file to a file holding it, or pass a systemd credential named "
-            f"{CREDENTIAL_NAME} (LoadCredential={CREDENTIAL_NAME}:/path/to/token)"
-        )
-    return _checked_token(value, source)
-
-
-class _NoTokenFile(TokenMissing):
-    """The file that should hold the token does not exist."""
-
-
-def _token_from_file(path: Path, source: str) -> Secret:
-    """The token in `path`, read without a check first: a check fails for the same reasons as
-    the read (a directory the user may not search), and its answer may change before it."""
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError):
-        raise _NoTokenFile(
-            f"{source} does not exist: create it holding the API token, or remove the setting"
-        ) from None
-    except PermissionError:
-        raise TokenMissing(
-            f"{source} cannot be read (permission denied): the user pruner runs as "
-            f"(uid {os.getuid()}) cannot read it; check LoadCredential= under systemd, or the "
-            "mode and owner of the file (or of the secret's mount) and of its directories"
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise TokenMissing(
-            f"{source} cannot be read ({reason}): put only the API token in it"
-        ) from None
-    if not value:
-        raise TokenMissing(f"{source} is empty: put the API token in it")
-    return _checked_token(value, source)
-
-
-def _checked_token(value: str, source: str) -> Secret:
-    # An HTTP header cannot carry these, and requests would quote the header (the token) in its
-    # error: refuse early, without showing the value.
-    if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
-        raise TokenMissing(
-            f"{source} holds whitespace, control or non-ASCII characters inside the token: "
-            "put only the API token in it"
-        )
-    return Secret(value, source)
 
 
 # --- waiting ----------------------------------------------------------------------------------
@@ -310,21 +157,6 @@ def _waiter(stop: threading.Event) -> Callable[[float], None]:
 
 
 # --- the client -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteOutcome:
-    """What one DELETE came to. `deleted` and `already_gone` are both done (the backup is gone)."""
-
-    resource: Resource
-    id: int
-    result: DeleteResult
-    status: int | None  # the last HTTP status; None when no answer came at all
-    message: str
-
-    @property
-    def done(self) -> bool:
-        return self.result in ("deleted", "already_gone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +294,7 @@ class ApiClient:
     # --- listing ------------------------------------------------------------------------------
 
     def list_items(self, resource: ListedResource) -> list[Any]:
-        """Every item of `resource`, as the API gave them (pruner.listing judges each one).
+        """Every item of `resource`, as the API gave them (pruner.vpsbg.listing judges each one).
 
         All pages are read, then checked as a whole: ids de-duplicated (the same id with other
         content is a disagreement) and the count compared with `meta.total`. If the account
@@ -975,54 +807,3 @@ def _distinct(items: Iterable[Any]) -> tuple[list[Any], object | None]:
             seen[item_id] = item
         kept.append(item)
     return kept, None
-
-
-# --- a whole pass's listing -------------------------------------------------------------------
-
-
-def fetch_listing(client: ApiClient, resources: Iterable[Resource]) -> Listing:
-    """List the servers, then each resource, and parse them into a Listing.
-
-    A listing that could not be read completely is marked so (the planner deletes nothing it
-    covers) with an error Problem saying why; ApiAuthError, ApiPermissionError and
-    PassInterrupted propagate (fatal for the pass).
-    """
-    wanted = tuple(dict.fromkeys(resources))
-    problems: list[Problem] = []
-    servers: tuple[Server, ...] | None = None
-    try:
-        server_items = client.list_items("servers")
-    except IncompleteListing as error:
-        servers_complete = False
-        problems.append(Problem("error", f"{error}: nothing is deleted this pass"))
-    else:
-        parsed_servers, server_problems = parse_servers(server_items)
-        servers = tuple(parsed_servers)
-        servers_complete = not any(p.level == "error" for p in server_problems)
-        problems.extend(server_problems)
-    backups: list[Backup] = []
-    incomplete: set[Resource] = set()
-    for resource in wanted:
-        try:
-            items = client.list_items(resource)
-        except IncompleteListing as error:
-            incomplete.add(resource)
-            problems.append(
-                Problem(
-                    "error",
-                    f"{error}: none of the {resource} are deleted this pass",
-                    resource=resource,
-                )
-            )
-            continue
-        parsed, item_problems = parse_backups(items, resource)
-        backups.extend(parsed)
-        problems.extend(item_problems)
-    return Listing(
-        backups=tuple(backups),
-        servers=servers,
-        resources=frozenset(wanted),
-        incomplete_resources=frozenset(incomplete),
-        servers_complete=servers_complete,
-        problems=tuple(problems),
-    )

@@ -22,22 +22,18 @@ import responses
 from responses import matchers
 from structlog.testing import capture_logs
 
-from pruner.api import (
-    USER_AGENT,
+from pruner.config.load import ApiSettings
+from pruner.vpsbg.client import USER_AGENT, ApiClient, BackoffGate, build_session
+from pruner.vpsbg.errors import (
     ApiAuthError,
-    ApiClient,
     ApiError,
     ApiPermissionError,
-    BackoffGate,
     IncompleteListing,
     PassInterrupted,
-    Secret,
     TokenMissing,
-    build_session,
-    fetch_listing,
-    load_token,
 )
-from pruner.config.load import ApiSettings
+from pruner.vpsbg.fetch import fetch_listing
+from pruner.vpsbg.token import Secret, load_token
 
 BASE = "https://api.test/v1"
 TOKEN = "tok-7f3a-SECRET-91c2"
