@@ -25,8 +25,8 @@ __all__ = ["main"]
 _Handler = Callable[[argparse.Namespace], int]
 EXIT_INTERRUPTED = 128 + 2  # SIGINT, as shells report it
 
-# pruner.logging.LOG_LEVELS, spelled out: importing pruner.logging loads structlog, and a probe
-# (`pruner health`) must not pay for that. test_cli checks the two agree.
+# pruner.ops.logging.LOG_LEVELS, spelled out: importing pruner.ops.logging loads structlog,
+# and a probe (`pruner health`) must not pay for that. test_cli checks the two agree.
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     if args.logs:
-        from pruner.logging import configure_logging  # noqa: PLC0415 (structlog: not for probes)
+        from pruner.ops.logging import configure_logging  # noqa: PLC0415 (structlog: not for probes)
 
         configure_logging(args.log_format, args.log_level)
     handler: _Handler = args.handler

@@ -17,7 +17,7 @@ from pruner import __version__
 from pruner.actions.run import stop_on_signals
 from pruner.cli import _as_user_error, main
 from pruner.config.load import ConfigError
-from pruner.lock import LockHeld, PassLock
+from pruner.passes.lock import LockHeld, PassLock
 from pruner.simulator import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
 from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
 from tests._factories import DOCS_EXAMPLE_PAGE, item

@@ -27,8 +27,8 @@ import pytest
 import yaml
 
 from pruner.config.load import parse_config
-from pruner.daemon import HEARTBEAT_INTERVAL
-from pruner.health import MAX_AGE
+from pruner.ops.daemon import HEARTBEAT_INTERVAL
+from pruner.ops.heartbeat import MAX_AGE
 from pruner.simulator import WRITE_TOKEN, Simulator, generate_fleet
 from pruner.vpsbg.token import CREDENTIAL_NAME
 

@@ -16,13 +16,13 @@ import tempfile
 from pathlib import Path
 
 from pruner.actions.common import load_and_warn
-from pruner.audit import AUDIT_FILE
 from pruner.config.load import Config, describe_config
 from pruner.errors import EXIT_OK, UserError
-from pruner.lock import LOCK_FILE, StateDirError
-from pruner.logging import mask_secrets
+from pruner.passes.audit import AUDIT_FILE
+from pruner.passes.lock import LOCK_FILE, StateDirError
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import TokenMissing
+from pruner.vpsbg.redaction import mask_secrets
 from pruner.vpsbg.token import Secret, load_token
 
 __all__ = ["main"]

@@ -1,16 +1,22 @@
-"""What the actions share: finding the config, logging its warnings."""
+"""What the actions share: finding the config, logging its warnings, the hooks it asks for.
+
+Light to import: `pruner health` uses `config_path`, and must not load pydantic, structlog or
+requests; what needs them is imported where it is used.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pruner.config.load import Config
+    from pruner.passes.hooks import PassHooks
 
-__all__ = ["DEFAULT_CONFIG", "config_path", "load_and_warn"]
+__all__ = ["DEFAULT_CONFIG", "config_path", "for_config", "load_and_warn"]
 
 DEFAULT_CONFIG = Path("/etc/pruner/config.yaml")
 
@@ -35,3 +41,15 @@ def load_and_warn(args: argparse.Namespace) -> Config:
     for warning in config.warnings:
         log.warning("config.warning", message=warning)
     return config
+
+
+def for_config(config: Config, extra: Sequence[PassHooks] = ()) -> tuple[PassHooks, ...]:
+    """The hooks `config` asks for (health pings when notify.urls is set), then `extra` (e.g.
+    the daemon's metrics). Pass the result to run_pass(hooks=...). The one place that knows
+    which hooks a config asks for, for `pruner run` and the daemon alike."""
+    from pruner.ops.notify import Notifier  # noqa: PLC0415 (requests: not for probes)
+
+    hooks: list[PassHooks] = []
+    if config.notify.urls:
+        hooks.append(Notifier(config.notify))
+    return (*hooks, *extra)

@@ -20,16 +20,16 @@ import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
-from pruner.actions.common import load_and_warn
+from pruner.actions.common import for_config, load_and_warn
 from pruner.config.load import Config
-from pruner.daemon import Daemon
 from pruner.errors import UserError
-from pruner.health import Heartbeat
-from pruner.hooks import PassHooks, for_config
-from pruner.lock import LockHeld, PassLock
-from pruner.metrics import MetricsServer, PassMetrics, new_registry
-from pruner.sdnotify import Notifier
-from pruner.signals import stop_on_signals
+from pruner.ops.daemon import Daemon
+from pruner.ops.heartbeat import Heartbeat
+from pruner.ops.metrics import MetricsServer, PassMetrics, new_registry
+from pruner.ops.sdnotify import Notifier
+from pruner.ops.signals import stop_on_signals
+from pruner.passes.hooks import PassHooks
+from pruner.passes.lock import LockHeld, PassLock
 from pruner.vpsbg.errors import TokenMissing
 from pruner.vpsbg.token import Secret, load_token
 
@@ -83,7 +83,7 @@ def _metrics_endpoint(config: Config, registry: CollectorRegistry) -> Iterator[N
             "to turn the endpoint off"
         ) from None
     bound_host, bound_port = server.address
-    structlog.get_logger("pruner.metrics").info(
+    structlog.get_logger("pruner.ops.metrics").info(
         "metrics.listen", host=bound_host, port=bound_port, url=server.url
     )
     try:

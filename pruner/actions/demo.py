@@ -26,9 +26,10 @@ from typing import TextIO
 from pruner.actions.run import stop_on_signals
 from pruner.config.load import Config, parse_config
 from pruner.engine.models import Backup, Decision, Group, Plan, Resource
+from pruner.engine.results import PassResult
 from pruner.errors import EXIT_INCOMPLETE, UserError
-from pruner.logging import configure_logging
-from pruner.passes import PassResult, run_pass
+from pruner.ops.logging import configure_logging
+from pruner.passes.one_pass import run_pass
 from pruner.report.table import render_table
 from pruner.simulator import WRITE_TOKEN, Fleet, Simulator, generate_fleet
 from pruner.vpsbg.token import Secret

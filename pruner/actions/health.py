@@ -18,7 +18,7 @@ from pathlib import Path
 from pruner.actions.common import config_path
 from pruner.config import _yaml
 from pruner.errors import EXIT_OK
-from pruner.health import DEFAULT_STATE_DIR, check
+from pruner.ops.heartbeat import DEFAULT_STATE_DIR, check
 
 __all__ = ["EXIT_UNHEALTHY", "main"]
 

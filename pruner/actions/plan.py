@@ -23,7 +23,7 @@ from pruner.config.load import Config
 from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
-from pruner.passes import log_problem, run_pass
+from pruner.passes.one_pass import log_problem, run_pass
 from pruner.report.plan_json import write_plan_json
 from pruner.report.summary import Summary, summarize
 from pruner.report.table import write_table

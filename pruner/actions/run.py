@@ -22,13 +22,14 @@ from typing import TextIO
 import structlog
 from prometheus_client import CollectorRegistry
 
-from pruner import signals
-from pruner.actions.common import load_and_warn
+from pruner.actions.common import for_config, load_and_warn
 from pruner.config.load import Config
 from pruner.engine.models import Group
-from pruner.hooks import PassHooks, for_config
-from pruner.metrics import PassMetrics, new_registry, previous_success, write_textfile
-from pruner.passes import CAP_GUARDS, PassResult, run_pass
+from pruner.engine.results import CAP_GUARDS, PassResult
+from pruner.ops import signals
+from pruner.ops.metrics import PassMetrics, new_registry, previous_success, write_textfile
+from pruner.passes.hooks import PassHooks
+from pruner.passes.one_pass import run_pass
 
 __all__ = ["main", "stop_on_signals", "write_pass_report"]
 
@@ -82,7 +83,7 @@ def _textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
 
 
 def _write_textfile(registry: CollectorRegistry, path: Path) -> None:
-    log = structlog.get_logger("pruner.metrics")
+    log = structlog.get_logger("pruner.ops.metrics")
     try:
         write_textfile(registry, path)
     except OSError as error:

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from pruner.actions.common import for_config
 from pruner.config.load import Config, parse_config
-from pruner.hooks import PassHooks, for_config
-from pruner.notify import BODY_LIMIT, Notifier, ping_url
-from pruner.passes import PassResult, run_pass
+from pruner.engine.results import PassResult
+from pruner.ops.notify import BODY_LIMIT, Notifier, ping_url
+from pruner.passes.hooks import PassHooks
+from pruner.passes.one_pass import run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
 from pruner.simulator import generate_fleet as _generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session

@@ -12,8 +12,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.config.load import Config, parse_config
-from pruner.lock import LockHeld, PassLock
-from pruner.passes import PassResult, run_pass
+from pruner.engine.results import PassResult
+from pruner.passes.lock import LockHeld, PassLock
+from pruner.passes.one_pass import run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 from pruner.vpsbg.errors import TokenMissing
 from pruner.vpsbg.token import Secret

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from pruner.signals import stop_on_signals
+from pruner.ops.signals import stop_on_signals
 
 WAIT = 5.0  # seconds: a bound on waits for other threads, never reached when all is well
 

@@ -20,9 +20,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pruner.config.load import Config, parse_config
-from pruner.daemon import Daemon
 from pruner.engine.models import Plan
-from pruner.metrics import (
+from pruner.engine.results import PassResult
+from pruner.ops.daemon import Daemon
+from pruner.ops.metrics import (
     BACKUP_STATES,
     MetricsServer,
     PassMetrics,
@@ -31,7 +32,7 @@ from pruner.metrics import (
     run_result,
     write_textfile,
 )
-from pruner.passes import PassResult, run_pass
+from pruner.passes.one_pass import run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.token import Secret
@@ -492,7 +493,7 @@ def test_metrics_server_serves_the_registry_on_a_free_port() -> None:
 
 # --- the alert rules the README offers ----------------------------------------------------------
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 _SELECTOR = re.compile(r"\b(pruner_[a-z_]+)(?:\{([^}]*)\})?")
 
 

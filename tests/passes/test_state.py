@@ -12,7 +12,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from pruner.state import (
+from pruner.passes.state import (
     AUDIT_FILE,
     LAST_PLAN,
     CutLine,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pruner.sdnotify import Notifier, notify
+from pruner.ops.sdnotify import Notifier, notify
 
 
 class Listener:

@@ -13,27 +13,20 @@
 
 A hook that raises is logged as a `hook.failed` warning and ignored, like borgmatic's monitoring
 hooks: a monitoring outage must never fail, or stop, the pruning itself.
-
-`for_config(config)` builds the hooks a config asks for, in one place, for `pruner run` and the
-daemon alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import structlog
 
-from pruner.config.load import Config
-from pruner.notify import Notifier
+from pruner.engine.results import PassResult
 
-if TYPE_CHECKING:
-    from pruner.passes import PassResult
+__all__ = ["FannedOut", "PassHooks"]
 
-__all__ = ["FannedOut", "PassHooks", "for_config"]
-
-_log = structlog.get_logger("pruner.hooks")
+_log = structlog.get_logger("pruner.passes.hooks")
 
 
 class PassHooks(Protocol):
@@ -81,12 +74,3 @@ def _guarded(hook: PassHooks, method: str, call: Callable[[PassHooks], None]) ->
             method=method,
             message=f"{type(error).__name__}: {error} (the pass goes on)",
         )
-
-
-def for_config(config: Config, extra: Sequence[PassHooks] = ()) -> tuple[PassHooks, ...]:
-    """The hooks `config` asks for (health pings when notify.urls is set), then `extra` (e.g.
-    the daemon's metrics). Pass the result to run_pass(hooks=...)."""
-    hooks: list[PassHooks] = []
-    if config.notify.urls:
-        hooks.append(Notifier(config.notify))
-    return (*hooks, *extra)

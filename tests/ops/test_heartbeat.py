@@ -11,7 +11,14 @@ import pytest
 
 from pruner.actions.health import EXIT_UNHEALTHY, main
 from pruner.config.load import load_config, parse_config
-from pruner.health import DEFAULT_STATE_DIR, HEARTBEAT, MAX_AGE, Heartbeat, RunningPass, check
+from pruner.ops.heartbeat import (
+    DEFAULT_STATE_DIR,
+    HEARTBEAT,
+    MAX_AGE,
+    Heartbeat,
+    RunningPass,
+    check,
+)
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 POLICIES = "policies:\n  - name: all\n    keep_daily: 7\n"

@@ -16,7 +16,7 @@ write cut short is taken back out before the error is raised). A wave whose inte
 be written sends none of its DELETEs: the intents that did reach the file get their
 `not_attempted` outcome, and when even those cannot be written, the wave's lines are taken back
 out (none of them was acted on); what still could not be recorded is named in the error. A line
-cut by a crash is set aside when the next pass starts (pruner.state.recover_state_dir); until
+cut by a crash is set aside when the next pass starts (pruner.passes.state.recover_state_dir); until
 then the trail refuses to write after it.
 
 The file is 0600, like last-plan.json. The first write in a new month (UTC) renames it to
@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from pruner.engine.models import Decision, Group
-from pruner.state import AUDIT_FILE, Write, sync_directory
+from pruner.passes.state import AUDIT_FILE, Write, sync_directory
 
 __all__ = ["AUDIT_FILE", "AuditTrail", "AuditWave", "AuditWriteError", "archive_name"]
 

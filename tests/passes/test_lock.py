@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pruner.errors import EXIT_LOCKED, EXIT_USAGE
-from pruner.lock import LOCK_FILE, LockHeld, PassLock, StateDirError
+from pruner.passes.lock import LOCK_FILE, LockHeld, PassLock, StateDirError
 
 
 def test_pass_lock_refuses_a_second_holder_naming_the_first(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_pass_lock_holds_against_another_process(tmp_path: Path) -> None:
         f"""
         import sys
         from pathlib import Path
-        from pruner.lock import LockHeld, PassLock
+        from pruner.passes.lock import LockHeld, PassLock
         try:
             with PassLock(Path({str(tmp_path)!r})):
                 sys.exit(0)

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import structlog
 
-from pruner.logging import REDACTED, configure_logging, mask_secrets, redact_secrets
+from pruner.ops.logging import configure_logging
+from pruner.vpsbg.redaction import REDACTED, mask_secrets, redact_secrets
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 

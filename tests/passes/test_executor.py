@@ -13,7 +13,8 @@ import structlog
 from structlog.testing import capture_logs
 
 from pruner.engine.models import Backup, Decision, Group, Plan
-from pruner.executor import Execution, execute
+from pruner.engine.results import Execution
+from pruner.passes.executor import execute
 from pruner.simulator import (
     READ_TOKEN,
     WRITE_TOKEN,

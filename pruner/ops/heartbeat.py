@@ -16,7 +16,7 @@ deadline is past and the pass still runs. The file is the time on its first line
     pass_deadline 2026-11-27T04:30:00+00:00
 
 This module is imported by `pruner health`, which must answer a probe quickly: it imports
-only the standard library (and pruner.state, which does the same).
+only the standard library (and pruner.passes.state, which does the same).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from pruner.state import write_json_atomically
+from pruner.passes.state import write_json_atomically
 
 __all__ = [
     "DEFAULT_STATE_DIR",

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the passes: a pass hook (pruner.hooks) that fills a registry.
+"""Prometheus metrics of the passes: a pass hook (pruner.passes.hooks) that fills a registry.
 
 The registry is the caller's (one per process, never prometheus_client's global one): the
 daemon serves it over HTTP (`MetricsServer`), `pruner run` writes it to a textfile for
@@ -36,11 +36,10 @@ from pruner import __version__
 from pruner.config.load import Config
 from pruner.engine.models import Group, Resource
 from pruner.engine.planner import is_protected, is_stale
+from pruner.engine.results import DONE, PassResult
 from pruner.engine.units import Duration
 from pruner.errors import EXIT_CAPPED, EXIT_OK
-from pruner.executor import DONE
-from pruner.passes import PassResult
-from pruner.state import write_json_atomically
+from pruner.passes.state import write_json_atomically
 
 __all__ = [
     "BACKUP_STATES",

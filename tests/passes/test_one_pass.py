@@ -14,9 +14,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.config.load import Config, parse_config
-from pruner.lock import LockHeld, PassLock
-from pruner.logging import configure_logging
-from pruner.passes import PassResult, run_pass
+from pruner.engine.results import PassResult
+from pruner.ops.logging import configure_logging
+from pruner.passes.lock import LockHeld, PassLock
+from pruner.passes.one_pass import run_pass
 from pruner.simulator import (
     READ_TOKEN,
     WRITE_TOKEN,

@@ -25,7 +25,7 @@ from pruner.config.load import NotifySettings
 from pruner.errors import EXIT_OK
 
 if TYPE_CHECKING:
-    from pruner.passes import PassResult
+    from pruner.engine.results import PassResult
 
 __all__ = ["BODY_LIMIT", "Notifier", "Ping", "ping_url", "summary_text"]
 
@@ -34,7 +34,7 @@ BODY_LIMIT = 2000  # characters of a ping body: a summary, not a report
 _SHOWN_FAILURES = 5
 _USER_AGENT = f"pruner/{__version__} (health ping)"
 
-_log = structlog.get_logger("pruner.notify")
+_log = structlog.get_logger("pruner.ops.notify")
 
 
 def ping_url(url: str, ping: Ping) -> str:
@@ -46,7 +46,7 @@ def ping_url(url: str, ping: Ping) -> str:
 
 
 class Notifier:
-    """Pings `settings.urls` at the start and end of each pass (a pruner.hooks.PassHooks)."""
+    """Pings `settings.urls` at the start and end of each pass (a pruner.passes.hooks.PassHooks)."""
 
     def __init__(
         self, settings: NotifySettings, *, session: requests.Session | None = None

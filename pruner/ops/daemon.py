@@ -4,7 +4,7 @@ APScheduler 3's BlockingScheduler runs the schedule in the main thread and each 
 The wiring is in small pure functions (`build_trigger`, `pass_job`, `heartbeat_job`) that tests
 check without waiting; `Daemon` adds what a tick does with a pass's outcome, and the stop.
 
-Signals reach `request_stop` through `pruner.signals.stop_on_signals`, from a watcher thread:
+Signals reach `request_stop` through `pruner.ops.signals.stop_on_signals`, from a watcher thread:
 a handler in the main thread would run only once that thread wakes from the scheduler's wait
 (hours away), and could interrupt it inside one of the scheduler's non-reentrant locks.
 
@@ -34,12 +34,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from pruner.config.crontab import crontab_trigger
 from pruner.config.load import Config, ScheduleSettings
+from pruner.engine.results import PassResult
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
-from pruner.health import RunningPass
-from pruner.hooks import PassHooks
-from pruner.lock import LockHeld
-from pruner.passes import PassResult, run_pass
-from pruner.sdnotify import Notifier
+from pruner.ops.heartbeat import RunningPass
+from pruner.ops.sdnotify import Notifier
+from pruner.passes.hooks import PassHooks
+from pruner.passes.lock import LockHeld
+from pruner.passes.one_pass import run_pass
 from pruner.vpsbg.errors import ApiError, PassInterrupted
 from pruner.vpsbg.token import Secret
 
@@ -65,7 +66,7 @@ HEARTBEAT_INTERVAL = timedelta(seconds=30)
 
 PassOutcome = Literal["ok", "capped", "incomplete", "interrupted", "error", "skipped"]
 
-_log = structlog.get_logger("pruner.daemon")
+_log = structlog.get_logger("pruner.ops.daemon")
 
 
 class PassRunner(Protocol):
@@ -215,7 +216,7 @@ class Daemon:
 
     `clock` is the wall clock (aware); `heartbeat`, when given, is called with it and the pass
     in progress (None when none runs) at start, every `heartbeat_interval` from the scheduler's
-    thread pool, and when a pass starts and ends. `hooks` watch every pass (pruner.hooks);
+    thread pool, and when a pass starts and ends. `hooks` watch every pass (pruner.passes.hooks);
     `on_skipped` are told of ticks skipped because another pass held the lock.
 
     Each pass gets a stop event of its own, which `request_stop` sets as well as the daemon's:

@@ -18,7 +18,9 @@ from structlog.testing import capture_logs
 
 from pruner.cli import main as cli_main
 from pruner.config.load import Config, ScheduleSettings, parse_config
-from pruner.daemon import (
+from pruner.engine.models import Plan
+from pruner.engine.results import PassResult
+from pruner.ops.daemon import (
     HEARTBEAT_JOB_ID,
     PASS_JOB_ID,
     Daemon,
@@ -28,12 +30,10 @@ from pruner.daemon import (
     heartbeat_job,
     pass_job,
 )
-from pruner.engine.models import Plan
-from pruner.health import Heartbeat, RunningPass, check
-from pruner.lock import LockHeld
-from pruner.passes import PassResult
-from pruner.sdnotify import Notifier
-from pruner.signals import stop_on_signals
+from pruner.ops.heartbeat import Heartbeat, RunningPass, check
+from pruner.ops.sdnotify import Notifier
+from pruner.ops.signals import stop_on_signals
+from pruner.passes.lock import LockHeld
 from pruner.vpsbg.errors import ApiAuthError, PassInterrupted
 from pruner.vpsbg.token import Secret
 

@@ -14,9 +14,10 @@ not delete, or an API that is down, so costs one request, not one per worker.
 The decision stays `delete` in the plan (it is what the pass set out to do); what became of it is
 its outcome, and a group whose deletions were not all done gets status `failed`.
 
-Deletions go in waves of `wave_size`, for the audit trail (pruner.audit): a wave's intents are on
-disk before any of its DELETEs starts, its outcomes once it is over. An audit trail that cannot
-be written ends the execution like a refused key: nothing is deleted that is not recorded first.
+Deletions go in waves of `wave_size`, for the audit trail (pruner.passes.audit): a wave's
+intents are on disk before any of its DELETEs starts, its outcomes once it is over. An audit
+trail that cannot be written ends the execution like a refused key: nothing is deleted that is
+not recorded first.
 """
 
 from __future__ import annotations
@@ -25,65 +26,23 @@ import contextvars
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, replace
 
 from structlog.typing import FilteringBoundLogger
 
-from pruner.audit import AuditTrail, AuditWave, AuditWriteError
-from pruner.engine.models import Backup, Decision, Group, Plan, Resource
-from pruner.engine.results import DeleteOutcome
+from pruner.engine.models import Decision, Group, Plan, Resource
+from pruner.engine.results import DONE, DeleteOutcome, Execution, Outcome
+from pruner.passes.audit import AuditTrail, AuditWave, AuditWriteError
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, PassInterrupted
 
 __all__ = ["DONE", "WAVE_SIZE", "Execution", "Outcome", "execute"]
-
-Outcome = Literal["deleted", "already_gone", "locked", "failed", "not_attempted"]
-DONE: frozenset[Outcome] = frozenset({"deleted", "already_gone"})  # the backup is gone
 
 WAVE_SIZE = 100  # deletions per wave: one fsync of intents and one of outcomes per wave
 MAX_CONSECUTIVE_FAILURES = 10  # safety.max_consecutive_failures's default
 _SHOWN = 5  # failures named in a group's message
 
 _Key = tuple[Resource, int]
-
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    """What carrying out a plan came to."""
-
-    plan: Plan  # groups whose deletions were not all done have status "failed"
-    outcomes: tuple[DeleteOutcome, ...]  # every deletion that was attempted, in plan order
-    not_attempted: tuple[Decision, ...]  # never started (stop, a fatal API or audit error)
-    fatal: str | None  # why no further deletion was attempted: 401, 403, no audit trail
-    interrupted: bool  # `stop` ended it before every deletion was attempted
-    results: Mapping[_Key, Outcome] = field(default_factory=dict, compare=False)
-
-    @property
-    def done(self) -> tuple[DeleteOutcome, ...]:
-        return tuple(outcome for outcome in self.outcomes if outcome.done)
-
-    @property
-    def failed(self) -> tuple[DeleteOutcome, ...]:
-        """Attempted and not done: locked, or failed."""
-        return tuple(outcome for outcome in self.outcomes if not outcome.done)
-
-    @property
-    def complete(self) -> bool:
-        """Every deletion of the plan was done (404 included)."""
-        return not self.failed and not self.not_attempted and self.fatal is None
-
-    def outcome_of(self, backup: Backup) -> Outcome | None:
-        """What became of this backup's deletion; None when the plan did not delete it."""
-        return self.results.get((backup.resource, backup.id))
-
-    @property
-    def size_freed(self) -> int:
-        return sum(
-            decision.backup.size or 0
-            for decision in self.plan.deletions
-            if self.outcome_of(decision.backup) in DONE
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from pruner.audit import AUDIT_FILE, AuditTrail, archive_name
 from pruner.config.load import Config, parse_config
 from pruner.engine.models import Backup, Decision, Group, Plan
-from pruner.executor import Execution, execute
-from pruner.passes import PassResult, run_pass
+from pruner.engine.results import Execution, PassResult
+from pruner.passes.audit import AUDIT_FILE, AuditTrail, archive_name
+from pruner.passes.executor import execute
+from pruner.passes.one_pass import run_pass
 from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.token import Secret

@@ -28,27 +28,25 @@ from typing import Any, Protocol
 import structlog
 from structlog.typing import FilteringBoundLogger
 
-from pruner.audit import AuditTrail
 from pruner.config.load import Config
-from pruner.engine.models import Decision, Group, Listing, Plan, Problem, Resource
+from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
-from pruner.engine.results import DeleteOutcome
+from pruner.engine.results import CAP_GUARDS, Execution, PassResult
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
-from pruner.executor import Execution, execute
-from pruner.hooks import FannedOut, PassHooks
-from pruner.lock import PassLock
-from pruner.logging import mask_secrets
+from pruner.passes.audit import AuditTrail
+from pruner.passes.executor import execute
+from pruner.passes.hooks import FannedOut, PassHooks
+from pruner.passes.lock import PassLock
+from pruner.passes.state import LAST_PLAN, recover_state_dir, write_json_atomically
 from pruner.report.plan_json import plan_to_json
 from pruner.report.summary import Summary, summarize
-from pruner.state import LAST_PLAN, recover_state_dir, write_json_atomically
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import ApiAuthError, ApiPermissionError, PassInterrupted
 from pruner.vpsbg.fetch import fetch_listing
+from pruner.vpsbg.redaction import mask_secrets
 from pruner.vpsbg.token import Secret, load_token
 
 __all__ = [
-    "CAP_GUARDS",
-    "PassResult",
     "Timer",
     "TimerFactory",
     "last_plan_document",
@@ -58,7 +56,6 @@ __all__ = [
     "utc_now",
 ]
 
-CAP_GUARDS = frozenset({"max_delete_fraction", "max_deletions_per_run"})  # exit 3
 _GUARD_KEYS = {
     "stale": "stale_after",
     "max_delete_fraction": "max_delete_fraction",
@@ -84,43 +81,6 @@ def utc_now() -> datetime:
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-@dataclass(frozen=True, slots=True)
-class PassResult:
-    """What a pass did. `plan` is the plan after execution: groups whose deletions were not all
-    done have status "failed"; `outcomes` has every attempted deletion, in plan order."""
-
-    run_id: str
-    plan: Plan
-    outcomes: tuple[DeleteOutcome, ...]
-    exit_code: int  # SPEC §2 precedence among 1, 3, 0 (for execute=False: 1 or 0, as `plan`)
-    interrupted: bool  # `stop` ended it before it finished: a signal, or its deadline
-    duration: float  # seconds
-    dry_run: bool = False  # effective: config.dry_run or --dry-run
-    executed: bool = False  # the executor ran: a real pass (not dry, not `plan`) with deletions
-    execution: Execution | None = None  # None when nothing was carried out
-    failures: tuple[str, ...] = ()  # why exit_code is 1, one sentence each
-    key_refused: bool = False  # the API refused the key (401, 403) while listing: nothing done
-    deadline_reached: bool = False  # safety.max_pass_duration stopped it (a failure, exit 1)
-
-    @property
-    def not_attempted(self) -> tuple[Decision, ...]:
-        return self.execution.not_attempted if self.execution is not None else ()
-
-    @property
-    def would_delete(self) -> int:
-        """Deletions the plan holds: done, failed, or (dry run) not carried out."""
-        return len(self.plan.deletions)
-
-    @property
-    def blocked_by_caps(self) -> int:
-        return sum(g.blocked_deletions for g in self.plan.groups if g.guard in CAP_GUARDS)
-
-    def outcome_of(self, decision: Decision) -> str | None:
-        if self.execution is None:
-            return None
-        return self.execution.outcome_of(decision.backup)
 
 
 def run_pass(
@@ -152,8 +112,9 @@ def run_pass(
     If `client` is None it is built from config.api and `token` (else load_token from the
     environment) with `stop`; a client passed in should share `stop` (ApiClient(stop=...)).
 
-    `hooks` (pruner.hooks) are told when the pass starts (after the lock), of every API answer
-    (only with the client built here), and how it ended; a hook that raises never fails the pass.
+    `hooks` (pruner.passes.hooks) are told when the pass starts (after the lock), of every API
+    answer (only with the client built here), and how it ended; a hook that raises never fails
+    the pass.
 
     Once started, a pass has `safety.max_pass_duration`: `timer(seconds, expire)` (a
     threading.Timer) then sets `stop` as a signal would, and the pass says its deadline ended it.
