@@ -17,7 +17,7 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
-from pruner.simulator import Fleet, Simulator
+from pruner.sim import Fleet, Simulator
 
 settings.register_profile(
     "ci",

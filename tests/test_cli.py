@@ -18,7 +18,7 @@ from pruner.actions.run import stop_on_signals
 from pruner.cli import _as_user_error, main
 from pruner.config.load import ConfigError
 from pruner.passes.lock import LockHeld, PassLock
-from pruner.simulator import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
+from pruner.sim import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
 from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
 from tests._factories import DOCS_EXAMPLE_PAGE, item
 

@@ -29,7 +29,7 @@ import yaml
 from pruner.config.load import parse_config
 from pruner.ops.daemon import HEARTBEAT_INTERVAL
 from pruner.ops.heartbeat import MAX_AGE
-from pruner.simulator import WRITE_TOKEN, Simulator, generate_fleet
+from pruner.sim import WRITE_TOKEN, Simulator, generate_fleet
 from pruner.vpsbg.token import CREDENTIAL_NAME
 
 ROOT = Path(__file__).resolve().parent.parent

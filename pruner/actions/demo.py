@@ -31,7 +31,7 @@ from pruner.errors import EXIT_INCOMPLETE, UserError
 from pruner.ops.logging import configure_logging
 from pruner.passes.one_pass import run_pass
 from pruner.report.table import render_table
-from pruner.simulator import WRITE_TOKEN, Fleet, Simulator, generate_fleet
+from pruner.sim import WRITE_TOKEN, Fleet, Simulator, generate_fleet
 from pruner.vpsbg.token import Secret
 
 __all__ = ["EXAMPLE_CONFIG", "Change", "example_config_path", "for_simulator", "main"]
@@ -310,7 +310,7 @@ def _example_rows(plan: Plan, group: Group) -> Iterator[str]:
         (f"… and {more} more rows of {group.server_hostname}. " if more else "")
         + f"`pruner plan` prints every row of every server ({len(plan.decisions):,} here), "
         "`pruner plan --format json` the same for scripts. To plan this fleet yourself: "
-        f"`python -m pruner.simulator --days {_DAYS}` serves it; point api.base_url at the URL "
+        f"`python -m pruner.sim --days {_DAYS}` serves it; point api.base_url at the URL "
         "it prints and set VPSBG_API_TOKEN=sim-read-token.",
         "  ",
         "  ",

@@ -19,7 +19,7 @@ import pytest
 
 from pruner.actions.demo import EXAMPLE_CONFIG, example_config_path, for_simulator
 from pruner.config.load import parse_config
-from pruner.simulator import WRITE_TOKEN
+from pruner.sim import WRITE_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDTH = 100

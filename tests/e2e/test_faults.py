@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pruner.engine.models import Plan
-from pruner.simulator import Faults, ScriptedResponse
+from pruner.sim import Faults, ScriptedResponse
 
 from .conftest import E2E
 

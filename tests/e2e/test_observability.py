@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pruner.simulator import ScriptedResponse
+from pruner.sim import ScriptedResponse
 from tests.test_notify import PingServer, closed_port_url
 
 from .conftest import E2E

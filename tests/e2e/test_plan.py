@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pruner.engine.models import Plan
-from pruner.simulator import ScriptedResponse
+from pruner.sim import ScriptedResponse
 
 from .conftest import E2E
 

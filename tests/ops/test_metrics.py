@@ -33,7 +33,7 @@ from pruner.ops.metrics import (
     write_textfile,
 )
 from pruner.passes.one_pass import run_pass
-from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
+from pruner.sim import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.token import Secret
 

@@ -22,8 +22,8 @@ from pruner.engine.results import PassResult
 from pruner.ops.notify import BODY_LIMIT, Notifier, ping_url
 from pruner.passes.hooks import PassHooks
 from pruner.passes.one_pass import run_pass
-from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
-from pruner.simulator import generate_fleet as _generate_fleet
+from pruner.sim import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
+from pruner.sim import generate_fleet as _generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.token import Secret
 

@@ -24,7 +24,7 @@ from pruner.engine.results import Execution, PassResult
 from pruner.passes.audit import AUDIT_FILE, AuditTrail, archive_name
 from pruner.passes.executor import execute
 from pruner.passes.one_pass import run_pass
-from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
+from pruner.sim import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.token import Secret
 

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from pruner.engine.models import Backup, Decision, Group, Plan
 from pruner.engine.results import Execution
 from pruner.passes.executor import execute
-from pruner.simulator import (
+from pruner.sim import (
     READ_TOKEN,
     WRITE_TOKEN,
     Faults,
@@ -23,7 +23,7 @@ from pruner.simulator import (
     ScriptedResponse,
     Simulator,
 )
-from pruner.simulator import generate_fleet as _generate_fleet
+from pruner.sim import generate_fleet as _generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.listing import parse_backups
 from pruner.vpsbg.token import Secret

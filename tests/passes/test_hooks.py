@@ -15,7 +15,7 @@ from pruner.config.load import Config, parse_config
 from pruner.engine.results import PassResult
 from pruner.passes.lock import LockHeld, PassLock
 from pruner.passes.one_pass import run_pass
-from pruner.simulator import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
+from pruner.sim import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator, generate_fleet
 from pruner.vpsbg.errors import TokenMissing
 from pruner.vpsbg.token import Secret
 

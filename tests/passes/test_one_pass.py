@@ -18,7 +18,7 @@ from pruner.engine.results import PassResult
 from pruner.ops.logging import configure_logging
 from pruner.passes.lock import LockHeld, PassLock
 from pruner.passes.one_pass import run_pass
-from pruner.simulator import (
+from pruner.sim import (
     READ_TOKEN,
     WRITE_TOKEN,
     Fleet,

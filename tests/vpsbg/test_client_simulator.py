@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.engine.results import DeleteOutcome
-from pruner.simulator import (
+from pruner.sim import (
     READ_TOKEN,
     WRITE_TOKEN,
     Faults,

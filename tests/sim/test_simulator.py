@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from pruner.simulator import (
+from pruner.sim import (
     READ_TOKEN,
     WRITE_TOKEN,
     Fleet,
@@ -748,12 +748,12 @@ def test_sofia_offset_follows_the_eu_rule(utc: datetime, offset: int) -> None:
     assert sofia_offset(utc).utcoffset(None) == timedelta(hours=offset)
 
 
-# --- python -m pruner.simulator -------------------------------------------------------------
+# --- python -m pruner.sim -------------------------------------------------------------
 
 
 def test_module_serves_a_fleet_until_interrupted(http: requests.Session) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "pruner.simulator", "--servers", "4", "--days", "7", "--seed", "3"],
+        [sys.executable, "-m", "pruner.sim", "--servers", "4", "--days", "7", "--seed", "3"],
         stdout=subprocess.PIPE,
         text=True,
     )
