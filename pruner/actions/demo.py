@@ -26,6 +26,7 @@ from typing import TextIO
 from pruner.actions.run import stop_on_signals
 from pruner.config.load import Config, parse_config
 from pruner.engine.models import Backup, Decision, Group, Plan, Resource
+from pruner.engine.reasons import Reason
 from pruner.engine.results import PassResult
 from pruner.errors import EXIT_INCOMPLETE, UserError
 from pruner.ops.logging import configure_logging
@@ -47,7 +48,7 @@ _WIDTH = 100
 _EXAMPLE_ROWS = 12  # decision rows shown of one server's plan
 _SHOWN_FAILURES = 5
 
-# The rule of a reason (the text before its first colon) as one letter, for the kept lists.
+# The rule of a reason as one letter, for the kept lists.
 _RULE_LETTERS = {
     "keep_last": "L",
     "keep_hourly": "H",
@@ -280,7 +281,7 @@ def _guards(view: _ServerView) -> str:
 
 
 def _rules(group: Group) -> set[str]:
-    return {reason.split(":", 1)[0] for decision in group.decisions for reason in decision.reasons}
+    return {reason.rule for decision in group.decisions for reason in decision.reasons}
 
 
 def _example_group(plan: Plan) -> Group | None:
@@ -400,8 +401,8 @@ def _kept_tokens(kept: Sequence[Decision], year: int) -> list[str]:
     return tokens
 
 
-def _letter(reason: str) -> str:
-    return _RULE_LETTERS.get(reason.split(":", 1)[0], "?")
+def _letter(reason: Reason) -> str:
+    return _RULE_LETTERS.get(reason.rule, "?")
 
 
 def _span_of(backups: Sequence[Backup], year: int) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Literal
 
+from pruner.engine.reasons import PROTECTED, Guard, Reason
 from pruner.engine.units import Duration, Size
 
 __all__ = [
@@ -148,7 +149,12 @@ class Policy:
 class Decision:
     backup: Backup
     action: Action
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]  # never empty; a protected backup's are all `protected`
+
+    @property
+    def protected(self) -> bool:
+        """Protected backups count for nothing: not for staleness, nor for the caps."""
+        return self.reasons[0].rule == PROTECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,7 @@ class Problem:
     server_id: int | None = None
     backup_id: int | None = None
     field: str | None = None  # the backup field at fault; only matters if the policy needs it
+    guard: Guard | None = None  # the guard that tripped, for the warning a guard gives
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +195,7 @@ class Group:
     policy: str | None
     status: GroupStatus
     decisions: tuple[Decision, ...]
-    guard: str | None = None  # the guard that skipped it, for status "skipped"
+    guard: Guard | None = None  # the guard that skipped it, for status "skipped"
     messages: tuple[str, ...] = ()
     blocked_deletions: int = 0  # deletions a guard prevented
 

@@ -23,10 +23,11 @@ from pruner.engine.models import (
     Resource,
     Server,
 )
+from pruner.engine.reasons import ORPHAN, SKIPPED_INCOMPLETE, UNMANAGED, Guard, Reason, skipped
 from pruner.engine.retention import decide
 from pruner.engine.units import Duration, subtract
 
-__all__ = ["build_plan", "is_protected", "is_stale", "newest_stale_backup"]
+__all__ = ["build_plan", "is_stale", "newest_stale_backup", "newest_unprotected_before"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
@@ -71,20 +72,22 @@ def build_plan(
     )
 
 
+def newest_unprotected_before(decisions: Iterable[Decision], now: datetime) -> Backup | None:
+    """The newest unprotected backup made before `now`: what the stale guard judges a group by
+    (a backup dated after `now` is no sign that backups still happen). `decisions` are newest
+    first, as the engine returns them."""
+    for decision in decisions:
+        if decision.backup.created_at < now and not decision.protected:
+            return decision.backup
+    return None
+
+
 def newest_stale_backup(
     decisions: Sequence[Decision], policy: Policy, now: datetime, zone: tzinfo | None
 ) -> Backup | None:
     """The stale guard's test: the newest unprotected backup made before `now`, when it is older
-    than `now - stale_after`; None when the group is not stale or the guard is off.
-    `decisions` are newest first, as the engine returns them."""
-    newest = next(
-        (
-            decision.backup
-            for decision in decisions
-            if decision.backup.created_at < now and not is_protected(decision)
-        ),
-        None,
-    )
+    than `now - stale_after`; None when the group is not stale or the guard is off."""
+    newest = newest_unprotected_before(decisions, now)
     if newest is None or not is_stale(newest.created_at, policy.stale_after, now, zone):
         return None
     return newest
@@ -94,17 +97,11 @@ def is_stale(
     newest: datetime, stale_after: Duration | None, now: datetime, zone: tzinfo | None
 ) -> bool:
     """Whether a group whose newest unprotected backup made before `now` was made at `newest`
-    is stale: older than `now - stale_after` (never, when stale_after is None). A backup dated
-    after `now` is no sign that backups still happen, so it is never the `newest` judged."""
+    is stale: older than `now - stale_after` (never, when stale_after is None)."""
     if stale_after is None:
         return False
     cutoff = subtract(now, stale_after, zone)
     return cutoff is not None and newest < cutoff
-
-
-def is_protected(decision: Decision) -> bool:
-    """Protected backups count for nothing: not for staleness, nor for the caps."""
-    return decision.reasons[0].startswith("protected")
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +281,7 @@ class _Context:
             reasons.append(missing)
         if not reasons:
             return None
-        decisions = _all_keep(subject.backups, ("skipped:incomplete",))
+        decisions = _all_keep(subject.backups, SKIPPED_INCOMPLETE)
         group = _group(subject, policy.name, "incomplete", decisions, messages=reasons)
         return _Outcome(group, problems)
 
@@ -310,7 +307,7 @@ class _Context:
             if decision.action == "delete":
                 deleted += 1
                 unprotected += 1
-            elif not is_protected(decision):
+            elif not decision.protected:
                 unprotected += 1
         if not deleted:
             return None
@@ -422,7 +419,7 @@ def _dated_after(subject: _Subject, now: datetime) -> Problem | None:
 
 
 def _unmanaged(subject: _Subject) -> _Outcome:
-    decisions = _all_keep(subject.backups, ("unmanaged",))
+    decisions = _all_keep(subject.backups, UNMANAGED)
     detail = f"no policy matches it: its {_count(len(decisions), subject.resource)} are kept"
     group = _group(subject, None, "unmanaged", decisions, messages=[detail])
     return _Outcome(group, [_warning(subject, detail)])
@@ -436,7 +433,7 @@ def _hostname_unknown(subject: _Subject, by: Policy) -> _Outcome:
         "which policy applies cannot be told, so it is not pruned; give the server a hostname, "
         f"or match it by server_ids in a policy before {by.name!r}"
     )
-    decisions = _all_keep(subject.backups, ("skipped:incomplete",))
+    decisions = _all_keep(subject.backups, SKIPPED_INCOMPLETE)
     group = _group(subject, None, "incomplete", decisions, messages=[detail])
     problem = Problem(
         level="error",
@@ -461,7 +458,7 @@ def _could_apply(policies: Sequence[Policy], server_id: int) -> tuple[Policy, ..
 
 
 def _orphan(subject: _Subject, policy: str | None, why: str) -> _Outcome:
-    decisions = _all_keep(subject.backups, ("orphan",))
+    decisions = _all_keep(subject.backups, ORPHAN)
     detail = (
         f"{_orphan_note(subject)}: its {_count(len(decisions), subject.resource)} are kept ({why})"
     )
@@ -479,7 +476,7 @@ def _skipped(
     subject: _Subject,
     policy: Policy,
     decisions: Sequence[Decision],
-    guard: str,
+    guard: Guard,
     detail: str,
     *,
     notes: Sequence[str] = (),
@@ -496,12 +493,12 @@ def _skipped(
         guard=guard,
         blocked=blocked,
     )
-    return _Outcome(group, [_warning(subject, detail)])
+    return _Outcome(group, [_warning(subject, detail, guard=guard)])
 
 
-def _skip(decisions: Sequence[Decision], guard: str) -> tuple[tuple[Decision, ...], int]:
+def _skip(decisions: Sequence[Decision], guard: Guard) -> tuple[tuple[Decision, ...], int]:
     """Every deletion becomes a keep that names the guard; returns how many were blocked."""
-    reasons = (f"skipped:{guard}",)
+    reasons = (skipped(guard),)
     blocked = 0
     kept = []
     for decision in decisions:
@@ -541,7 +538,11 @@ def _apply_run_cap(groups: list[Group], cap: int) -> tuple[list[Group], Problem 
                 messages=(*group.messages, detail),
             )
         )
-    problem = Problem(level="warning", message=f"{detail} ({servers} groups held back)")
+    problem = Problem(
+        level="warning",
+        message=f"{detail} ({servers} groups held back)",
+        guard="max_deletions_per_run",
+    )
     return capped, problem
 
 
@@ -552,7 +553,7 @@ def _group(
     decisions: tuple[Decision, ...],
     *,
     messages: Sequence[str],
-    guard: str | None = None,
+    guard: Guard | None = None,
     blocked: int = 0,
 ) -> Group:
     return Group(
@@ -568,17 +569,19 @@ def _group(
     )
 
 
-def _all_keep(backups: list[Backup], reasons: tuple[str, ...]) -> tuple[Decision, ...]:
+def _all_keep(backups: list[Backup], reason: Reason) -> tuple[Decision, ...]:
     ordered = sorted(backups, key=_newest_first, reverse=True)
+    reasons = (reason,)
     return tuple(Decision(backup, "keep", reasons) for backup in ordered)
 
 
-def _warning(subject: _Subject, detail: str) -> Problem:
+def _warning(subject: _Subject, detail: str, *, guard: Guard | None = None) -> Problem:
     return Problem(
         level="warning",
         message=f"{subject}: {detail}",
         resource=subject.resource,
         server_id=subject.server_id,
+        guard=guard,
     )
 
 

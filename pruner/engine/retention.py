@@ -19,16 +19,18 @@ from operator import attrgetter, ne
 from typing import NamedTuple
 
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Backup, Decision, Policy
+from pruner.engine.reasons import KEEP_ALL, NOT_SELECTED, PROTECTED, Reason
 from pruner.engine.units import Duration, Size, subtract
 
 __all__ = ["decide"]
 
-_NOT_SELECTED = ("not_selected",)
+_NOT_SELECTED = (NOT_SELECTED,)
+_BY_ID = Reason(PROTECTED, "id")
 _ID = attrgetter("id")
 _NAME = attrgetter("name")
 
 # A candidate's reasons to keep while deciding; None = no keep rule selected it.
-_Selection = list[list[str] | None]
+_Selection = list[list[Reason] | None]
 
 
 def decide(
@@ -71,12 +73,12 @@ class _Walk(NamedTuple):
         order = sorted(range(len(by_id)), key=instants.__getitem__, reverse=True)
         return cls([by_id[p] for p in order], [instants[p] for p in order])
 
-    def without(self, positions: dict[int, tuple[str, ...]]) -> _Walk:
+    def without(self, positions: dict[int, tuple[Reason, ...]]) -> _Walk:
         kept = [p for p in range(len(self.backups)) if p not in positions]
         return _Walk([self.backups[p] for p in kept], [self.instants[p] for p in kept])
 
 
-def _protection(ordered: list[Backup], policy: Policy) -> dict[int, tuple[str, ...]]:
+def _protection(ordered: list[Backup], policy: Policy) -> dict[int, tuple[Reason, ...]]:
     """The protected backups' positions, with `protected:id` and every glob that matched."""
     ids, globs = policy.protect_ids, policy.protect_names
     if not ids and not globs:
@@ -112,12 +114,12 @@ def _glob_tests(globs: tuple[str, ...]) -> tuple[Callable[[str], object], ...]:
 
 def _protection_reasons(
     backup: Backup, ids: frozenset[int], globs: tuple[str, ...]
-) -> tuple[str, ...]:
+) -> tuple[Reason, ...]:
     name = backup.name
-    by_id = ("protected:id",) if backup.id in ids else ()
+    by_id = (_BY_ID,) if backup.id in ids else ()
     if name is None:
         return by_id
-    return (*by_id, *(f"protected:{glob}" for glob in globs if fnmatchcase(name, glob)))
+    return (*by_id, *(Reason(PROTECTED, glob) for glob in globs if fnmatchcase(name, glob)))
 
 
 def _decide_unprotected(
@@ -131,7 +133,7 @@ def _decide_unprotected(
         reasons: _Selection = [None] * count
         _select(reasons, walk, policy, now, zone)
     else:
-        reasons = [["keep_all"] for _ in range(count)]
+        reasons = [[KEEP_ALL] for _ in range(count)]
     limits = _Limits(count)
     if policy.max_age is not None:
         limits.remove_too_old(walk.instants, now, policy.max_age, zone)
@@ -237,7 +239,7 @@ def _select(
     latest = _latest_before(walk, now)
     if policy.keep_within is not None:
         end = _window_end(walk.instants, latest, policy.keep_within, zone)
-        _select_newest(reasons, end, f"keep_within:{policy.keep_within.text}")
+        _select_newest(reasons, end, Reason("keep_within", policy.keep_within.text))
     for (rule, period), within in zip(_WITHIN_BUCKET_RULES, windows, strict=True):
         if within is not None:
             end = _window_end(walk.instants, latest, within, zone)
@@ -253,10 +255,10 @@ def _wall_clocks(walk: _Walk, zone: tzinfo | None) -> list[datetime]:
 def _select_last(reasons: _Selection, keep_last: int) -> None:
     count = len(reasons) if keep_last == -1 else min(max(keep_last, 0), len(reasons))
     for index in range(count):
-        _add(reasons, index, f"keep_last:{index + 1}")
+        _add(reasons, index, Reason("keep_last", str(index + 1)))
 
 
-def _select_newest(reasons: _Selection, end: int, reason: str) -> None:
+def _select_newest(reasons: _Selection, end: int, reason: Reason) -> None:
     for index in range(end):
         _add(reasons, index, reason)
 
@@ -286,10 +288,10 @@ def _select_buckets(
     openers = _openers(walls, period.keys, end, budget)
     label = period.label
     for index in openers:
-        _add(reasons, index, f"{rule}:{label(walls[index])}")
+        _add(reasons, index, Reason(rule, label(walls[index])))
     has_budget = budget == -1 or len(openers) < budget
     if end == count and has_budget and openers[-1] != count - 1:
-        _add(reasons, count - 1, f"{rule}:{label(walls[count - 1])}:oldest")
+        _add(reasons, count - 1, Reason(rule, label(walls[count - 1]), oldest=True))
 
 
 def _openers(walls: Sequence[datetime], keys_of: _Keys, end: int, budget: int) -> list[int]:
@@ -330,7 +332,7 @@ def _window_end(
     return len(instants)
 
 
-def _add(reasons: _Selection, index: int, reason: str) -> None:
+def _add(reasons: _Selection, index: int, reason: Reason) -> None:
     found = reasons[index]
     if found is None:
         reasons[index] = [reason]
@@ -350,7 +352,7 @@ class _Limits:
 
     def __init__(self, count: int) -> None:
         self.too_old = self.over_size = count
-        self.age_reason = self.size_reason = ""
+        self.age_reason = self.size_reason = NOT_SELECTED  # replaced when the limit is set
 
     def remove_too_old(
         self, instants: list[datetime], now: datetime, max_age: Duration, zone: tzinfo | None
@@ -358,7 +360,7 @@ class _Limits:
         cutoff = subtract(now, max_age, zone)
         if cutoff is None:  # reaches before year 1: nothing is that old
             return
-        self.age_reason = f"max_age:{max_age.text}"
+        self.age_reason = Reason("max_age", max_age.text)
         for index, instant in enumerate(instants):
             if instant < cutoff:
                 self.too_old = self.over_size = index
@@ -368,7 +370,7 @@ class _Limits:
         self, reasons: _Selection, backups: list[Backup], max_total_size: Size
     ) -> None:
         """The first selected backup that takes the sum over the limit, and every older one."""
-        self.size_reason = f"max_total_size:{max_total_size.text}"
+        self.size_reason = Reason("max_total_size", max_total_size.text)
         limit, total = max_total_size.gigabytes, 0
         for index in range(self.too_old):
             if reasons[index] is not None:
@@ -380,7 +382,7 @@ class _Limits:
     def decide(self, backups: list[Backup], reasons: _Selection, min_keep: int) -> list[Decision]:
         """Decide each backup; the newest `min_keep` are kept whatever the rules and limits."""
         head = min(min_keep, len(backups))
-        floor = (f"min_keep:{min_keep}",)
+        floor = (Reason("min_keep", str(min_keep)),)
         decisions = [
             Decision(backup, "keep", _with_floor(kept, floor, removed=p >= self.over_size))
             for p, (backup, kept) in enumerate(zip(backups[:head], reasons, strict=False))
@@ -397,7 +399,9 @@ class _Limits:
         return decisions
 
 
-def _with_floor(kept: list[str] | None, floor: tuple[str], *, removed: bool) -> tuple[str, ...]:
+def _with_floor(
+    kept: list[Reason] | None, floor: tuple[Reason], *, removed: bool
+) -> tuple[Reason, ...]:
     """A floor backup's reasons: the floor where no rule selected it or a limit removed it (then
     after the rules that selected it, so the reader sees both)."""
     if kept is None:
@@ -406,7 +410,7 @@ def _with_floor(kept: list[str] | None, floor: tuple[str], *, removed: bool) -> 
 
 
 def _removed(
-    backups: list[Backup], reasons: _Selection, start: int, stop: int, reason: str
+    backups: list[Backup], reasons: _Selection, start: int, stop: int, reason: Reason
 ) -> list[Decision]:
     """Deletions in backups[start:stop]: by the limit `reason` if selected, else not_selected."""
     removed = (reason,)

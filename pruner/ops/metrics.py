@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from pruner import __version__
 from pruner.config.load import Config
 from pruner.engine.models import Group, Resource
-from pruner.engine.planner import is_protected, is_stale
+from pruner.engine.planner import is_stale, newest_unprotected_before
 from pruner.engine.results import DONE, PassResult
 from pruner.engine.units import Duration
 from pruner.errors import EXIT_CAPPED, EXIT_OK
@@ -254,16 +254,19 @@ class PassMetrics:
         if policy is None or group.status in ("unmanaged", "orphan"):
             return None
         execution = result.execution
-        candidates: list[datetime] = []
-        for decision in group.decisions:  # newest first
-            backup = decision.backup
-            if is_protected(decision):
-                continue
-            if execution is not None and execution.outcome_of(backup) in DONE:
-                continue
-            candidates.append(backup.created_at)
-            if backup.created_at < result.plan.now:
-                break
+        now = result.plan.now
+        remaining = [
+            decision
+            for decision in group.decisions
+            if execution is None or execution.outcome_of(decision.backup) not in DONE
+        ]
+        # Those dated after the pass count once the clock passes them; until then, the newest
+        # made before it, as the stale guard judges.
+        later = [
+            d.backup.created_at for d in remaining if d.backup.created_at >= now and not d.protected
+        ]
+        newest = newest_unprotected_before(remaining, now)
+        candidates = later if newest is None else [*later, newest.created_at]
         if not candidates:
             return None
         return _Newest(
@@ -295,8 +298,7 @@ def _states(result: PassResult, group: Group) -> Iterator[str]:
         elif group.status == "orphan":
             yield "orphan"
         elif decision.action == "keep":
-            protected = bool(decision.reasons) and decision.reasons[0].startswith("protected")
-            yield "protected" if protected else "kept"
+            yield "protected" if decision.protected else "kept"
         elif execution is None:
             yield "would_delete"
         else:

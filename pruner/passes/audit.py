@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from pruner.engine.models import Decision, Group
+from pruner.engine.reasons import texts
 from pruner.passes.state import AUDIT_FILE, Write, sync_directory
 
 __all__ = ["AUDIT_FILE", "AuditTrail", "AuditWave", "AuditWriteError", "archive_name"]
@@ -69,7 +70,7 @@ class _Entry:
             "created_at": backup.created_at.isoformat(),
             "size": backup.size,
             "policy": self.group.policy,
-            "reasons": list(self.decision.reasons),
+            "reasons": texts(self.decision.reasons),
         }
 
     @property

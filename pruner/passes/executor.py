@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from structlog.typing import FilteringBoundLogger
 
 from pruner.engine.models import Decision, Group, Plan, Resource
+from pruner.engine.reasons import texts
 from pruner.engine.results import DONE, DeleteOutcome, Execution, Outcome
 from pruner.passes.audit import AuditTrail, AuditWave, AuditWriteError
 from pruner.vpsbg.client import ApiClient
@@ -287,7 +288,7 @@ def _fields(group: Group, decision: Decision) -> dict[str, object]:
         "name": backup.name,
         "created_at": backup.created_at.isoformat(),
         "size": backup.size,
-        "reasons": list(decision.reasons),
+        "reasons": texts(decision.reasons),
         "policy": group.policy,
     }
 

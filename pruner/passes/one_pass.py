@@ -497,7 +497,7 @@ def _log_problems(plan: Plan, config: Config, log: FilteringBoundLogger) -> None
     capped = [g for g in plan.groups if g.guard == "max_deletions_per_run"]
     for problem in plan.problems:
         group = _group_of(problem, skipped)
-        if group is not None and _is_guard_warning(problem, group):
+        if group is not None and problem.guard == group.guard:
             stale = _staleness(group, plan, config)
             log.warning(
                 "backup.stale" if group.guard == "stale" else f"guard.{group.guard}",
@@ -516,7 +516,7 @@ def _log_problems(plan: Plan, config: Config, log: FilteringBoundLogger) -> None
                     **_group_fields(group),
                     **stale,
                 )
-        elif capped and _is_run_cap(problem, capped[0]):
+        elif problem.guard == "max_deletions_per_run":
             log.warning(
                 "guard.max_deletions_per_run",
                 message=problem.message,
@@ -530,28 +530,9 @@ def _log_problems(plan: Plan, config: Config, log: FilteringBoundLogger) -> None
 
 
 def _group_of(problem: Problem, groups: dict[tuple[Resource, int], Group]) -> Group | None:
-    if problem.resource is None or problem.server_id is None:
+    if problem.guard is None or problem.resource is None or problem.server_id is None:
         return None
     return groups.get((problem.resource, problem.server_id))
-
-
-def _is_guard_warning(problem: Problem, group: Group) -> bool:
-    """The planner's warning for this skipped group (it ends with the group's guard message)."""
-    return (
-        problem.level == "warning"
-        and bool(group.messages)
-        and problem.message.endswith(group.messages[-1])
-    )
-
-
-def _is_run_cap(problem: Problem, capped: Group) -> bool:
-    return (
-        problem.level == "warning"
-        and problem.server_id is None
-        and problem.resource is None
-        and bool(capped.messages)
-        and problem.message.startswith(capped.messages[-1])
-    )
 
 
 def log_problem(problem: Problem, log: FilteringBoundLogger) -> None:

@@ -11,6 +11,7 @@ from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, TextIO
 
 from pruner.engine.models import Group, Plan, Problem
+from pruner.engine.reasons import Reason, texts
 from pruner.report.summary import Summary, Tally, summarize
 
 __all__ = ["SCHEMA", "plan_to_json", "write_plan_json"]
@@ -32,7 +33,7 @@ def write_plan_json(plan: Plan, stream: TextIO, summary: Summary | None = None) 
     head = json.dumps(_head(plan))
     stream.write(head[:-1] + ', "decisions": [')
     separator = "\n"
-    reasons_json: dict[tuple[str, ...], str] = {}  # the same reasons recur across servers
+    reasons_json: dict[tuple[Reason, ...], str] = {}  # the same reasons recur across servers
     for group in plan.groups:
         lines = _decision_lines(group, reasons_json)
         for start in range(0, len(lines), _CHUNK):
@@ -45,7 +46,7 @@ def write_plan_json(plan: Plan, stream: TextIO, summary: Summary | None = None) 
     stream.write(_json_lines("problems", tail["problems"]) + "}\n")
 
 
-def _decision_lines(group: Group, reasons_json: dict[tuple[str, ...], str]) -> list[str]:
+def _decision_lines(group: Group, reasons_json: dict[tuple[Reason, ...], str]) -> list[str]:
     """Each decision as one JSON object, formatted directly: json.dumps costs twice as much.
 
     Every string goes through the json module's own escaping; tests compare the result with
@@ -63,7 +64,8 @@ def _decision_lines(group: Group, reasons_json: dict[tuple[str, ...], str]) -> l
         size = "null" if backup.size is None else backup.size
         reasons = reasons_json.get(decision.reasons)
         if reasons is None:
-            reasons = reasons_json[decision.reasons] = ", ".join(map(_quote, decision.reasons))
+            reasons = ", ".join(map(_quote, texts(decision.reasons)))
+            reasons_json[decision.reasons] = reasons
         lines.append(
             f'{{"resource": "{backup.resource}", "id": {backup.id}, '
             f'"server_id": {backup.server_id}, "server_hostname": {hostname}, "name": {name}, '
@@ -118,7 +120,7 @@ def _decision_entries(group: Group) -> Iterator[dict[str, Any]]:
             "size": backup.size,
             "policy": policy,
             "action": decision.action,
-            "reasons": list(decision.reasons),
+            "reasons": texts(decision.reasons),
         }
 
 

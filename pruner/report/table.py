@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from pruner.engine.models import Decision, Group, Plan
+from pruner.engine.planner import newest_unprotected_before
+from pruner.engine.reasons import texts
 from pruner.report.summary import Summary, Tally, summarize
 
 __all__ = ["render_table", "write_table"]
@@ -29,7 +31,7 @@ class _Columns:
         for group in plan.groups:
             for decision in group.decisions:
                 id_width = max(id_width, len(str(decision.backup.id)))
-                reason_width = max(reason_width, *map(len, decision.reasons))
+                reason_width = max(reason_width, *map(len, texts(decision.reasons)))
         reason_width = min(reason_width, 30)
         fixed = len(f"  {'':6}  {'':{id_width}}  {'':25}  {'':5}  ") + 3  # "  " + a comma
         return cls(id_width, max(_WIDTH - fixed - reason_width, 12), reason_width)
@@ -71,14 +73,10 @@ def _attention(plan: Plan) -> Iterator[str]:
 
 def _newest(group: Group, plan: Plan) -> str:
     """`: newest backup <date> (N days old)`, as the stale guard judged it; "" without one."""
-    made = [
-        d.backup.created_at
-        for d in group.decisions
-        if d.backup.created_at < plan.now and not d.reasons[0].startswith("protected")
-    ]
-    if not made:
+    backup = newest_unprotected_before(group.decisions, plan.now)
+    if backup is None:
         return ""
-    newest = max(made)
+    newest = backup.created_at
     days = (plan.now - newest).days
     return f": newest backup {newest.isoformat(timespec='minutes')} ({days} days old)"
 
@@ -99,7 +97,7 @@ def _group_lines(group: Group, tally: Tally, columns: _Columns) -> Iterator[str]
 
 def _decision_rows(decision: Decision, columns: _Columns) -> Iterator[str]:
     backup = decision.backup
-    lines = _reason_lines(decision.reasons, columns.reasons)
+    lines = _reason_lines(texts(decision.reasons), columns.reasons)
     cells = (
         decision.action,
         str(backup.id),
@@ -125,7 +123,7 @@ def _row(cells: _Cells, columns: _Columns) -> str:
     return line.rstrip() + "\n"
 
 
-def _reason_lines(reasons: tuple[str, ...], width: int) -> list[str]:
+def _reason_lines(reasons: list[str], width: int) -> list[str]:
     """Reasons joined by commas, starting a new line whenever the next one would not fit."""
     lines: list[str] = []
     for reason in reasons:

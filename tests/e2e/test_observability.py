@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pruner.sim import ScriptedResponse
-from tests.test_notify import PingServer, closed_port_url
+from tests.ops.test_notify import PingServer, closed_port_url
 
 from .conftest import E2E
 

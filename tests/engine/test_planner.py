@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from pruner.engine.models import Backup, Group, Listing, Plan, Policy, Problem, Server
 from pruner.engine.planner import build_plan
+from pruner.engine.reasons import texts
 from tests._factories import NOW, backup, daily, listing, policy
 
 
@@ -39,7 +40,12 @@ def _only_group(plan: Plan) -> Group:
 
 
 def _actions(group: Group) -> list[tuple[int, str, tuple[str, ...]]]:
-    return [(d.backup.id, d.action, d.reasons) for d in group.decisions]
+    return [(d.backup.id, d.action, tuple(texts(d.reasons))) for d in group.decisions]
+
+
+def _reasons(group: Group) -> list[tuple[str, ...]]:
+    """Each decision's reasons, as the documented texts."""
+    return [tuple(texts(d.reasons)) for d in group.decisions]
 
 
 def _warnings(plan: Plan) -> list[str]:
@@ -239,7 +245,7 @@ def test_an_unknown_hostname_deletes_what_every_hostname_would_or_nothing(
 def _incomplete_group_of(plan: Plan) -> Group:
     group = _only_group(plan)
     assert (group.status, group.deleted) == ("incomplete", 0)
-    assert {d.reasons for d in group.decisions} == {("skipped:incomplete",)}
+    assert set(_reasons(group)) == {("skipped:incomplete",)}
     return group
 
 
@@ -247,7 +253,7 @@ def test_build_plan_keeps_unmanaged_servers_and_warns() -> None:
     plan = _plan(listing(daily(3)), [policy("db", hostnames=["db-*"], keep_last=1)])
     group = _only_group(plan)
     assert (group.status, group.policy, group.deleted) == ("unmanaged", None, 0)
-    assert {d.reasons for d in group.decisions} == {("unmanaged",)}
+    assert set(_reasons(group)) == {("unmanaged",)}
     assert [d.backup.id for d in group.decisions] == [1, 2, 3]
     assert _warnings(plan) == [
         "server 2478 (ubuntu-2gb), backups: no policy matches it: its 3 backups are kept"
@@ -283,7 +289,7 @@ def _incomplete_group(given: Listing, policies: Sequence[Policy] = (KEEP_2,)) ->
     group = _only_group(_plan(given, policies))
     assert group.status == "incomplete"
     assert group.deleted == 0
-    assert {d.reasons for d in group.decisions} == {("skipped:incomplete",)}
+    assert set(_reasons(group)) == {("skipped:incomplete",)}
     return group
 
 
@@ -382,7 +388,7 @@ def test_build_plan_keeps_orphans(servers: list[Server]) -> None:
     plan = _plan(listing(daily(4), servers), [KEEP_2])
     group = _only_group(plan)
     assert (group.status, group.policy, group.deleted) == ("orphan", "default", 0)
-    assert {d.reasons for d in group.decisions} == {("orphan",)}
+    assert set(_reasons(group)) == {("orphan",)}
     assert "are kept (policy 'default' has orphans: keep)" in _warnings(plan)[0]
 
 
@@ -415,7 +421,7 @@ def test_build_plan_skips_a_stale_server_even_if_it_would_delete_nothing() -> No
 def test_build_plan_turns_a_stale_servers_deletions_into_keeps() -> None:
     backups = daily(4, newest=NOW - timedelta(days=20))
     group = _only_group(_plan(listing(backups), [policy("d", keep_last=2, stale_after="14d")]))
-    assert [d.reasons for d in group.decisions][2:] == [("skipped:stale",)] * 2
+    assert _reasons(group)[2:] == [("skipped:stale",)] * 2
     assert group.blocked_deletions == 2
 
 
@@ -484,7 +490,7 @@ def test_build_plan_skips_a_group_that_would_delete_too_large_a_fraction() -> No
         8,
         0,
     )
-    assert [d.reasons for d in group.decisions][2:] == [("skipped:max_delete_fraction",)] * 8
+    assert _reasons(group)[2:] == [("skipped:max_delete_fraction",)] * 8
     assert _warnings(plan) == [
         "server 2478 (ubuntu-2gb), backups: the plan would delete 8 of 10 unprotected backups "
         "(80%), more than max_delete_fraction 0.5 (policy 'databases' or "
@@ -524,11 +530,31 @@ def test_build_plan_holds_back_every_group_when_the_run_cap_is_exceeded() -> Non
             "max_deletions_per_run",
             2,
         )
-        assert [d.reasons for d in group.decisions][2:] == [("skipped:max_deletions_per_run",)] * 2
+        assert _reasons(group)[2:] == [("skipped:max_deletions_per_run",)] * 2
     assert (third.status, third.guard) == ("ok", None)  # it had nothing to delete
     [warning] = _warnings(plan)
     assert "would delete 4 backups and snapshots across all servers" in warning
     assert "more than max_deletions_per_run 3 (safety.max_deletions_per_run)" in warning
+
+
+def test_build_plan_names_the_guard_of_each_guard_warning_and_of_no_other() -> None:
+    locked = [Server(2478, hostname="ubuntu-2gb", status="active", locked=True)]
+    plans = {
+        "locked": _plan(listing(daily(4), locked), [KEEP_2]),
+        "stale": _plan(
+            listing(daily(3, newest=NOW - timedelta(days=20))),
+            [policy("default", keep_last=5, stale_after="14d")],
+        ),
+        "max_delete_fraction": _plan(listing(daily(10)), [KEEP_2]),
+        "max_deletions_per_run": _plan(
+            listing([*daily(4, 1), *daily(4, 2, first_id=10)]), [KEEP_2], cap=3
+        ),
+    }
+    for guard, plan in plans.items():
+        assert [(p.level, p.guard) for p in plan.problems] == [("warning", guard)]
+    orphan = _plan(listing(daily(4), [Server(1)]), [KEEP_2])
+    unmanaged = _plan(listing(daily(4)), [policy("other", keep_last=1, hostnames=("x",))])
+    assert [p.guard for p in (*orphan.problems, *unmanaged.problems)] == [None, None]
 
 
 def test_build_plan_counts_the_run_cap_after_the_other_guards() -> None:

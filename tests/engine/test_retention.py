@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pruner.engine.models import Backup, Decision, Policy
+from pruner.engine.reasons import texts
 from pruner.engine.retention import decide
 from pruner.engine.units import parse_duration, parse_size
 
@@ -86,7 +87,7 @@ def outcome(decisions: Iterable[Decision]) -> tuple[dict[int, str], dict[int, st
     deleted: dict[int, str] = {}
     for decision in decisions:
         target = kept if decision.action == "keep" else deleted
-        target[decision.backup.id] = " ".join(decision.reasons)
+        target[decision.backup.id] = " ".join(texts(decision.reasons))
     return kept, deleted
 
 

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Backup, Decision, Policy
+from pruner.engine.reasons import KEEP_ALL, texts
 from pruner.engine.retention import decide
 from pruner.engine.units import Duration, parse_duration, parse_size, subtract
 
@@ -172,7 +173,7 @@ class _Restic:
                 backup.created_at if self.zone is None else backup.created_at.astimezone(self.zone)
             )
             kept = [*self._counted(nr, wall), *self._within(nr, backup, wall)]
-            if not self.policy.has_keep_rule:
+            if not _has_keep_rule(self.policy):
                 kept.append("keep_all")
             if kept:
                 reasons[backup.id] = kept
@@ -242,7 +243,7 @@ def _limited(
 
 def restic(
     backups: Sequence[Backup], policy: Policy, now: datetime, zone: tzinfo | None
-) -> list[Decision]:
+) -> list[tuple[Backup, str, tuple[str, ...]]]:
     """restic's ApplyPolicy loop, then SPEC §4's limits and floor, one backup at a time."""
     ordered = _newest_first(backups)
     walk = [b for b in ordered if not _protected(b, policy)]
@@ -253,16 +254,20 @@ def restic(
     for backup in ordered:
         selected, limit = reasons.get(backup.id, []), removed.get(backup.id)
         if _protected(backup, policy):
-            decisions.append(Decision(backup, "keep", _protection(backup, policy)))
+            decisions.append((backup, "keep", _protection(backup, policy)))
         elif backup.id in floor and (not selected or limit):
-            decisions.append(Decision(backup, "keep", (*selected, f"min_keep:{policy.min_keep}")))
+            decisions.append((backup, "keep", (*selected, f"min_keep:{policy.min_keep}")))
         elif limit:
-            decisions.append(Decision(backup, "delete", (limit,)))
+            decisions.append((backup, "delete", (limit,)))
         elif selected:
-            decisions.append(Decision(backup, "keep", tuple(selected)))
+            decisions.append((backup, "keep", tuple(selected)))
         else:
-            decisions.append(Decision(backup, "delete", ("not_selected",)))
+            decisions.append((backup, "delete", ("not_selected",)))
     return decisions
+
+
+def _has_keep_rule(policy: Policy) -> bool:
+    return any(getattr(policy, rule) is not None for rule in COUNT_RULES + WITHIN_RULES)
 
 
 def _protection(backup: Backup, policy: Policy) -> tuple[str, ...]:
@@ -276,7 +281,8 @@ def _protection(backup: Backup, policy: Policy) -> tuple[str, ...]:
 @settings(max_examples=400)  # the strongest check: worth more examples than the profile's
 @given(scenarios())
 def test_decide_matches_restic_loop_with_limits_and_floor(case: Scenario) -> None:
-    assert list(case.decide()) == restic(case.backups, case.policy, case.now, case.zone)
+    decided = [(d.backup, d.action, tuple(texts(d.reasons))) for d in case.decide()]
+    assert decided == restic(case.backups, case.policy, case.now, case.zone)
 
 
 @given(scenarios(), st.randoms(use_true_random=False))
@@ -309,7 +315,7 @@ def test_decide_never_deletes_protected_or_the_floor(case: Scenario) -> None:
 @given(scenarios())
 def test_decide_gives_reasons_of_the_right_shape(case: Scenario) -> None:
     for decision in case.decide():
-        rules = [reason.split(":", 1)[0] for reason in decision.reasons]
+        rules = [reason.rule for reason in decision.reasons]
         if decision.action == "delete":
             assert len(rules) == 1
             assert rules[0] in LIMIT_REASONS
@@ -325,9 +331,7 @@ def test_decide_without_keep_rules_or_limits_deletes_nothing(case: Scenario) -> 
     decisions = case.decide()
 
     assert all(d.action == "keep" for d in decisions)
-    assert all(
-        d.reasons == ("keep_all",) for d in decisions if not _protected(d.backup, case.policy)
-    )
+    assert all(d.reasons == (KEEP_ALL,) for d in decisions if not _protected(d.backup, case.policy))
 
 
 @given(scenarios())
@@ -357,5 +361,5 @@ def test_decide_keeps_more_with_a_larger_rule_when_nothing_limits(
     def kept(policy: Policy) -> set[int]:
         return {d.backup.id for d in case.decide(policy) if d.action == "keep"}
 
-    if case.policy.has_keep_rule:  # adding the first rule turns keep_all off
+    if _has_keep_rule(case.policy):  # adding the first rule turns keep_all off
         assert kept(bigger) >= kept(case.policy)

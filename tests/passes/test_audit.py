@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from pruner.config.load import Config, parse_config
 from pruner.engine.models import Backup, Decision, Group, Plan
+from pruner.engine.reasons import NOT_SELECTED, texts
 from pruner.engine.results import Execution, PassResult
 from pruner.passes.audit import AUDIT_FILE, AuditTrail, archive_name
 from pruner.passes.executor import execute
@@ -118,7 +119,7 @@ def test_run_pass_audit_lines_carry_the_backup_policy_and_reasons(
         "created_at": backup.created_at.isoformat(),
         "size": backup.size,
         "policy": "all",
-        "reasons": list(decision.reasons),
+        "reasons": texts(decision.reasons),
     }
     assert outcome == {
         **intent,
@@ -238,7 +239,7 @@ def _deletion(backup_id: int) -> tuple[Group, Decision]:
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
         size=20,
     )
-    decision = Decision(backup, "delete", ("not_selected",))
+    decision = Decision(backup, "delete", (NOT_SELECTED,))
     return Group("backups", 7, "db-01", "databases", "ok", (decision,)), decision
 
 

@@ -13,6 +13,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from pruner.engine.models import Backup, Decision, Group, Plan
+from pruner.engine.reasons import NOT_SELECTED, Reason
 from pruner.engine.results import Execution
 from pruner.passes.executor import execute
 from pruner.sim import (
@@ -71,13 +72,13 @@ def _plan(sim: Simulator, per_server: int = 2, extra: tuple[Backup, ...] = ()) -
     groups: list[Group] = []
     for server_id, items in sorted(by_server.items()):
         decisions = [
-            Decision(b, "delete", ("not_selected",))
+            Decision(b, "delete", (NOT_SELECTED,))
             if n < per_server
-            else Decision(b, "keep", ("keep_last:1",))
+            else Decision(b, "keep", (Reason("keep_last", "1"),))
             for n, b in enumerate(items)
         ]
         if not groups:
-            decisions += [Decision(b, "delete", ("not_selected",)) for b in extra]
+            decisions += [Decision(b, "delete", (NOT_SELECTED,)) for b in extra]
         groups.append(
             Group("backups", server_id, items[0].server_hostname, "default", "ok", tuple(decisions))
         )

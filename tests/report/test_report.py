@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pruner.engine.models import Backup, Decision, Group, Plan, Problem
+from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped, texts
 from pruner.report.plan_json import SCHEMA, plan_to_json, write_plan_json
 from pruner.report.table import render_table
 
@@ -38,8 +39,12 @@ def _plan(dry_run: bool = True) -> Plan:
         policy="default",
         status="ok",
         decisions=(
-            Decision(_backup(0), "keep", ("keep_last:1", "keep_daily:2023-06-19")),
-            Decision(_backup(1), "delete", ("not_selected",)),
+            Decision(
+                _backup(0),
+                "keep",
+                (Reason("keep_last", "1"), Reason("keep_daily", "2023-06-19")),
+            ),
+            Decision(_backup(1), "delete", (NOT_SELECTED,)),
         ),
     )
     stale = Group(
@@ -55,7 +60,7 @@ def _plan(dry_run: bool = True) -> Plan:
             Decision(
                 _backup(5, resource="snapshots", server_id=7, server_hostname=None),
                 "keep",
-                ("skipped:stale",),
+                (skipped("stale"),),
             ),
         ),
     )
@@ -181,7 +186,7 @@ def test_write_plan_json_escapes_like_the_json_module(fields: dict[str, Any]) ->
         None,
         None,
         "unmanaged",
-        (Decision(_backup(1, **fields), "keep", ('un"managed',)),),
+        (Decision(_backup(1, **fields), "keep", (Reason('un"managed'),)),),
     )
     plan = Plan(GENERATED, GENERATED, False, (group,))
     stream = io.StringIO()
@@ -238,9 +243,9 @@ def test_render_table_puts_stale_servers_and_problems_first() -> None:
 
 def test_render_table_fits_in_100_columns() -> None:
     long_reasons = (
-        "keep_within_daily:2026-11-20",
-        "keep_monthly:2026-11",
-        "keep_yearly:2026:oldest",
+        Reason("keep_within_daily", "2026-11-20"),
+        Reason("keep_monthly", "2026-11"),
+        Reason("keep_yearly", "2026", oldest=True),
     )
     group = Group(
         "backups",
@@ -254,7 +259,7 @@ def test_render_table_fits_in_100_columns() -> None:
     plan = Plan(GENERATED, GENERATED, False, (group,), (Problem("error", "problem " * 40),))
     table = render_table(plan)
     assert max(len(line) for line in table.splitlines()) <= 100
-    assert all(reason in table for reason in long_reasons)
+    assert all(reason in table for reason in texts(long_reasons))
     assert "dry run" not in table
 
 
@@ -265,7 +270,7 @@ def test_render_table_names_incomplete_groups_in_the_summary() -> None:
         None,
         "p",
         "incomplete",
-        (Decision(_backup(1), "keep", ("skipped:incomplete",)),),
+        (Decision(_backup(1), "keep", (SKIPPED_INCOMPLETE,)),),
     )
     table = render_table(Plan(GENERATED, GENERATED, True, (group,)))
     assert "1 group(s) incomplete: their backups are kept" in table

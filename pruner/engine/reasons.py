@@ -1,0 +1,68 @@
+"""Why a backup is kept or deleted: a small value, turned into words only where it is read.
+
+A reason is a rule and, for most rules, what about it decided: `Reason("keep_daily",
+"2026-11-26")`. `str(reason)` is the documented text (`keep_daily:2026-11-26`, `protected:id`,
+`skipped:stale`; the list is in docs/reasons.md), which the plan JSON, the table and the logs
+show; nothing reads a reason back from its text.
+
+A reason costs what a tuple costs: the engine makes one for every backup it keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal, NamedTuple
+
+__all__ = [
+    "KEEP_ALL",
+    "NOT_SELECTED",
+    "ORPHAN",
+    "PROTECTED",
+    "SKIPPED_INCOMPLETE",
+    "UNMANAGED",
+    "Guard",
+    "Reason",
+    "skipped",
+    "texts",
+]
+
+# The guards that keep a whole group (`skipped:<guard>`); `incomplete` is the fail-closed one.
+Guard = Literal["incomplete", "locked", "stale", "max_delete_fraction", "max_deletions_per_run"]
+
+PROTECTED = "protected"  # the rule of every reason that protects a backup
+
+
+class Reason(NamedTuple):
+    """A rule (`keep_daily`), what about it decided (`2026-11-26`: the bucket; None for rules
+    without detail), and whether the oldest rule kept it (a count rule with budget left at the
+    oldest backup: `keep_yearly:2014:oldest`)."""
+
+    rule: str
+    detail: str | None = None
+    oldest: bool = False
+
+    def __str__(self) -> str:
+        if self.detail is None:
+            return self.rule
+        if self.oldest:
+            return f"{self.rule}:{self.detail}:oldest"
+        return f"{self.rule}:{self.detail}"
+
+
+NOT_SELECTED = Reason("not_selected")  # no keep rule selected it
+KEEP_ALL = Reason("keep_all")  # the policy has no keep rule, so every backup is selected
+UNMANAGED = Reason("unmanaged")  # no policy matches its server
+ORPHAN = Reason("orphan")  # its server is gone, and the policy keeps orphans
+
+
+def skipped(guard: Guard) -> Reason:
+    """The reason of a backup a guard kept: `skipped:stale`, `skipped:max_delete_fraction` …"""
+    return Reason("skipped", guard)
+
+
+SKIPPED_INCOMPLETE = skipped("incomplete")
+
+
+def texts(reasons: Iterable[Reason]) -> list[str]:
+    """The documented texts of `reasons`, for JSON and log lines."""
+    return [str(reason) for reason in reasons]
