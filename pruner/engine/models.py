@@ -113,14 +113,6 @@ class Policy:
     protect_names: tuple[str, ...] = ()
     orphans: Orphans = "keep"
 
-    @property
-    def has_keep_rule(self) -> bool:
-        return any(getattr(self, rule) is not None for rule in COUNT_RULES + WITHIN_RULES)
-
-    @property
-    def is_catch_all(self) -> bool:
-        return self.hostnames is None and self.server_ids is None
-
     def matches(self, server_id: int, hostname: str | None) -> bool:
         """All given conditions hold; an unknown hostname never matches a hostname glob."""
         if self.server_ids is not None and server_id not in self.server_ids:
@@ -227,9 +219,3 @@ class Plan:
     @property
     def deletions(self) -> tuple[Decision, ...]:
         return tuple(d for g in self.groups for d in g.decisions if d.action == "delete")
-
-    @property
-    def is_complete(self) -> bool:
-        return all(g.status != "incomplete" for g in self.groups) and not any(
-            p.level == "error" for p in self.problems
-        )

@@ -219,7 +219,7 @@ _KEEP_RULES = attrgetter(*COUNT_RULES, *WITHIN_RULES)
 
 
 def _has_keep_rule(policy: Policy) -> bool:
-    return any(rule is not None for rule in _KEEP_RULES(policy))  # Policy.has_keep_rule, faster
+    return any(rule is not None for rule in _KEEP_RULES(policy))
 
 
 def _select(

@@ -37,10 +37,6 @@ class Duration:
     seconds: Decimal
     text: str
 
-    @property
-    def is_calendar(self) -> bool:
-        return self.months != 0
-
     def __str__(self) -> str:
         return self.text
 

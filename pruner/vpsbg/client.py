@@ -89,12 +89,6 @@ class BackoffGate:
         self._open = threading.Condition()
         self._pauses = 0  # rate-limit pauses running now
 
-    @property
-    def paused(self) -> bool:
-        """True while a rate-limit pause holds every new request."""
-        with self._open:
-            return self._pauses > 0
-
     @contextmanager
     def turn(self) -> Iterator[None]:
         """Wait for the gate to be open and a slot free, then hold the slot for one request.
@@ -425,23 +419,6 @@ class ApiClient:
             result, message = "failed", answer.problem
         return DeleteOutcome(resource, item_id, result, answer.status, message)
 
-    def delete_backup(self, item_id: int) -> DeleteOutcome:
-        return self.delete("backups", item_id)
-
-    def delete_snapshot(self, item_id: int) -> DeleteOutcome:
-        return self.delete("snapshots", item_id)
-
-    def get_item(self, resource: ListedResource, item_id: int) -> dict[str, Any] | None:
-        """One object (`GET /servers/{id}` etc., bare, not in `data`); None when it is not found."""
-        if resource not in _LISTED or type(item_id) is not int:
-            raise ValueError(f"cannot get {resource!r} {item_id!r}")
-        answer = self._request("GET", f"/{resource}/{item_id}", shape=_object_shape)
-        if answer.value is not None:
-            return answer.value
-        if answer.status == 404:
-            return None
-        raise ApiError(f"GET /{resource}/{item_id} failed: {answer.problem}", status=answer.status)
-
     def check(self) -> int:
         """One cheap authenticated request (for `check-config --online`): the number of servers
         the key can see. Raises ApiAuthError/ApiPermissionError, or ApiError naming the fault."""
@@ -690,12 +667,6 @@ def _page_shape(number: int) -> Callable[[object], _Page]:
         return _Page(data, last_page, total, None)
 
     return shape
-
-
-def _object_shape(body: object) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise _Malformed(f"{_json_type(body)} instead of an object")
-    return body
 
 
 def _json_body(response: _Reply) -> object:

@@ -584,7 +584,7 @@ def test_parse_config_resolves_policy_overrides_and_safety_defaults() -> None:
     )
     assert rest.max_age == parse_duration("400d")
     assert rest.max_total_size == parse_size("2TB")
-    assert rest.is_catch_all
+    assert (rest.hostnames, rest.server_ids) == (None, None)
 
 
 def test_parse_config_loads_huge_durations() -> None:
@@ -744,10 +744,10 @@ def test_example_config_policies_fit_the_demo_fleet() -> None:
     assert (web.keep_daily, web.keep_weekly) == (14, 8)
     snapshots, rest = policies["snapshots"], policies["everything-else"]
     assert snapshots.resource == "snapshots"
-    assert snapshots.is_catch_all
+    assert (snapshots.hostnames, snapshots.server_ids) == (None, None)
     assert (snapshots.keep_last, snapshots.keep_within) == (3, parse_duration("30d"))
     assert rest.resource == "backups"
-    assert rest.is_catch_all
+    assert (rest.hostnames, rest.server_ids) == (None, None)
     assert (rest.keep_daily, rest.keep_weekly, rest.keep_monthly) == (7, 4, 3)
     assert not policies["archive"].matches(1, "archive-1")  # needs server 2478 as well
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pruner.engine.models import Backup, Group, Listing, Plan, Policy, Problem, Server
 from pruner.engine.planner import build_plan
 from pruner.engine.reasons import texts
+from pruner.report.summary import summarize
 from tests._factories import NOW, backup, daily, listing, policy
 
 
@@ -151,7 +152,7 @@ def test_build_plan_does_not_let_an_unknown_hostname_fall_through_to_a_later_pol
         "matches it without one: which policy applies cannot be told, so it is not pruned; "
         "give the server a hostname, or match it by server_ids in a policy before 'db'"
     ]
-    assert not plan.is_complete
+    assert not summarize(plan).complete
 
 
 def test_build_plan_fails_closed_on_an_unknown_hostname_with_only_hostname_policies() -> None:
@@ -264,7 +265,7 @@ def test_build_plan_includes_the_listings_problems() -> None:
     warning = Problem("warning", "the saved listing is not whole", resource="backups")
     plan = _plan(listing(daily(2), problems=(warning,)), [KEEP_2])
     assert plan.problems[0] == warning
-    assert plan.is_complete
+    assert summarize(plan).complete
 
 
 def test_build_plan_warns_that_an_empty_listing_holds_nothing_to_prune() -> None:
@@ -274,7 +275,7 @@ def test_build_plan_warns_that_an_empty_listing_holds_nothing_to_prune() -> None
         "the listing holds no backups or snapshots at all (1 server listed): nothing to prune; "
         "if the account has some, check that the API key belongs to it"
     ]
-    assert plan.is_complete
+    assert summarize(plan).complete
 
 
 def test_build_plan_says_nothing_of_an_empty_listing_that_failed() -> None:
@@ -314,7 +315,7 @@ def test_build_plan_leaves_the_other_resource_alone_when_one_names_no_server() -
     error = Problem("error", "snapshots item 9 has no server_id", resource="snapshots")
     plan = _plan(listing(daily(4), problems=(error,)), [KEEP_2])
     assert _only_group(plan).status == "ok"
-    assert not plan.is_complete  # the error still makes the plan incomplete (exit 1)
+    assert not summarize(plan).complete  # the error still makes the plan incomplete (exit 1)
 
 
 def test_build_plan_fails_closed_on_an_error_for_the_server() -> None:
@@ -352,7 +353,7 @@ def test_build_plan_fails_closed_when_a_backup_lacks_a_field_the_policy_needs() 
     [problem] = plan.problems
     assert problem.level == "error"
     assert problem.message == f"server 2478 (ubuntu-2gb), backups: {expected}: not pruned"
-    assert not plan.is_complete
+    assert not summarize(plan).complete
 
 
 def test_build_plan_needs_names_only_for_protect_names() -> None:

@@ -267,8 +267,8 @@ def test_delete_removes_the_backup_then_finds_it_gone(
     api = make_client()
     victim = unlocked_ids(fleet)[0]
 
-    first = api.delete_backup(victim)
-    again = api.delete_backup(victim)
+    first = api.delete("backups", victim)
+    again = api.delete("backups", victim)
 
     assert (first.result, first.status) == ("deleted", 204)
     assert (again.result, again.status) == ("already_gone", 404)
@@ -279,7 +279,7 @@ def test_delete_removes_the_backup_then_finds_it_gone(
 def test_delete_snapshot_removes_it(sim: Simulator, make_client: MakeClient, fleet: Fleet) -> None:
     victim = unlocked_ids(fleet, "snapshots")[0]
 
-    assert make_client().delete_snapshot(victim).result == "deleted"
+    assert make_client().delete("snapshots", victim).result == "deleted"
     assert victim not in {item["id"] for item in sim.backups("snapshots")}
 
 
@@ -289,7 +289,7 @@ def test_delete_of_a_locked_servers_backup_ends_locked(
     locked = next(server["id"] for server in fleet.servers if server.get("locked"))
     victim = next(item["id"] for item in fleet.backups if item["server_id"] == locked)
 
-    outcome = make_client().delete_backup(victim)
+    outcome = make_client().delete("backups", victim)
 
     assert (outcome.result, outcome.status) == ("locked", 423)
     assert sim.request_count("DELETE", f"/v1/backups/{victim}") == RETRIES + 1
@@ -303,7 +303,7 @@ def test_delete_under_random_locks_matches_the_simulator(
     victims = unlocked_ids(fleet)[:20]
     api = make_client(retries=1)
 
-    outcomes = [api.delete_backup(victim) for victim in victims]
+    outcomes = [api.delete("backups", victim) for victim in victims]
 
     remaining = {item["id"] for item in sim.backups()}
     assert {o.result for o in outcomes} == {"deleted", "locked"}
@@ -317,7 +317,7 @@ def test_delete_with_a_read_token_is_a_permission_error(
     victim = unlocked_ids(fleet)[0]
 
     with pytest.raises(ApiPermissionError, match="Read permission only"):
-        make_client(READ_TOKEN).delete_backup(victim)
+        make_client(READ_TOKEN).delete("backups", victim)
 
     assert victim in {item["id"] for item in sim.backups()}
     assert sim.request_count("DELETE") == 1
@@ -335,14 +335,6 @@ def test_check_counts_the_servers_the_key_sees(
 
     assert make_client(READ_TOKEN).check() == len(visible)
     assert sim.request_count() == 1
-
-
-def test_get_item_finds_a_server_or_none(make_client: MakeClient, fleet: Fleet) -> None:
-    api = make_client()
-    server = fleet.servers[0]
-
-    assert api.get_item("servers", server["id"]) == server
-    assert api.get_item("servers", 1) is None
 
 
 # --- deadlines: api.timeout is the whole request ---------------------------------------------
@@ -390,7 +382,7 @@ def test_delete_a_trickling_answer_is_judged_by_its_status_at_the_deadline(
     sim.faults.trickle = 0.2  # the 24-byte body would take almost five seconds
     api = make_client(timeout=0.3, retries=0)
 
-    outcome = outcome_within(2.0, lambda: api.delete_backup(victim))
+    outcome = outcome_within(2.0, lambda: api.delete("backups", victim))
 
     assert isinstance(outcome, DeleteOutcome), outcome
     assert (outcome.result, outcome.status) == ("deleted", 200)
@@ -411,7 +403,7 @@ def test_delete_on_the_wire_is_read_whole_after_a_stop(
     sim.on_request(lambda _method, _path: stop.set())
     api = make_client(timeout=5.0, stop=stop)
 
-    outcome = outcome_within(3.0, lambda: api.delete_backup(victim))
+    outcome = outcome_within(3.0, lambda: api.delete("backups", victim))
 
     assert isinstance(outcome, DeleteOutcome), outcome
     assert (outcome.result, outcome.status) == ("failed", 422)
@@ -427,7 +419,7 @@ def test_delete_timing_out_is_sent_once_per_attempt_pruner_counts(
     sim.delete_gate.clear()  # every DELETE is held unanswered
     api = make_client(timeout=0.1, retries=1)
 
-    outcome = outcome_within(3.0, lambda: api.delete_backup(unlocked_ids(fleet)[0]))
+    outcome = outcome_within(3.0, lambda: api.delete("backups", unlocked_ids(fleet)[0]))
 
     assert isinstance(outcome, DeleteOutcome), outcome
     assert outcome.result == "failed"
@@ -445,7 +437,7 @@ def test_a_refused_connection_is_one_attempt_told_plainly(
     api.base_url = gone.base_url
 
     with caplog.at_level(logging.DEBUG), capture_logs() as logs:
-        outcome = api.delete_backup(1)
+        outcome = api.delete("backups", 1)
 
     assert outcome.result == "failed"
     assert outcome.message == "no answer (could not connect: Connection refused) (2 attempts)"
