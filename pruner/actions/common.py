@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pruner.config.load import Config
+    from pruner.config.schema import Config
     from pruner.passes.hooks import PassHooks
 
 __all__ = ["DEFAULT_CONFIG", "config_path", "for_config", "load_and_warn"]

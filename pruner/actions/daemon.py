@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from pruner.actions.common import for_config, load_and_warn
-from pruner.config.load import Config
+from pruner.config.schema import Config
 from pruner.errors import UserError
 from pruner.ops.daemon import Daemon
 from pruner.ops.heartbeat import Heartbeat

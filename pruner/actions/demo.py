@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TextIO
 
 from pruner.actions.run import stop_on_signals
-from pruner.config.load import Config, parse_config
+from pruner.config.load import parse_config
+from pruner.config.schema import Config
 from pruner.engine.models import Backup, Decision, Group, Plan, Resource
 from pruner.engine.reasons import Reason
 from pruner.engine.results import PassResult
@@ -143,14 +144,17 @@ class Change:
 def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Config, list[Change]]:
     """The config with what a simulator needs changed, and the changes in words."""
     api, safety = config.api, config.safety
-    demo = replace(
-        config,
-        source=f"{config.source} (changed for pruner demo)",
-        api=replace(api, base_url=base_url, backoff=_BACKOFF),
-        dry_run=False,
-        state_dir=state_dir,
-        safety=replace(safety, max_delete_fraction=1.0, max_deletions_per_run=None),
-        policies=tuple(replace(policy, max_delete_fraction=1.0) for policy in config.policies),
+    demo = config.model_copy(
+        update={
+            "source": f"{config.source} (changed for pruner demo)",
+            "api": api.model_copy(update={"base_url": base_url, "backoff": _BACKOFF}),
+            "dry_run": False,
+            "state_dir": state_dir,
+            "safety": safety.model_copy(
+                update={"max_delete_fraction": 1.0, "max_deletions_per_run": None}
+            ),
+            "policies": tuple(replace(p, max_delete_fraction=1.0) for p in config.policies),
+        }
     )
     token = f"file {api.token_file}" if api.token_file else f"${api.token_env}"
     own_fractions = [

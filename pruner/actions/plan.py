@@ -19,7 +19,7 @@ from typing import TextIO
 import structlog
 
 from pruner.actions.common import load_and_warn
-from pruner.config.load import Config
+from pruner.config.schema import Config
 from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed

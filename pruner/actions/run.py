@@ -23,7 +23,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from pruner.actions.common import for_config, load_and_warn
-from pruner.config.load import Config
+from pruner.config.schema import Config
 from pruner.engine.models import Group
 from pruner.engine.results import CAP_GUARDS, PassResult
 from pruner.ops import signals

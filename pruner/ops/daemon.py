@@ -33,7 +33,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pruner.config.crontab import crontab_trigger
-from pruner.config.load import Config, ScheduleSettings
+from pruner.config.schema import Config, ScheduleSettings
 from pruner.engine.results import PassResult
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
 from pruner.ops.heartbeat import RunningPass

@@ -29,7 +29,6 @@ from typing import NamedTuple
 from pruner.passes.state import write_json_atomically
 
 __all__ = [
-    "DEFAULT_STATE_DIR",
     "HEARTBEAT",
     "MAX_AGE",
     "Health",
@@ -40,7 +39,6 @@ __all__ = [
 
 HEARTBEAT = "heartbeat"
 MAX_AGE = timedelta(minutes=2)  # four missed beats at the daemon's 30 s
-DEFAULT_STATE_DIR = Path("/var/lib/pruner")  # the default of `state_dir` (SPEC §3)
 
 
 @dataclass(frozen=True, slots=True)

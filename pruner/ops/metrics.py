@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from pruner import __version__
-from pruner.config.load import Config
+from pruner.config.schema import Config
 from pruner.engine.models import Group, Resource
 from pruner.engine.planner import is_stale, newest_unprotected_before
 from pruner.engine.results import DONE, PassResult

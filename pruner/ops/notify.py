@@ -21,7 +21,7 @@ import requests
 import structlog
 
 from pruner import __version__
-from pruner.config.load import NotifySettings
+from pruner.config.schema import NotifySettings
 from pruner.errors import EXIT_OK
 
 if TYPE_CHECKING:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 
 from structlog.typing import FilteringBoundLogger
 
+from pruner.config.schema import SafetySettings
 from pruner.engine.models import Decision, Group, Plan, Resource
 from pruner.engine.reasons import texts
 from pruner.engine.results import DONE, DeleteOutcome, Execution, Outcome
@@ -40,7 +41,6 @@ from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, Pass
 __all__ = ["DONE", "WAVE_SIZE", "Execution", "Outcome", "execute"]
 
 WAVE_SIZE = 100  # deletions per wave: one fsync of intents and one of outcomes per wave
-MAX_CONSECUTIVE_FAILURES = 10  # safety.max_consecutive_failures's default
 _SHOWN = 5  # failures named in a group's message
 
 _Key = tuple[Resource, int]
@@ -61,7 +61,7 @@ def execute(
     log: FilteringBoundLogger,
     audit: AuditTrail | None = None,
     wave_size: int = WAVE_SIZE,
-    max_consecutive_failures: int = MAX_CONSECUTIVE_FAILURES,
+    max_consecutive_failures: int = SafetySettings().max_consecutive_failures,
 ) -> Execution:
     """Delete the plan's `delete` decisions with `concurrency` workers; see the module doc.
 

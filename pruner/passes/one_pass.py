@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import structlog
 from structlog.typing import FilteringBoundLogger
 
-from pruner.config.load import Config
+from pruner.config.schema import Config
 from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.engine.results import CAP_GUARDS, Execution, PassResult

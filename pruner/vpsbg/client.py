@@ -29,7 +29,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from pruner import __version__
-from pruner.config.load import ApiSettings
+from pruner.config.schema import ApiSettings
 from pruner.engine.models import Resource
 from pruner.engine.results import DeleteOutcome, DeleteResult
 from pruner.vpsbg.errors import (
@@ -47,7 +47,7 @@ __all__ = ["PAGE_SIZE", "USER_AGENT", "ApiClient", "BackoffGate", "build_session
 PAGE_SIZE = 50  # Laravel's page size for /backups and /snapshots; the most /servers allows
 USER_AGENT = f"pruner/{__version__} (VPSBG backup retention) python-requests/{requests.__version__}"
 
-_MAX_PAGES = 20_000  # api.max_pages's default: a listing claiming more pages fails closed
+_DEFAULTS = ApiSettings()  # what a client built without the config uses
 _LISTINGS = 3  # the first listing, and at most two more when the account changed meanwhile
 _BACKOFF_CAP = 60.0
 _TEXT_LIMIT = 300  # characters of an API message or error kept in our messages
@@ -231,7 +231,7 @@ class ApiClient:
         retry_after_cap: float = _BACKOFF_CAP,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        max_pages: int = _MAX_PAGES,
+        max_pages: int = _DEFAULTS.max_pages,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0:
             raise ValueError("timeout must be > 0; retries, backoff and retry_after_cap >= 0")

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pruner.config.load import ApiSettings
+from pruner.config.schema import ApiSettings
 from pruner.vpsbg.errors import TokenMissing
 
 __all__ = ["CREDENTIAL_NAME", "Secret", "load_token"]

@@ -17,7 +17,8 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from structlog.testing import capture_logs
 
 from pruner.cli import main as cli_main
-from pruner.config.load import Config, ScheduleSettings, parse_config
+from pruner.config.load import parse_config
+from pruner.config.schema import Config, ScheduleSettings
 from pruner.engine.models import Plan
 from pruner.engine.results import PassResult
 from pruner.ops.daemon import (
@@ -63,7 +64,7 @@ def schedule(**fields: Any) -> ScheduleSettings:
         "run_on_start": False,
     }
     settings.update(fields)
-    return ScheduleSettings(**settings)
+    return ScheduleSettings.model_construct(**settings)
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def config(tmp_path: Path) -> Config:
 
 def with_schedule(config: Config, **fields: Any) -> Config:
     """A config with this schedule. Tests may use intervals the config file would refuse."""
-    return replace(config, schedule=schedule(**fields))
+    return config.model_copy(update={"schedule": schedule(**fields)})
 
 
 def fast(config: Config) -> Config:
@@ -344,7 +345,7 @@ def test_tick_dry_run_from_the_flag_or_the_config(config: Config) -> None:
         run_pass=passes,
         scheduler_factory=lambda _: FakeScheduler(),
     ).tick()
-    make_daemon(replace(config, dry_run=True), passes).tick()
+    make_daemon(config.model_copy(update={"dry_run": True}), passes).tick()
 
     assert [call["dry_run"] for call in passes.calls] == [False, True, True]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pruner.actions.health import EXIT_UNHEALTHY, main
+from pruner.config.defaults import DEFAULT_STATE_DIR
 from pruner.config.load import load_config, parse_config
 from pruner.ops.heartbeat import (
-    DEFAULT_STATE_DIR,
     HEARTBEAT,
     MAX_AGE,
     Heartbeat,

@@ -19,7 +19,8 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pruner.config.load import Config, parse_config
+from pruner.config.load import parse_config
+from pruner.config.schema import Config
 from pruner.engine.models import Plan
 from pruner.engine.results import PassResult
 from pruner.ops.daemon import Daemon

@@ -17,7 +17,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.actions.common import for_config
-from pruner.config.load import Config, parse_config
+from pruner.config.load import parse_config
+from pruner.config.schema import Config
 from pruner.engine.results import PassResult
 from pruner.ops.notify import BODY_LIMIT, Notifier, ping_url
 from pruner.passes.hooks import PassHooks

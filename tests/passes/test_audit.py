@@ -18,7 +18,8 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from pruner.config.load import Config, parse_config
+from pruner.config.load import parse_config
+from pruner.config.schema import Config
 from pruner.engine.models import Backup, Decision, Group, Plan
 from pruner.engine.reasons import NOT_SELECTED, texts
 from pruner.engine.results import Execution, PassResult

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from pruner.config.load import Config, parse_config
+from pruner.config.load import parse_config
+from pruner.config.schema import Config
 from pruner.engine.results import PassResult
 from pruner.passes.lock import LockHeld, PassLock
 from pruner.passes.one_pass import run_pass

@@ -10,7 +10,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import responses
 from responses import matchers
 from structlog.testing import capture_logs
 
-from pruner.config.load import ApiSettings
+from pruner.config.schema import ApiSettings
 from pruner.vpsbg.client import USER_AGENT, ApiClient, BackoffGate, build_session
 from pruner.vpsbg.errors import (
     ApiAuthError,
@@ -160,7 +159,7 @@ def count(rsps: responses.RequestsMock, method: str = "GET", path: str = "/backu
 
 
 def api_settings(tmp_path: Path, token_file: Path | None = None) -> ApiSettings:
-    return ApiSettings(
+    return ApiSettings.model_construct(
         base_url=BASE,
         token_env="VPSBG_API_TOKEN",
         token_file=token_file,
@@ -361,7 +360,7 @@ def test_list_items_claiming_more_pages_than_max_pages_fails_closed_at_once(
 
 def test_from_settings_takes_max_pages(rsps: responses.RequestsMock, tmp_path: Path) -> None:
     claiming(rsps, [item(i) for i in range(1, 51)], total=200)  # four pages
-    settings = replace(api_settings(tmp_path), max_pages=3)
+    settings = api_settings(tmp_path).model_copy(update={"max_pages": 3})
     api = ApiClient.from_settings(settings, Secret(TOKEN), sleep=lambda _: None)
 
     with pytest.raises(IncompleteListing, match=r"more than api\.max_pages \(3\)"):
