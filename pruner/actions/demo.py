@@ -32,6 +32,8 @@ from pruner.engine.results import PassResult
 from pruner.errors import EXIT_INCOMPLETE, UserError
 from pruner.ops.logging import configure_logging
 from pruner.passes.one_pass import run_pass
+from pruner.report.pass_summary import PassSummary
+from pruner.report.problems import problem_line
 from pruner.report.table import render_table
 from pruner.sim import WRITE_TOKEN, Fleet, Simulator, generate_fleet
 from pruner.vpsbg.token import Secret
@@ -333,8 +335,10 @@ def _pass_section(result: PassResult) -> Iterator[str]:
         f"  Deleted {done['backups']:,} backups and {done['snapshots']:,} snapshots in "
         f"{result.duration:.1f} s (pass {result.run_id}, exit code {result.exit_code})."
     )
-    for failure in result.failures:
-        yield from _wrapped(f"FAILED: {failure}", "  ", "    ")
+    summary = PassSummary.of(result)
+    yield from _wrapped(f"Summary: {summary.sentence()}", "  ", "    ")
+    for failure in summary.failures():
+        yield from _wrapped(failure, "  ", "    ")
     for outcome in failed[:_SHOWN_FAILURES]:
         yield from _wrapped(f"{outcome.resource} {outcome.id}: {outcome.message}", "    ", "      ")
 
@@ -434,7 +438,7 @@ def _guard_section(plan: Plan) -> Iterator[str]:
         yield from _wrapped(f"{label}: {where}: {detail}", "  ", "    ")
     errors = [problem for problem in plan.problems if problem.level == "error"]
     for problem in errors:
-        yield from _wrapped(f"error: {problem.message}", "  ", "    ")
+        yield from _wrapped(problem_line(problem), "  ", "    ")
 
 
 # --- the end -----------------------------------------------------------------------------------

@@ -25,11 +25,12 @@ from prometheus_client import CollectorRegistry
 from pruner.actions.common import for_config, load_and_warn
 from pruner.config.schema import Config
 from pruner.engine.models import Group
-from pruner.engine.results import CAP_GUARDS, PassResult
+from pruner.engine.results import PassResult
 from pruner.ops import signals
 from pruner.ops.metrics import PassMetrics, new_registry, previous_success, write_textfile
 from pruner.passes.hooks import PassHooks
 from pruner.passes.one_pass import run_pass
+from pruner.report.pass_summary import PassSummary
 
 __all__ = ["main", "stop_on_signals", "write_pass_report"]
 
@@ -134,6 +135,7 @@ def write_pass_report(
 
 def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
     plan = result.plan
+    summary = PassSummary.of(result)
     if result.dry_run:
         yield f"DRY RUN: nothing will be deleted ({dry_run_cause})\n"
     yield f"Pass {result.run_id} at {plan.now.isoformat()}\n"
@@ -141,21 +143,16 @@ def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
         yield from _group_lines(result, group)
     yield from _not_pruned(plan.groups)
     yield "\n"
-    yield from _wrapped(_summary_line(result), "")
-    if result.blocked_by_caps:
-        caps = sorted({g.guard for g in plan.groups if g.guard in CAP_GUARDS} - {None})
-        yield from _wrapped(
-            f"Caps held back {result.blocked_by_caps} deletion(s) ({', '.join(map(str, caps))}): "
-            "run with --allow-large-deletions for one pass if this is intended",
-            "",
-        )
-    for failure in result.failures:
-        yield from _wrapped(f"FAILED: {failure}", "")
+    yield from _wrapped(f"Summary: {summary.sentence()}", "")
+    caps = summary.caps()
+    if caps is not None:
+        yield from _wrapped(caps, "")
+    for failure in summary.failures():
+        yield from _wrapped(failure, "")
     if result.dry_run:
-        freed = sum(d.backup.size or 0 for d in plan.deletions)
         yield (
-            f"DRY RUN: nothing was deleted; a real pass would delete {result.would_delete} "
-            f"backups and snapshots ({freed} GB)\n"
+            f"DRY RUN: nothing was deleted; a real pass would delete {summary.plan.deleted} "
+            f"backups and snapshots ({summary.plan.size_freed} GB)\n"
         )
 
 
@@ -191,23 +188,6 @@ def _not_pruned(groups: tuple[Group, ...]) -> Iterator[str]:
         status = f"{group.status} ({group.guard})" if group.guard else group.status
         reason = group.messages[-1] if group.messages else ""
         yield from _wrapped(f"{_where(group)} · {status}: {reason}", "  ")
-
-
-def _summary_line(result: PassResult) -> str:
-    plan = result.plan
-    kept = sum(1 for d in plan.decisions if d.action == "keep")
-    skipped = sum(1 for g in plan.groups if g.status == "skipped")
-    if result.executed and result.execution is not None:
-        execution = result.execution
-        acted = (
-            f"deleted {len(execution.done)}, failed {len(execution.failed)}, "
-            f"not attempted {len(execution.not_attempted)}, freed {execution.size_freed} GB"
-        )
-    elif result.dry_run:
-        acted = f"would delete {result.would_delete}"
-    else:
-        acted = "deleted 0"
-    return f"Summary: kept {kept}, {acted}, skipped groups {skipped} ({result.duration:.1f}s)"
 
 
 def _where(group: Group) -> str:

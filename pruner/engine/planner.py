@@ -27,10 +27,16 @@ from pruner.engine.reasons import ORPHAN, SKIPPED_INCOMPLETE, UNMANAGED, Guard, 
 from pruner.engine.retention import decide
 from pruner.engine.units import Duration, subtract
 
-__all__ = ["build_plan", "is_stale", "newest_stale_backup", "newest_unprotected_before"]
+__all__ = [
+    "LARGE_DELETIONS_HINT",
+    "build_plan",
+    "is_stale",
+    "newest_stale_backup",
+    "newest_unprotected_before",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
+LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
 _SHOWN_IDS = 5
 
 
@@ -319,7 +325,7 @@ class _Context:
             f"the plan would delete {deleted} of {number} unprotected {noun} "
             f"({deleted / unprotected:.0%}), more than max_delete_fraction "
             f"{policy.max_delete_fraction} ({_governing(policy, 'max_delete_fraction')}): "
-            f"not pruned; {_LARGE_DELETIONS_HINT}"
+            f"not pruned; {LARGE_DELETIONS_HINT}"
         )
 
 
@@ -518,7 +524,7 @@ def _apply_run_cap(groups: list[Group], cap: int) -> tuple[list[Group], Problem 
     detail = (
         f"the pass would delete {total} backups and snapshots across all servers, more than "
         f"max_deletions_per_run {cap} (safety.max_deletions_per_run): nothing is deleted "
-        f"this pass; {_LARGE_DELETIONS_HINT}"
+        f"this pass; {LARGE_DELETIONS_HINT}"
     )
     capped = []
     servers = 0

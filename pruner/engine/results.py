@@ -100,6 +100,8 @@ class PassResult:
     failures: tuple[str, ...] = ()  # why exit_code is 1, one sentence each
     key_refused: bool = False  # the API refused the key (401, 403) while listing: nothing done
     deadline_reached: bool = False  # safety.max_pass_duration stopped it (a failure, exit 1)
+    listed: int = 0  # backups and snapshots listed
+    servers: int | None = None  # servers listed; None when the servers listing failed
 
     @property
     def not_attempted(self) -> tuple[Decision, ...]:

@@ -23,6 +23,7 @@ import structlog
 from pruner import __version__
 from pruner.config.schema import NotifySettings
 from pruner.errors import EXIT_OK
+from pruner.report.pass_summary import PassSummary
 
 if TYPE_CHECKING:
     from pruner.engine.results import PassResult
@@ -128,27 +129,15 @@ def summary_text(result: PassResult) -> str:
 
 
 def _summary_lines(result: PassResult) -> Iterator[str]:
-    plan = result.plan
-    kept = sum(1 for d in plan.decisions if d.action == "keep")
+    summary = PassSummary.of(result)
     mode = " (dry run)" if result.dry_run else ""
     yield f"pruner pass {result.run_id}{mode}: exit {result.exit_code}\n"
-    execution = result.execution
-    if execution is not None:
-        yield (
-            f"kept {kept}, deleted {len(execution.done)}, failed {len(execution.failed)}, "
-            f"not attempted {len(execution.not_attempted)}, freed {execution.size_freed} GB\n"
-        )
-    else:
-        yield f"kept {kept}, would delete {result.would_delete}, deleted 0\n"
-    stale = [g for g in plan.groups if g.guard == "stale"]
-    skipped = sum(1 for g in plan.groups if g.status == "skipped")
-    yield f"skipped groups {skipped}, stale servers {len(stale)}, {result.duration:.1f}s\n"
-    if result.blocked_by_caps:
-        yield f"caps held back {result.blocked_by_caps} deletion(s)\n"
-    for failure in result.failures[:_SHOWN_FAILURES]:
-        yield f"FAILED: {failure}\n"
-    if len(result.failures) > _SHOWN_FAILURES:
-        yield f"and {len(result.failures) - _SHOWN_FAILURES} more failures\n"
+    yield f"{summary.sentence()}\n"
+    caps = summary.caps()
+    if caps is not None:
+        yield f"{caps}\n"
+    for failure in summary.failures(shown=_SHOWN_FAILURES):
+        yield f"{failure}\n"
 
 
 def _limited(text: str) -> str:

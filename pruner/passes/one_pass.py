@@ -38,7 +38,9 @@ from pruner.passes.executor import execute
 from pruner.passes.hooks import FannedOut, PassHooks
 from pruner.passes.lock import PassLock
 from pruner.passes.state import LAST_PLAN, recover_state_dir, write_json_atomically
+from pruner.report.pass_summary import PassSummary
 from pruner.report.plan_json import plan_to_json
+from pruner.report.problems import problem_scope
 from pruner.report.summary import Summary, summarize
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import ApiAuthError, ApiPermissionError, PassInterrupted
@@ -258,7 +260,6 @@ class _Pass:
         return self._finish(
             plan,
             listing,
-            summary,
             execution,
             failures,
             interrupted=execution is not None and execution.interrupted,
@@ -285,7 +286,6 @@ class _Pass:
         return self._finish(
             plan,
             listing,
-            summarize(plan),
             None,
             [message],
             interrupted=interrupted,
@@ -296,7 +296,6 @@ class _Pass:
         self,
         plan: Plan,
         listing: Listing,
-        summary: Summary,
         execution: Execution | None,
         failures: list[str],
         *,
@@ -319,8 +318,10 @@ class _Pass:
             failures=tuple(failures),
             key_refused=key_refused,
             deadline_reached=interrupted and self.deadline.reached.is_set(),
+            listed=len(listing.backups),
+            servers=len(listing.servers) if listing.servers is not None else None,
         )
-        self._log_summary(result, listing, summary)
+        self._log_summary(result)
         return result
 
     def log_raised(self, error: BaseException) -> None:
@@ -399,34 +400,8 @@ class _Pass:
             cause = "dry_run: true in the config" if self.config.dry_run else "--dry-run"
             self.log.warning("pass.dry_run", message=f"{_DRY_RUN} ({cause})")
 
-    def _log_summary(self, result: PassResult, listing: Listing, summary: Summary) -> None:
-        execution = result.execution
-        fields: dict[str, Any] = {
-            "exit_code": result.exit_code,
-            "dry_run": result.dry_run,
-            "listed": len(listing.backups),
-            "servers": len(listing.servers) if listing.servers is not None else None,
-            "groups": summary.groups,
-            "kept": summary.kept,
-            "deleted": len(execution.done) if execution is not None else 0,
-            "failed": len(execution.failed) if execution is not None else 0,
-            "not_attempted": len(result.not_attempted),
-            "skipped_groups": summary.skipped_groups,
-            "incomplete_groups": summary.incomplete_groups,
-            "failed_groups": sum(1 for g in result.plan.groups if g.status == "failed"),
-            "blocked_by_caps": result.blocked_by_caps,
-            "size_freed": execution.size_freed if execution is not None else 0,
-            "errors": summary.errors,
-            "warnings": summary.warnings,
-            "interrupted": result.interrupted,
-            "deadline_reached": result.deadline_reached,
-            "duration": result.duration,
-        }
-        if result.dry_run or not self.execute:
-            fields["would_delete"] = summary.deleted
-            fields["would_free"] = summary.size_freed
-        if result.failures:
-            fields["failures"] = list(result.failures)
+    def _log_summary(self, result: PassResult) -> None:
+        fields = PassSummary.of(result).log_fields(would=result.dry_run or not self.execute)
         emit = {EXIT_OK: self.log.info, EXIT_CAPPED: self.log.warning}.get(
             result.exit_code, self.log.error
         )
@@ -537,15 +512,8 @@ def _group_of(problem: Problem, groups: dict[tuple[Resource, int], Group]) -> Gr
 
 def log_problem(problem: Problem, log: FilteringBoundLogger) -> None:
     """One `plan.problem` event, scoped by whatever the problem names."""
-    fields = {
-        "resource": problem.resource,
-        "server_id": problem.server_id,
-        "backup_id": problem.backup_id,
-        "field": problem.field,
-    }
-    scope = {key: value for key, value in fields.items() if value is not None}
     emit = log.error if problem.level == "error" else log.warning
-    emit("plan.problem", message=problem.message, **scope)
+    emit("plan.problem", message=problem.message, **problem_scope(problem))
 
 
 def _staleness(group: Group, plan: Plan, config: Config) -> dict[str, object] | None:

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, TextIO
 
-from pruner.engine.models import Group, Plan, Problem
+from pruner.engine.models import Group, Plan
 from pruner.engine.reasons import Reason, texts
+from pruner.report.problems import problem_entry
 from pruner.report.summary import Summary, Tally, summarize
 
 __all__ = ["SCHEMA", "plan_to_json", "write_plan_json"]
@@ -102,7 +103,7 @@ def _tail(plan: Plan, summary: Summary) -> dict[str, Any]:
             for group, tally in zip(plan.groups, summary.tallies, strict=True)
         ],
         "summary": summary.as_json(),
-        "problems": [_problem_entry(problem) for problem in plan.problems],
+        "problems": [problem_entry(problem) for problem in plan.problems],
     }
 
 
@@ -137,15 +138,4 @@ def _group_entry(group: Group, tally: Tally) -> dict[str, Any]:
         "guard": group.guard,
         "blocked_deletions": group.blocked_deletions,
         "messages": list(group.messages),
-    }
-
-
-def _problem_entry(problem: Problem) -> dict[str, Any]:
-    return {
-        "level": problem.level,
-        "message": problem.message,
-        "resource": problem.resource,
-        "server_id": problem.server_id,
-        "backup_id": problem.backup_id,
-        "field": problem.field,
     }

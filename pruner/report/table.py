@@ -10,6 +10,7 @@ from typing import TextIO
 from pruner.engine.models import Decision, Group, Plan
 from pruner.engine.planner import newest_unprotected_before
 from pruner.engine.reasons import texts
+from pruner.report.problems import problem_line
 from pruner.report.summary import Summary, Tally, summarize
 
 __all__ = ["render_table", "write_table"]
@@ -68,7 +69,7 @@ def _attention(plan: Plan) -> Iterator[str]:
     if plan.problems:
         yield "\nProblems:\n"
         for problem in sorted(plan.problems, key=lambda p: p.level != "error"):
-            yield from _wrapped(f"{problem.level}: {problem.message}", "  ", "    ")
+            yield from _wrapped(problem_line(problem), "  ", "    ")
 
 
 def _newest(group: Group, plan: Plan) -> str:
