@@ -24,9 +24,12 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PlainValidator,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import GenerateJsonSchema
 
 from pruner.config.crontab import parse_crontab
 from pruner.config.defaults import DEFAULT_STATE_DIR
@@ -45,6 +48,7 @@ __all__ = [
     "SafetySettings",
     "ScheduleSettings",
     "Settings",
+    "config_json_schema",
     "shown",
 ]
 
@@ -293,19 +297,111 @@ def _list_as_tuple(value: object) -> object:
     return tuple(value) if isinstance(value, list) else value
 
 
+# --- the value types, each with the JSON Schema that editors check the file against ----------
+
+_CALENDAR_DURATION = r"^\s*(?:[0-9]+(?:\.[0-9]+)?(?:y|mo|w|d|h|min|s))+\s*$"
+_EXACT_DURATION = r"^\s*(?:[0-9]+(?:\.[0-9]+)?(?:w|d|h|min|s))+\s*$"
+_DURATION_UNITS = "number+unit parts: s, min, h, d, w"
+
+
+def _json(**schema: Any) -> WithJsonSchema:
+    return WithJsonSchema(schema)
+
+
+def _integer_json(minimum: int, maximum: int | None = None) -> WithJsonSchema:
+    bounds = {"minimum": minimum} | ({} if maximum is None else {"maximum": maximum})
+    return _json(type="integer", **bounds)
+
+
+def _calendar_json() -> WithJsonSchema:
+    return _json(
+        type="string",
+        pattern=_CALENDAR_DURATION,
+        description=f"a duration, {_DURATION_UNITS}, mo, y (e.g. 14d, 36h, 1y6mo)",
+    )
+
+
+def _exact_json(what: str) -> WithJsonSchema:
+    return _json(
+        type="string",
+        pattern=_EXACT_DURATION,
+        description=f"a duration, {_DURATION_UNITS} (e.g. 30s, 10min, 6h), {what}",
+    )
+
+
+_SIZE_JSON = _json(
+    anyOf=[
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*[0-9]+(?:\.[0-9]+)?\s*(?:[GgTt][Bb])?\s*$"},
+    ],
+    description="a number of GB (the API's unit), or text such as 500GB or 2TB",
+)
+_FRACTION_JSON = _json(type="number", exclusiveMinimum=0, maximum=1)
+
+# Exact durations (no months or years), as timedeltas, by their shortest.
+PositiveSpan = Annotated[
+    timedelta,
+    PlainValidator(_exact_duration(timedelta(microseconds=1), "longer than 0s")),
+    _exact_json("longer than 0s"),
+]
+AnySpan = Annotated[
+    timedelta,
+    PlainValidator(_exact_duration(timedelta(0), "0s or longer")),
+    _exact_json("0s or longer"),
+]
+SecondsSpan = Annotated[
+    timedelta,
+    PlainValidator(_exact_duration(timedelta(seconds=1), "at least 1s")),
+    _exact_json("at least 1s"),
+]
+MinutesSpan = Annotated[
+    timedelta,
+    PlainValidator(_exact_duration(timedelta(minutes=1), "at least 1min")),
+    _exact_json("at least 1min"),
+]
+Retries = Annotated[int, PlainValidator(_retries), _integer_json(0)]
+Concurrency = Annotated[int, PlainValidator(_concurrency), _integer_json(1, 32)]
+MaxPages = Annotated[int, PlainValidator(_max_pages), _integer_json(1)]
+MinKeep = Annotated[int, PlainValidator(_min_keep), _integer_json(0)]
+MaxDeletions = Annotated[int, PlainValidator(_max_deletions), _integer_json(1)]
+ConsecutiveFailures = Annotated[int, PlainValidator(_consecutive_failures), _integer_json(1)]
+
 # Policy keys: absent is None (unset, or inherited from safety); a written null is an error.
-Count = Annotated[int | None, PlainValidator(_count)]
-CalendarDurationKey = Annotated[Duration | None, PlainValidator(_calendar_duration)]
-MinKeep = Annotated[int, PlainValidator(_min_keep)]
-Flag = Annotated[bool, PlainValidator(_flag)]
-Text = Annotated[str, PlainValidator(_text)]
-Fraction = Annotated[float, PlainValidator(_fraction)]
-CalendarDuration = Annotated[Duration, PlainValidator(_calendar_duration)]
-SizeValue = Annotated[Size, PlainValidator(_size)]
-Zone = Annotated[ZoneInfo, PlainValidator(_zone)]
-Globs = Annotated[list[Text], AfterValidator(_not_empty)]
-ServerIds = Annotated[list[Annotated[int, PlainValidator(_server_id)]], AfterValidator(_not_empty)]
-BackupIds = Annotated[list[Annotated[int, PlainValidator(_backup_id)]], AfterValidator(_not_empty)]
+Count = Annotated[int | None, PlainValidator(_count), _integer_json(-1)]
+CalendarDurationKey = Annotated[
+    Duration | None, PlainValidator(_calendar_duration), _calendar_json()
+]
+Flag = Annotated[bool, PlainValidator(_flag), _json(type="boolean")]
+Text = Annotated[str, PlainValidator(_text), _json(type="string", minLength=1)]
+Fraction = Annotated[float, PlainValidator(_fraction), _FRACTION_JSON]
+CalendarDuration = Annotated[Duration, PlainValidator(_calendar_duration), _calendar_json()]
+SizeValue = Annotated[Size, PlainValidator(_size), _SIZE_JSON]
+Zone = Annotated[
+    ZoneInfo,
+    PlainValidator(_zone),
+    _json(type="string", minLength=1, description="an IANA time zone name, e.g. Europe/Sofia"),
+]
+PathValue = Annotated[Path, PlainValidator(_path), _json(type="string", minLength=1)]
+Globs = Annotated[
+    list[Text],
+    AfterValidator(_not_empty),
+    _json(type="array", items={"type": "string", "minLength": 1}, minItems=1),
+]
+ServerIds = Annotated[
+    list[Annotated[int, PlainValidator(_server_id)]],
+    AfterValidator(_not_empty),
+    _json(type="array", items={"type": "integer", "minimum": 1}, minItems=1),
+]
+BackupIds = Annotated[
+    list[Annotated[int, PlainValidator(_backup_id)]],
+    AfterValidator(_not_empty),
+    _json(type="array", items={"type": "integer", "minimum": 1}, minItems=1),
+]
+
+
+def _section(model: type[BaseModel], description: str) -> Any:
+    """A section's field: `section:` with nothing under it (null) means its defaults."""
+    return Field(default_factory=model, description=description)
 
 
 # --- the sections -----------------------------------------------------------------------------
@@ -321,34 +417,58 @@ class _Section(BaseModel):
 class ApiSettings(_Section):
     """`api`: where the VPSBG API is, where its token is, and how to talk to it."""
 
-    base_url: Annotated[str, PlainValidator(_base_url)] = "https://api.vpsbg.eu/v1"
-    token_env: Annotated[str, PlainValidator(_env_name)] = "VPSBG_API_TOKEN"
-    token_file: Annotated[Path, PlainValidator(_path)] | None = None
-    timeout: Annotated[
-        timedelta, PlainValidator(_exact_duration(timedelta(microseconds=1), "longer than 0s"))
-    ] = timedelta(seconds=30)
-    retries: Annotated[int, PlainValidator(_retries)] = 5
-    backoff: Annotated[timedelta, PlainValidator(_exact_duration(timedelta(0), "0s or longer"))] = (
-        timedelta(seconds=1)
+    base_url: Annotated[
+        str,
+        PlainValidator(_base_url),
+        _json(type="string", pattern=r"^https?://[^?#@\s]+$"),
+    ] = Field("https://api.vpsbg.eu/v1", description="the API's base URL, ending in /v1")
+    token_env: Annotated[
+        str, PlainValidator(_env_name), _json(type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    ] = Field("VPSBG_API_TOKEN", description="the environment variable that holds the API token")
+    token_file: PathValue | None = Field(
+        None,
+        description="or a file holding the token; $CREDENTIALS_DIRECTORY/vpsbg-token is read "
+        "when present",
     )
-    concurrency: Annotated[int, PlainValidator(_concurrency)] = 4
-    max_pages: Annotated[int, PlainValidator(_max_pages)] = 20_000
+    timeout: PositiveSpan = Field(
+        timedelta(seconds=30), description="the whole of one request, its body included"
+    )
+    retries: Retries = Field(
+        5, description="per request, for 423, 429, 5xx, malformed bodies and connection errors"
+    )
+    backoff: AnySpan = Field(
+        timedelta(seconds=1),
+        description="the first retry's delay (doubles, jittered, capped at 60s); Retry-After wins",
+    )
+    concurrency: Concurrency = Field(4, description="requests in flight at most")
+    max_pages: MaxPages = Field(
+        20_000, description="a listing claiming more pages (of 50) than this fails closed"
+    )
+
+
+_CRON = Annotated[
+    str,
+    PlainValidator(_cron),
+    _json(
+        type="string",
+        minLength=1,
+        description="a crontab expression (minute hour day-of-month month day-of-week, Sunday "
+        "0 or 7) or a macro such as @daily",
+    ),
+]
 
 
 class ScheduleSettings(_Section):
     """`schedule`: when `pruner daemon` runs a pass: exactly one of `cron` and `interval`."""
 
-    cron: Annotated[str, PlainValidator(_cron)] | None = None
+    cron: _CRON | None = Field(None, description="when to run a pass, read in `timezone`")
     # A pass lists every backup; cron cannot go below a minute either.
-    interval: (
-        Annotated[timedelta, PlainValidator(_exact_duration(timedelta(minutes=1), "at least 1min"))]
-        | None
-    ) = None
-    timezone: Zone = ZoneInfo("UTC")
-    jitter: Annotated[timedelta, PlainValidator(_exact_duration(timedelta(0), "0s or longer"))] = (
-        timedelta(0)
+    interval: MinutesSpan | None = Field(None, description="or a pass every this long")
+    timezone: Zone = Field(ZoneInfo("UTC"), description="the zone the cron fields are read in")
+    jitter: AnySpan = Field(
+        timedelta(0), description="a random delay of up to this much before each pass"
     )
-    run_on_start: Flag = False
+    run_on_start: Flag = Field(False, description="also a pass as soon as the daemon starts")
 
     @model_validator(mode="after")
     def _one_trigger(self) -> ScheduleSettings:
@@ -364,21 +484,33 @@ class ScheduleSettings(_Section):
 class SafetySettings(_Section):
     """`safety`: the guards and caps, and the defaults of a policy's own guards."""
 
-    min_keep: MinKeep = 1
-    max_deletions_per_run: Annotated[int, PlainValidator(_max_deletions)] | None = 100
-    max_delete_fraction: Fraction = 0.5
-    stale_after: CalendarDuration | None = parse_duration("14d")
-    max_pass_duration: Annotated[
-        timedelta, PlainValidator(_exact_duration(timedelta(seconds=1), "at least 1s"))
-    ] = timedelta(hours=1)
-    max_consecutive_failures: Annotated[int, PlainValidator(_consecutive_failures)] = 10
+    min_keep: MinKeep = Field(
+        1, description="the newest this-many unprotected backups of a server are always kept"
+    )
+    max_deletions_per_run: MaxDeletions | None = Field(
+        100, description="across all servers in one pass; null: no cap"
+    )
+    max_delete_fraction: Fraction = Field(
+        0.5, description="of one server's unprotected backups in one pass; 1.0: no cap"
+    )
+    stale_after: CalendarDuration | None = Field(
+        parse_duration("14d"),
+        description="a server whose newest backup is older is not pruned; null: off "
+        "(snapshot policies default to off)",
+    )
+    max_pass_duration: SecondsSpan = Field(
+        timedelta(hours=1), description="a pass running longer stops as if signalled"
+    )
+    max_consecutive_failures: ConsecutiveFailures = Field(
+        10, description="failed deletions in a row that stop a pass's deleting"
+    )
 
 
 class MatchSpec(_Section):
     """A policy's `match`: which servers it applies to (every condition given must hold)."""
 
-    hostnames: Globs | None = None
-    server_ids: ServerIds | None = None
+    hostnames: Globs | None = Field(None, description="shell globs on the server's hostname")
+    server_ids: ServerIds | None = Field(None, description="the server's id is one of these")
 
     @model_validator(mode="after")
     def _some_condition(self) -> MatchSpec:
@@ -390,8 +522,8 @@ class MatchSpec(_Section):
 class ProtectSpec(_Section):
     """A policy's `protect`: backups it never deletes, and that count for nothing."""
 
-    ids: BackupIds | None = None
-    names: Globs | None = None
+    ids: BackupIds | None = Field(None, description="backup ids")
+    names: Globs | None = Field(None, description="shell globs on the backup's name")
 
     @model_validator(mode="after")
     def _something(self) -> ProtectSpec:
@@ -400,31 +532,64 @@ class ProtectSpec(_Section):
         return self
 
 
+def _unset(description: str) -> Any:
+    """A policy key that is None when absent: unset, or safety's. Null is no value for it, so
+    the schema shows no default."""
+    return Field(None, description=description, json_schema_extra=_without_default)
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _keep(what: str) -> Any:
+    return _unset(f"{what} (a count; -1: unlimited)")
+
+
+def _within(what: str) -> Any:
+    return _unset(f"{what}, within this of the newest backup")
+
+
 class PolicySpec(_Section):
     """One of `policies`, as written; `load` resolves it into the engine's Policy."""
 
-    name: Text
-    resource: Annotated[Resource, PlainValidator(_resource)] = "backups"
-    match: Annotated[MatchSpec | None, BeforeValidator(_given)] = None
-    keep_last: Count = None
-    keep_hourly: Count = None
-    keep_daily: Count = None
-    keep_weekly: Count = None
-    keep_monthly: Count = None
-    keep_yearly: Count = None
-    keep_within: CalendarDurationKey = None
-    keep_within_hourly: CalendarDurationKey = None
-    keep_within_daily: CalendarDurationKey = None
-    keep_within_weekly: CalendarDurationKey = None
-    keep_within_monthly: CalendarDurationKey = None
-    keep_within_yearly: CalendarDurationKey = None
-    max_age: CalendarDurationKey = None
-    max_total_size: Annotated[Size | None, PlainValidator(_size)] = None
-    min_keep: Annotated[int | None, PlainValidator(_min_keep)] = None
-    max_delete_fraction: Annotated[float | None, PlainValidator(_fraction)] = None
-    stale_after: CalendarDuration | None = None  # null: off; absent: from safety (backups)
-    protect: Annotated[ProtectSpec | None, BeforeValidator(_given)] = None
-    orphans: Annotated[Orphans, PlainValidator(_orphans)] = "keep"
+    name: Text = Field(description="the policy's name, unique")
+    resource: Annotated[
+        Resource, PlainValidator(_resource), _json(enum=["backups", "snapshots"])
+    ] = Field("backups", description="which resource it prunes")
+    match: Annotated[
+        MatchSpec | None, BeforeValidator(_given, json_schema_input_type=MatchSpec)
+    ] = _unset("which servers; no match block: every server")
+    keep_last: Count = _keep("the newest this-many")
+    keep_hourly: Count = _keep("the newest of each of the last this-many hours that have one")
+    keep_daily: Count = _keep("the newest of each of the last this-many days that have one")
+    keep_weekly: Count = _keep("the newest of each of the last this-many ISO weeks")
+    keep_monthly: Count = _keep("the newest of each of the last this-many months")
+    keep_yearly: Count = _keep("the newest of each of the last this-many years")
+    keep_within: CalendarDurationKey = _within("every backup")
+    keep_within_hourly: CalendarDurationKey = _within("the newest of each hour")
+    keep_within_daily: CalendarDurationKey = _within("the newest of each day")
+    keep_within_weekly: CalendarDurationKey = _within("the newest of each week")
+    keep_within_monthly: CalendarDurationKey = _within("the newest of each month")
+    keep_within_yearly: CalendarDurationKey = _within("the newest of each year")
+    max_age: CalendarDurationKey = _unset("a limit: delete anything older, whatever the rules say")
+    max_total_size: Annotated[Size | None, PlainValidator(_size), _SIZE_JSON] = _unset(
+        "a limit: newest first, delete from where the sizes pass it"
+    )
+    min_keep: Annotated[int | None, PlainValidator(_min_keep), _integer_json(0)] = _unset(
+        "overrides safety.min_keep"
+    )
+    max_delete_fraction: Annotated[float | None, PlainValidator(_fraction), _FRACTION_JSON] = (
+        _unset("overrides safety.max_delete_fraction")
+    )
+    # Absent: safety's for backups, off for snapshots (made by hand: a pause is no sign).
+    stale_after: CalendarDuration | None = _unset("overrides safety.stale_after; null: off")
+    protect: Annotated[
+        ProtectSpec | None, BeforeValidator(_given, json_schema_input_type=ProtectSpec)
+    ] = _unset("backups never deleted, that count for nothing")
+    orphans: Annotated[Orphans, PlainValidator(_orphans), _json(enum=["keep", "apply"])] = Field(
+        "keep", description="backups of servers that no longer exist: keep, or apply the rules"
+    )
 
     @model_validator(mode="after")
     def _has_a_rule(self) -> PolicySpec:
@@ -450,9 +615,23 @@ def _textfile(value: object) -> Path:
 class MetricsSettings(_Section):
     """`metrics`: the daemon's Prometheus endpoint and the one-shot runs' textfile."""
 
-    listen: Annotated[tuple[str, int], PlainValidator(_listen)] | None = ("127.0.0.1", 9814)
-    textfile: Annotated[Path, PlainValidator(_textfile)] | None = None
-    per_server: Flag = False
+    listen: (
+        Annotated[
+            tuple[str, int],
+            PlainValidator(_listen),
+            _json(type="string", pattern=r"^(?:\[[0-9A-Fa-f:.%\w-]+\]|[^:\[\]\s]+):[0-9]+$"),
+        ]
+        | None
+    ) = Field(
+        ("127.0.0.1", 9814),
+        description="host:port where `pruner daemon` serves /metrics ([::1]:9814 for IPv6; "
+        "port 0: any free port); null: off",
+        json_schema_extra={"default": "127.0.0.1:9814"},
+    )
+    textfile: (
+        Annotated[Path, PlainValidator(_textfile), _json(type="string", pattern=r"\.prom$")] | None
+    ) = Field(None, description="`pruner run` writes its metrics here, for node_exporter")
+    per_server: Flag = Field(False, description="also one series per server")
 
 
 class NotifySettings(_Section):
@@ -460,32 +639,55 @@ class NotifySettings(_Section):
     `<url>/fail`)."""
 
     urls: Annotated[
-        tuple[Annotated[str, PlainValidator(_ping_url)], ...], BeforeValidator(_list_as_tuple)
-    ] = ()
-    on_dry_run: Flag = False
-    timeout: Annotated[
-        timedelta, PlainValidator(_exact_duration(timedelta(microseconds=1), "longer than 0s"))
-    ] = timedelta(seconds=10)
+        tuple[Annotated[str, PlainValidator(_ping_url)], ...],
+        BeforeValidator(_list_as_tuple),
+        _json(type="array", items={"type": "string", "pattern": r"^https?://[^?#]+$"}),
+    ] = Field((), description="ping URLs; the pass summary is the body")
+    on_dry_run: Flag = Field(False, description="also ping for dry runs")
+    timeout: PositiveSpan = Field(timedelta(seconds=10), description="per ping")
 
 
 class Settings(_Section):
     """Every key of the config file but `policies`: what a pass, the daemon and its watchers
     read, as they read it."""
 
-    api: Annotated[ApiSettings, BeforeValidator(_mapping_or_defaults)] = ApiSettings()
-    dry_run: Flag = True
-    timezone: Zone | None = None  # None: each timestamp's own UTC offset
-    state_dir: Annotated[Path, PlainValidator(_path)] = DEFAULT_STATE_DIR
-    schedule: ScheduleSettings | None = None  # None: only `pruner daemon` needs one
-    safety: Annotated[SafetySettings, BeforeValidator(_mapping_or_defaults)] = SafetySettings()
-    metrics: Annotated[MetricsSettings, BeforeValidator(_mapping_or_defaults)] = MetricsSettings()
-    notify: Annotated[NotifySettings, BeforeValidator(_mapping_or_defaults)] = NotifySettings()
+    api: Annotated[
+        ApiSettings,
+        BeforeValidator(_mapping_or_defaults, json_schema_input_type=ApiSettings | None),
+    ] = _section(ApiSettings, "the VPSBG API")
+    dry_run: Flag = Field(True, description="nothing is deleted until this is false")
+    timezone: Zone | None = Field(
+        None,
+        description="the calendar of the buckets (days, weeks, months); null: each backup's own "
+        "UTC offset",
+    )
+    state_dir: PathValue = Field(
+        DEFAULT_STATE_DIR, description="the lock, the heartbeat, the last plan, the audit trail"
+    )
+    schedule: ScheduleSettings | None = Field(
+        None, description="when `pruner daemon` runs a pass; only the daemon needs it"
+    )
+    safety: Annotated[
+        SafetySettings,
+        BeforeValidator(_mapping_or_defaults, json_schema_input_type=SafetySettings | None),
+    ] = _section(SafetySettings, "the guards and caps")
+    metrics: Annotated[
+        MetricsSettings,
+        BeforeValidator(_mapping_or_defaults, json_schema_input_type=MetricsSettings | None),
+    ] = _section(MetricsSettings, "Prometheus metrics")
+    notify: Annotated[
+        NotifySettings,
+        BeforeValidator(_mapping_or_defaults, json_schema_input_type=NotifySettings | None),
+    ] = _section(NotifySettings, "health pings")
 
 
 class ConfigFile(Settings):
     """The config file: every key, its default and its check, declared once."""
 
-    policies: Annotated[list[PolicySpec], AfterValidator(_some_policies)]
+    policies: Annotated[list[PolicySpec], AfterValidator(_some_policies)] = Field(
+        description="in order: for each server and resource the first match wins",
+        json_schema_extra={"minItems": 1},  # checked by _some_policies, in its own words
+    )
 
 
 class Config(Settings):
@@ -498,3 +700,41 @@ class Config(Settings):
     source: str
     policies: tuple[Policy, ...]
     warnings: tuple[str, ...] = ()
+
+
+# --- the JSON Schema --------------------------------------------------------------------------
+
+
+class _AsWritten(GenerateJsonSchema):
+    """Defaults as a config file writes them: `30s`, not `PT30S`."""
+
+    def encode_default(self, dft: Any) -> Any:
+        return super().encode_default(_written(dft))
+
+
+def _written(value: object) -> object:
+    if isinstance(value, timedelta):
+        return _span(value)
+    if isinstance(value, Duration | Size):
+        return value.text
+    if isinstance(value, ZoneInfo | Path):
+        return str(value)
+    return value
+
+
+def _span(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (docs/config.schema.json), for editors."""
+    schema = ConfigFile.model_json_schema(schema_generator=_AsWritten)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "pruner configuration",
+    }
