@@ -83,7 +83,7 @@ def _metrics_endpoint(config: Config, registry: CollectorRegistry) -> Iterator[N
             "to turn the endpoint off"
         ) from None
     bound_host, bound_port = server.address
-    structlog.get_logger("pruner.ops.metrics").info(
+    structlog.get_logger("pruner.metrics").info(
         "metrics.listen", host=bound_host, port=bound_port, url=server.url
     )
     try:

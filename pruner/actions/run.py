@@ -84,7 +84,7 @@ def _textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
 
 
 def _write_textfile(registry: CollectorRegistry, path: Path) -> None:
-    log = structlog.get_logger("pruner.ops.metrics")
+    log = structlog.get_logger("pruner.metrics")
     try:
         write_textfile(registry, path)
     except OSError as error:

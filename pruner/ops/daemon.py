@@ -1,4 +1,4 @@
-"""`pruner daemon`: a pass on every schedule tick until SIGTERM or SIGINT (SPEC §2, §5).
+"""`pruner daemon`: a pass on every schedule tick until SIGTERM or SIGINT (docs/operating.md).
 
 APScheduler 3's BlockingScheduler runs the schedule in the main thread and each pass in a worker.
 The wiring is in small pure functions (`build_trigger`, `pass_job`, `heartbeat_job`) that tests
@@ -66,7 +66,7 @@ HEARTBEAT_INTERVAL = timedelta(seconds=30)
 
 PassOutcome = Literal["ok", "capped", "incomplete", "interrupted", "error", "skipped"]
 
-_log = structlog.get_logger("pruner.ops.daemon")
+_log = structlog.get_logger("pruner.daemon")
 
 
 class PassRunner(Protocol):

@@ -35,7 +35,7 @@ BODY_LIMIT = 2000  # characters of a ping body: a summary, not a report
 _SHOWN_FAILURES = 5
 _USER_AGENT = f"pruner/{__version__} (health ping)"
 
-_log = structlog.get_logger("pruner.ops.notify")
+_log = structlog.get_logger("pruner.notify")
 
 
 def ping_url(url: str, ping: Ping) -> str:

@@ -26,7 +26,7 @@ from pruner.engine.results import PassResult
 
 __all__ = ["FannedOut", "PassHooks"]
 
-_log = structlog.get_logger("pruner.passes.hooks")
+_log = structlog.get_logger("pruner.hooks")
 
 
 class PassHooks(Protocol):

@@ -1,6 +1,6 @@
 """One pass at a time per state_dir (SPEC §5): a timer run and a daemon pass never overlap.
 
-The lock is `flock` on `state_dir/pruner.passes.lock`: the kernel releases it when the holder exits,
+The lock is `flock` on `state_dir/pruner.lock`: the kernel releases it when the holder exits,
 however it exits, so a crash never leaves a stale lock behind. The file keeps the holder's pid
 for the message a second pass shows; it is never deleted (deleting a lock file lets two passes
 each lock a different file).
@@ -17,7 +17,7 @@ from pruner.errors import EXIT_LOCKED, EXIT_USAGE, UserError
 
 __all__ = ["LOCK_FILE", "LockHeld", "PassLock", "StateDirError"]
 
-LOCK_FILE = "pruner.passes.lock"
+LOCK_FILE = "pruner.lock"
 
 
 class LockHeld(UserError):

@@ -59,7 +59,7 @@ def test_run_that_cannot_write_the_lock_says_what_to_do(e2e: E2E) -> None:
 
     assert full.returncode == 2, full.stderr
     assert "Traceback" not in full.stderr
-    lock = e2e.state_dir / "pruner.passes.lock"
+    lock = e2e.state_dir / "pruner.lock"
     assert f"pruner: state_dir {e2e.state_dir}: cannot write the lock file {lock}" in full.stderr
     assert "free space" in full.stderr
     assert e2e.simulator.request_count() == 0

@@ -106,3 +106,9 @@ def test_pass_lock_that_cannot_clear_its_pid_still_ends_the_pass_and_releases_th
 
     with PassLock(tmp_path):
         pass
+
+
+def test_the_lock_file_keeps_its_documented_name() -> None:
+    # Operators find it by name (the README's state_dir list); a rename would let an old and a
+    # new version of pruner run passes side by side in one state_dir.
+    assert LOCK_FILE == "pruner.lock"
