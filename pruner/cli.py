@@ -1,4 +1,4 @@
-"""Command line: argument parsing and exit codes only (SPEC §2).
+"""Command line: argument parsing and exit codes only (docs/exit-codes.md).
 
 Each command lives in `pruner.actions.<name>` and is imported only when it runs, so a probe like
 `pruner health` stays cheap. Every mistake a user can fix ends here as a UserError (or an error
@@ -31,7 +31,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit code (SPEC §2)."""
+    """Run the command line; returns the exit code."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Errors a user can fix, and the exit codes of SPEC §2, in one place."""
+"""Errors a user can fix, and the exit codes (docs/exit-codes.md), in one place."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 SYSTEMD = ROOT / "systemd"
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 
-API_TIMEOUT = timedelta(seconds=30)  # api.timeout's default (SPEC §3)
+API_TIMEOUT = timedelta(seconds=30)  # api.timeout's default
 PROBE_TIMEOUT = timedelta(seconds=5)  # what orchestrators give `pruner health`
 IMAGE_VENV = "/opt/pruner"
 IMAGE_CONFIG_DIR = "/etc/pruner"

@@ -35,7 +35,7 @@ Action = Literal["keep", "delete"]
 GroupStatus = Literal["ok", "skipped", "unmanaged", "orphan", "incomplete", "failed"]
 Orphans = Literal["keep", "apply"]
 
-# Keep rules in the order reasons are listed (SPEC §4 table).
+# Keep rules in the order reasons are listed (docs/reasons.md).
 COUNT_RULES = (
     "keep_last",
     "keep_hourly",
@@ -128,7 +128,7 @@ class Policy:
         )
 
     def needed_fields(self) -> tuple[str, ...]:
-        """Backup fields a group must have for this policy to decide (SPEC §4, last paragraph)."""
+        """Backup fields a group must have for this policy to decide (docs/retention.md)."""
         fields = ["id", "server_id", "created_at"]
         if self.max_total_size is not None:
             fields.append("size")

@@ -1,4 +1,4 @@
-"""From a listing and the policies to a Plan: groups, policy matching and the guards (SPEC §5).
+"""From a listing and the policies to a Plan: groups, policy matching, the guards.
 
 The retention engine decides one group; this module decides whether that decision may stand.
 Every guard errs on the side of keeping: a group it trips keeps its backups, and says why.
@@ -51,7 +51,7 @@ def build_plan(
     dry_run: bool,
     allow_large_deletions: bool = False,
 ) -> Plan:
-    """Decide every group of the listing and apply the guards, in SPEC §5's order."""
+    """Decide every group of the listing and apply the guards, in their documented order."""
     context = _Context.of(listing, policies, now, zone, allow_large_deletions)
     outcomes = [
         outcome

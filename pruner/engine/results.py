@@ -91,7 +91,7 @@ class PassResult:
     run_id: str
     plan: Plan
     outcomes: tuple[DeleteOutcome, ...]
-    exit_code: int  # SPEC §2 precedence among 1, 3, 0 (for execute=False: 1 or 0, as `plan`)
+    exit_code: int  # first of 1, 3, 0 that applies (for execute=False: 1 or 0, as `plan`)
     interrupted: bool  # `stop` ended it before it finished: a signal, or its deadline
     duration: float  # seconds
     dry_run: bool = False  # effective: config.dry_run or --dry-run

@@ -1,4 +1,4 @@
-"""The retention engine: which backups of one group to keep, and why (SPEC §4).
+"""The retention engine: which backups of one group to keep, and why (docs/retention.md).
 
 Pure: the same backups, policy, `now` and zone always give the same decisions. The keep rules
 follow restic 0.19.1's `forget`: a count rule compares each backup's bucket with the bucket it
@@ -125,7 +125,7 @@ def _protection_reasons(
 def _decide_unprotected(
     walk: _Walk, policy: Policy, now: datetime, zone: tzinfo | None
 ) -> list[Decision]:
-    """Select by the keep rules, remove by the limits, restore by the floor (SPEC §4, 2-5)."""
+    """Select by the keep rules, remove by the limits, restore by the floor, in that order."""
     count = len(walk.backups)
     if not count:
         return []
@@ -225,7 +225,7 @@ def _has_keep_rule(policy: Policy) -> bool:
 def _select(
     reasons: _Selection, walk: _Walk, policy: Policy, now: datetime, zone: tzinfo | None
 ) -> None:
-    """Apply every keep rule in the SPEC table's order, so reasons come out in that order."""
+    """Apply every keep rule in the order of docs/reasons.md, so reasons come out in that order."""
     if policy.keep_last is not None:
         _select_last(reasons, policy.keep_last)
     budgets: tuple[int | None, ...] = _BUDGETS(policy)

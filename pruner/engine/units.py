@@ -1,4 +1,4 @@
-"""Durations and sizes: the one parser for each, and calendar-aware subtraction (SPEC §3)."""
+"""Durations and sizes: the one parser for each, and calendar-aware subtraction."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def parse_size(value: str | int | float) -> Size:
 
 
 def subtract(moment: datetime, duration: Duration, zone: tzinfo | None = None) -> datetime | None:
-    """`moment - duration` as SPEC §3 defines it, or None when that lies before year 1.
+    """`moment - duration` as docs/configuration.md defines it; None before year 1.
 
     The calendar part moves the wall clock of `zone` (or of `moment`'s own offset when `zone` is
     None), clamping to the end of a shorter month; the exact part is then elapsed time.

@@ -1,4 +1,4 @@
-"""Logs to stderr: JSON lines for machines, key=value for a terminal, secrets never (SPEC §2).
+"""Logs to stderr: JSON lines for machines, key=value for a terminal, secrets never.
 
 structlog's own loggers and the standard library's (requests, urllib3, APScheduler) share one
 handler and one processor chain, so every line has the same shape, carries the context bound

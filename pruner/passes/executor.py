@@ -1,4 +1,4 @@
-"""Carry out a plan: exactly its `delete` decisions, nothing else (SPEC §5).
+"""Carry out a plan: exactly its `delete` decisions, nothing else.
 
 Each deletion is on its own: one that fails (423 after retries, 5xx, …) fails for that backup
 only, and the others go on. Three things end the whole execution early, and what has not started

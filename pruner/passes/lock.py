@@ -1,4 +1,4 @@
-"""One pass at a time per state_dir (SPEC §5): a timer run and a daemon pass never overlap.
+"""One pass at a time per state_dir: a timer run and a daemon pass never overlap.
 
 The lock is `flock` on `state_dir/pruner.lock`: the kernel releases it when the holder exits,
 however it exits, so a crash never leaves a stale lock behind. The file keeps the holder's pid

@@ -1,9 +1,10 @@
 """One pass: list, decide, delete, record, summarise. Used by `run`, `plan`, `daemon`, `demo`.
 
-The order is the contract's (SPEC §2, §5): the token is found (exit 2) before the lock is taken
-(exit 75), the lock before any API call; every listing is complete before anything is decided;
-a dry run never reaches the executor. Every log line of a pass carries its `run_id`; one
-`pass.summary` event ends it (the full plan goes to state_dir/last-plan.json, not to the log).
+The order is the documented one (docs/exit-codes.md): the token is found (exit 2) before the
+lock is taken (exit 75), the lock before any API call; every listing is complete before
+anything is decided; a dry run never reaches the executor. Every log line of a pass carries
+its `run_id`; one `pass.summary` event ends it (the full plan goes to
+state_dir/last-plan.json, not to the log).
 
 Exit codes, first match wins: 1 when the pass is incomplete (a listing, a deletion, a fatal API
 answer, a stop before the end, the plan file not written), 3 when a cap held deletions back (a
@@ -433,8 +434,8 @@ def _failures(
 def last_plan_document(
     plan: Plan, run_id: str, execution: Execution | None, *, executed: bool
 ) -> dict[str, Any]:
-    """The plan JSON (SPEC §6) of a pass, plus `run_id`, and for a real pass an `outcome` on
-    each delete decision and an `execution` block with the counts."""
+    """The plan JSON (docs/plan-json.md) of a pass, plus `run_id`, and for a real pass an
+    `outcome` on each delete decision and an `execution` block with the counts."""
     document = plan_to_json(plan)
     document["run_id"] = run_id
     if not executed:

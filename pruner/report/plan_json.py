@@ -22,7 +22,7 @@ _CHUNK = 10_000  # decision lines per write
 
 
 def plan_to_json(plan: Plan, summary: Summary | None = None) -> dict[str, Any]:
-    """The plan as SPEC §6 shapes it, plus `guard`, `blocked_deletions`, `messages`, `problems`."""
+    """The plan as docs/plan-json.md documents it: every decision, group and problem."""
     document = _head(plan)
     document["decisions"] = [entry for group in plan.groups for entry in _decision_entries(group)]
     document.update(_tail(plan, summary or summarize(plan)))

@@ -47,7 +47,7 @@ class Summary:
         return not self.incomplete_groups and not self.errors
 
     def as_json(self) -> dict[str, int]:
-        """SPEC §6's `summary`."""
+        """The plan JSON's `summary`."""
         return {
             "kept": self.kept,
             "deleted": self.deleted,

@@ -1,4 +1,5 @@
-"""Raw API JSON → models, never trusting it (SPEC §2 `--listing`, §4 last paragraph, §7).
+"""Raw API JSON → models, never trusting it: API answers and saved listings
+(`pruner plan --listing`) alike.
 
 Every defect becomes a Problem scoped as narrowly as is known, so the planner can fail closed on
 exactly the groups it affects; nothing is skipped silently if skipping it could change what gets

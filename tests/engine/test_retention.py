@@ -1,4 +1,5 @@
-"""The retention engine against hand-worked expectations (SPEC §4, restic 0.19.1 `forget`).
+"""The retention engine against hand-worked expectations (docs/retention.md; restic 0.19.1
+`forget`).
 
 Each case lists what is kept (with every reason, in order) and what is deleted (with its one
 reason). Bucket dates were checked against the calendar, not against the engine.
@@ -713,7 +714,7 @@ WITHIN = [
         {3: NS},
     ),
     Case(
-        "every rule at once, reasons in the SPEC table's order",
+        "every rule at once, reasons in the documented order",
         group({1: "2026-11-26T12:00Z"}),
         rules(
             min_keep=1,

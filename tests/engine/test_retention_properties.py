@@ -1,7 +1,8 @@
-"""Properties of the retention engine over generated groups and policies (SPEC §4).
+"""Properties of the retention engine over generated groups and policies
+(docs/retention.md).
 
 The strongest one compares the engine with a literal transcription of restic 0.19.1's
-`ApplyPolicy` loop (plus SPEC §4's protection, limits and floor), written for clarity, not speed.
+`ApplyPolicy` loop (plus pruner's protection, limits and floor), written for clarity, not speed.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def _newest_first(backups: Sequence[Backup]) -> list[Backup]:
 
 
 def _bucket(rule: str, wall: datetime) -> tuple[object, str]:
-    """restic's bucket value for one rule, and its label (SPEC §4 table)."""
+    """restic's bucket value for one rule, and its label (docs/reasons.md)."""
     period = rule.rsplit("_", 1)[-1]
     if period == "hourly":
         return (wall.year, wall.month, wall.day, wall.hour), wall.strftime("%Y-%m-%dT%H")
@@ -224,7 +225,7 @@ def _limited(
     now: datetime,
     zone: tzinfo | None,
 ) -> dict[int, str]:
-    """SPEC §4.3: the selected backups each limit removes, with its reason."""
+    """The limits: the selected backups each limit removes, with its reason."""
     removed: dict[int, str] = {}
     cutoff = None if policy.max_age is None else subtract(now, policy.max_age, zone)
     for backup in walk:
@@ -244,7 +245,7 @@ def _limited(
 def restic(
     backups: Sequence[Backup], policy: Policy, now: datetime, zone: tzinfo | None
 ) -> list[tuple[Backup, str, tuple[str, ...]]]:
-    """restic's ApplyPolicy loop, then SPEC §4's limits and floor, one backup at a time."""
+    """restic's ApplyPolicy loop, then pruner's limits and floor, one backup at a time."""
     ordered = _newest_first(backups)
     walk = [b for b in ordered if not _protected(b, policy)]
     reasons = _Restic(walk, policy, now, zone).reasons()
