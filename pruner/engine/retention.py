@@ -92,7 +92,7 @@ def _protection(ordered: list[Backup], policy: Policy) -> dict[int, tuple[Reason
                 hits.update(p for p in positions if names[p] is not None and test(names[p]))
             else:
                 hits.update(compress(positions, map(test, names)))
-    return {p: _protection_reasons(ordered[p], ids, globs) for p in sorted(hits)}
+    return {p: _shared(_protection_reasons(ordered[p], ids, globs)) for p in sorted(hits)}
 
 
 @lru_cache(maxsize=64)
@@ -255,7 +255,7 @@ def _wall_clocks(walk: _Walk, zone: tzinfo | None) -> list[datetime]:
 def _select_last(reasons: _Selection, keep_last: int) -> None:
     count = len(reasons) if keep_last == -1 else min(max(keep_last, 0), len(reasons))
     for index in range(count):
-        _add(reasons, index, Reason("keep_last", str(index + 1)))
+        _add(reasons, index, _last_reason(index + 1))
 
 
 def _select_newest(reasons: _Selection, end: int, reason: Reason) -> None:
@@ -288,10 +288,28 @@ def _select_buckets(
     openers = _openers(walls, period.keys, end, budget)
     label = period.label
     for index in openers:
-        _add(reasons, index, Reason(rule, label(walls[index])))
+        _add(reasons, index, _bucket_reason(rule, label(walls[index])))
     has_budget = budget == -1 or len(openers) < budget
     if end == count and has_budget and openers[-1] != count - 1:
         _add(reasons, count - 1, Reason(rule, label(walls[count - 1]), oldest=True))
+
+
+# The same reasons recur across servers (every server keeps `keep_daily:2026-11-26`), and so do
+# whole tuples of them. Sharing them saves memory and the collector's time on a large fleet: it
+# never stops tracking a tuple subclass such as Reason, nor any tuple that holds one.
+@lru_cache(maxsize=1 << 16)
+def _shared(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    return reasons
+
+
+@lru_cache(maxsize=1024)
+def _last_reason(position: int) -> Reason:
+    return Reason("keep_last", str(position))
+
+
+@lru_cache(maxsize=4096)
+def _bucket_reason(rule: str, bucket: str) -> Reason:
+    return Reason(rule, bucket)
 
 
 def _openers(walls: Sequence[datetime], keys_of: _Keys, end: int, budget: int) -> list[int]:
@@ -391,7 +409,7 @@ class _Limits:
         decisions += [
             Decision(backup, "delete", _NOT_SELECTED)
             if kept is None
-            else Decision(backup, "keep", tuple(kept))
+            else Decision(backup, "keep", _shared(tuple(kept)))
             for backup, kept in zip(backups[head:over_size], reasons[head:over_size], strict=True)
         ]
         decisions += _removed(backups, reasons, over_size, too_old, self.size_reason)
@@ -406,7 +424,7 @@ def _with_floor(
     after the rules that selected it, so the reader sees both)."""
     if kept is None:
         return floor
-    return (*kept, *floor) if removed else tuple(kept)
+    return _shared((*kept, *floor) if removed else tuple(kept))
 
 
 def _removed(
