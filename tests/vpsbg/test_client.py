@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +17,6 @@ import responses
 from responses import matchers
 from structlog.testing import capture_logs
 
-from pruner.config.schema import ApiSettings
 from pruner.vpsbg.client import USER_AGENT, ApiClient, BackoffGate, build_session
 from pruner.vpsbg.errors import (
     ApiAuthError,
@@ -29,146 +24,22 @@ from pruner.vpsbg.errors import (
     ApiPermissionError,
     IncompleteListing,
     PassInterrupted,
-    TokenMissing,
 )
-from pruner.vpsbg.fetch import fetch_listing
-from pruner.vpsbg.token import Secret, load_token
+from pruner.vpsbg.token import Secret
 
-BASE = "https://api.test/v1"
-TOKEN = "tok-7f3a-SECRET-91c2"
-BACKUP_PARAMS = {"sort": "date"}
-SERVER_PARAMS = {"per_page": "50", "filter[status]": "all"}
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-class FixedRandom(random.Random):
-    """A Random whose every draw is `value` (0 = the low end of a jitter range, ~1 = the top)."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__(0)
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
-
-def client(sleeps: list[float] | None = None, **options: Any) -> ApiClient:
-    settings: dict[str, Any] = {
-        "timeout": 7.0,
-        "retries": 2,
-        "backoff": 1.0,
-        "concurrency": 1,
-        "sleep": (sleeps.append if sleeps is not None else lambda _: None),
-        "rng": random.Random(0),
-    }
-    settings.update(options)
-    return ApiClient(BASE, Secret(TOKEN, "$VPSBG_API_TOKEN"), **settings)
-
-
-def item(id: int, server_id: int = 2478, **fields: Any) -> dict[str, Any]:
-    return {
-        "id": id,
-        "server_id": server_id,
-        "server_hostname": "ubuntu-2gb",
-        "name": f"{id}_ubuntu-2gb.qcow2.gz",
-        "created_at": "2023-06-19T22:36:35+03:00",
-        "size": 50,
-        **fields,
-    }
-
-
-def page_body(
-    items: list[Any], number: int, last_page: int, total: int, resource: str = "backups"
-) -> dict[str, Any]:
-    real = f"https://api.vpsbg.eu/v1/{resource}"
-    return {
-        "data": items,
-        "links": {
-            "first": f"{real}?page=1",
-            "last": f"{real}?page={last_page}",
-            "prev": f"{real}?page={number - 1}" if number > 1 else None,
-            "next": f"{real}?page={number + 1}" if number < last_page else None,
-        },
-        "meta": {
-            "current_page": number,
-            "from": (number - 1) * 50 + 1,
-            "last_page": last_page,
-            "path": real,
-            "per_page": 50,
-            "to": (number - 1) * 50 + len(items),
-            "total": total,
-        },
-    }
-
-
-def add_page(
-    rsps: responses.RequestsMock,
-    resource: str,
-    number: int,
-    body: object = None,
-    *,
-    status: int = 200,
-    **kwargs: Any,
-) -> responses.BaseResponse:
-    params = SERVER_PARAMS if resource == "servers" else BACKUP_PARAMS
-    match = [matchers.query_param_matcher({"page": str(number), **params})]
-    if isinstance(body, str):
-        return rsps.add(responses.GET, f"{BASE}/{resource}", body=body, status=status, match=match)
-    return rsps.add(
-        responses.GET, f"{BASE}/{resource}", json=body, status=status, match=match, **kwargs
-    )
-
-
-def add_listing(
-    rsps: responses.RequestsMock, resource: str, items: list[Any], total: int | None = None
-) -> int:
-    """Register each page of `items` (50 a page); the number of pages."""
-    last_page = max(1, -(-len(items) // 50))
-    for number in range(1, last_page + 1):
-        chunk = items[(number - 1) * 50 : number * 50]
-        body = page_body(chunk, number, last_page, len(items) if total is None else total)
-        add_page(rsps, resource, number, body)
-    return last_page
-
-
-def add_delete(
-    rsps: responses.RequestsMock, id: int, status: int, resource: str = "backups", **kwargs: Any
-) -> None:
-    rsps.add(responses.DELETE, f"{BASE}/{resource}/{id}", status=status, **kwargs)
-
-
-def count(rsps: responses.RequestsMock, method: str = "GET", path: str = "/backups") -> int:
-    return sum(
-        1
-        for call in rsps.calls
-        if call.request.method == method and (call.request.url or "").split("?")[0] == BASE + path
-    )
-
-
-def api_settings(tmp_path: Path, token_file: Path | None = None) -> ApiSettings:
-    return ApiSettings.model_construct(
-        base_url=BASE,
-        token_env="VPSBG_API_TOKEN",
-        token_file=token_file,
-        timeout=timedelta(seconds=30),
-        retries=5,
-        backoff=timedelta(seconds=1),
-        concurrency=4,
-    )
-
+from .conftest import (
+    BASE,
+    TOKEN,
+    FixedRandom,
+    add_delete,
+    add_listing,
+    add_page,
+    api_settings,
+    client,
+    count,
+    item,
+    page_body,
+)
 
 # --- requests ---------------------------------------------------------------------------------
 
@@ -1050,243 +921,3 @@ def test_check_401_raises_auth_error(rsps: responses.RequestsMock) -> None:
 
     with pytest.raises(ApiAuthError):
         client().check()
-
-
-# --- fetch_listing ----------------------------------------------------------------------------
-
-
-def test_fetch_listing_lists_servers_then_each_resource(rsps: responses.RequestsMock) -> None:
-    add_listing(rsps, "servers", [{"id": 2478, "hostname": "ubuntu-2gb", "status": "active"}])
-    add_listing(rsps, "backups", [item(1), item(2)])
-    add_listing(rsps, "snapshots", [item(3, server_hostname=None)])
-
-    listing = fetch_listing(client(), ["backups", "snapshots"])
-
-    assert [call.request.url.split("?")[0] for call in rsps.calls] == [  # type: ignore[union-attr]
-        f"{BASE}/servers",
-        f"{BASE}/backups",
-        f"{BASE}/snapshots",
-    ]
-    assert [(b.resource, b.id) for b in listing.backups] == [
-        ("backups", 1),
-        ("backups", 2),
-        ("snapshots", 3),
-    ]
-    assert listing.servers is not None
-    assert [s.hostname for s in listing.servers] == ["ubuntu-2gb"]
-    assert listing.resources == {"backups", "snapshots"}
-    assert listing.incomplete_resources == frozenset()
-    assert listing.servers_complete
-    assert listing.problems == ()
-
-
-def test_fetch_listing_marks_an_incomplete_resource_and_says_why(
-    rsps: responses.RequestsMock,
-) -> None:
-    add_listing(rsps, "servers", [{"id": 2478}])
-    add_listing(rsps, "backups", [item(1)])
-    add_page(rsps, "snapshots", 1, status=500)
-
-    listing = fetch_listing(client(), ["backups", "snapshots"])
-
-    assert listing.incomplete_resources == {"snapshots"}
-    assert [b.id for b in listing.backups] == [1]
-    assert listing.servers_complete
-    (problem,) = listing.problems
-    assert problem.level == "error"
-    assert problem.resource == "snapshots"
-    assert problem.server_id is None
-    assert "the snapshots listing is incomplete: page 1 could not be read: HTTP 500" in (
-        problem.message
-    )
-
-
-def test_fetch_listing_incomplete_servers_blocks_the_pass(
-    rsps: responses.RequestsMock,
-) -> None:
-    add_page(rsps, "servers", 1, page_body([{"id": 1}], 1, 1, 4, "servers"))
-    add_listing(rsps, "backups", [item(1)])
-
-    listing = fetch_listing(client(), ["backups"])
-
-    assert not listing.servers_complete
-    assert listing.servers is None
-    assert listing.incomplete_resources == frozenset()
-    (problem,) = listing.problems
-    assert (problem.level, problem.resource, problem.server_id) == ("error", None, None)
-    assert "nothing is deleted this pass" in problem.message
-
-
-def test_fetch_listing_passes_item_problems_on(rsps: responses.RequestsMock) -> None:
-    add_listing(rsps, "servers", [{"id": 2478}, {"hostname": "no-id"}])
-    add_listing(rsps, "backups", [item(1), item(2, created_at="yesterday")])
-
-    listing = fetch_listing(client(), ["backups"])
-
-    assert not listing.servers_complete
-    assert [b.id for b in listing.backups] == [1]
-    assert [(p.resource, p.backup_id) for p in listing.problems] == [(None, None), ("backups", 2)]
-
-
-@pytest.mark.parametrize(("status", "error"), [(401, ApiAuthError), (403, ApiPermissionError)])
-def test_fetch_listing_auth_errors_are_fatal(
-    rsps: responses.RequestsMock, status: int, error: type[ApiError]
-) -> None:
-    add_listing(rsps, "servers", [{"id": 1}])
-    add_page(rsps, "backups", 1, status=status)
-
-    with pytest.raises(error):
-        fetch_listing(client(), ["backups"])
-
-
-# --- the token --------------------------------------------------------------------------------
-
-
-def test_load_token_prefers_token_file_then_credentials_then_env(tmp_path: Path) -> None:
-    token_file = tmp_path / "token"
-    token_file.write_text("from-file\n")
-    credentials = tmp_path / "credentials"
-    credentials.mkdir()
-    (credentials / "vpsbg-token").write_text("from-credentials")
-    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(credentials)}
-
-    from_file = load_token(api_settings(tmp_path, token_file), environ)
-    from_credentials = load_token(api_settings(tmp_path), environ)
-    from_env = load_token(api_settings(tmp_path), {"VPSBG_API_TOKEN": " from-env\n"})
-
-    assert from_file.reveal() == "from-file"
-    assert from_file.source == f"api.token_file {token_file}"
-    assert from_credentials.reveal() == "from-credentials"
-    assert from_credentials.source == (
-        f"$CREDENTIALS_DIRECTORY/vpsbg-token ({credentials / 'vpsbg-token'})"
-    )
-    assert from_env.reveal() == "from-env"
-    assert from_env.source == "$VPSBG_API_TOKEN"
-
-
-def test_load_token_credentials_directory_without_the_file_falls_back_to_env(
-    tmp_path: Path,
-) -> None:
-    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(tmp_path)}
-
-    assert load_token(api_settings(tmp_path), environ).reveal() == "from-env"
-
-
-def test_load_token_unreadable_credential_is_a_configuration_error(
-    tmp_path: Path, deny_access: Callable[[Path], None]
-) -> None:
-    (tmp_path / "vpsbg-token").write_text("from-credentials")
-    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(tmp_path)}
-    deny_access(tmp_path)  # e.g. a credentials directory the service's user may not search
-
-    with pytest.raises(TokenMissing) as caught:
-        load_token(api_settings(tmp_path), environ)
-
-    message = caught.value.message
-    assert message.startswith(
-        f"$CREDENTIALS_DIRECTORY/vpsbg-token ({tmp_path / 'vpsbg-token'}) cannot be read "
-        f"(permission denied): the user pruner runs as (uid {os.getuid()}) cannot read it;"
-    )
-    assert "LoadCredential=" in message
-    assert "from-" not in message
-
-
-def test_load_token_credential_that_is_a_directory_is_a_configuration_error(
-    tmp_path: Path,
-) -> None:
-    (tmp_path / "vpsbg-token").mkdir()  # a secret mounted one level too deep
-    environ = {"VPSBG_API_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": str(tmp_path)}
-
-    with pytest.raises(TokenMissing, match=r"vpsbg-token\) cannot be read \(Is a directory\)"):
-        load_token(api_settings(tmp_path), environ)
-
-
-def test_load_token_missing_says_what_to_set(tmp_path: Path) -> None:
-    with pytest.raises(TokenMissing) as caught:
-        load_token(api_settings(tmp_path), {"VPSBG_API_TOKEN": "  "})
-
-    message = str(caught.value)
-    assert message.startswith("no VPSBG API token: $VPSBG_API_TOKEN is not set or empty.")
-    assert "api.token_file" in message
-    assert "LoadCredential=vpsbg-token" in message
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [(None, "does not exist"), ("\n", "is empty"), ("abc def", "whitespace")],
-)
-def test_load_token_unusable_token_file(tmp_path: Path, content: str | None, message: str) -> None:
-    token_file = tmp_path / "token"
-    if content is not None:
-        token_file.write_text(content)
-
-    with pytest.raises(TokenMissing, match=f"api.token_file {token_file} .*{message}") as caught:
-        load_token(api_settings(tmp_path, token_file), {"VPSBG_API_TOKEN": "from-env"})
-
-    assert "abc" not in str(caught.value)
-
-
-def test_load_token_refuses_a_token_a_header_cannot_carry(tmp_path: Path) -> None:
-    with pytest.raises(TokenMissing, match="control") as caught:
-        load_token(api_settings(tmp_path), {"VPSBG_API_TOKEN": "abc\x00def"})
-
-    assert "abc" not in str(caught.value)
-
-
-def test_secret_hides_its_value() -> None:
-    secret = Secret(TOKEN)
-
-    assert repr(secret) == "Secret('***')"
-    assert str(secret) == "Secret('***')"
-    assert f"{secret}" == "Secret('***')"
-    assert secret.reveal() == TOKEN
-
-
-def echoing(status: int) -> Callable[[responses.RequestsMock], object]:
-    """An error answer that quotes the token back, in its message and its body."""
-    return lambda rsps: rsps.add(
-        responses.GET,
-        f"{BASE}/backups",
-        status=status,
-        json={"message": f"token {TOKEN} says no", "token": TOKEN},
-        headers={"Retry-After": "1"},
-    )
-
-
-FAULTS: dict[str, Callable[[responses.RequestsMock], object]] = {
-    **{f"HTTP {s}": echoing(s) for s in (400, 401, 403, 404, 422, 423, 429, 500, 503)},
-    "garbage": lambda rsps: rsps.add(
-        responses.GET, f"{BASE}/backups", body=f"<html>{TOKEN}</html>"
-    ),
-    "connection": lambda rsps: rsps.add(
-        responses.GET, f"{BASE}/backups", body=requests.ConnectionError(f"reset ({TOKEN})")
-    ),
-    "odd error": lambda rsps: rsps.add(
-        responses.GET, f"{BASE}/backups", body=requests.RequestException(f"odd {TOKEN}")
-    ),
-}
-
-
-@pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
-def test_token_never_shows_in_errors_outcomes_or_logs(
-    rsps: responses.RequestsMock,
-    caplog: pytest.LogCaptureFixture,
-    fault: Callable[[responses.RequestsMock], object],
-) -> None:
-    fault(rsps)
-    rsps.add(responses.DELETE, f"{BASE}/backups/1", status=422, json={"message": f"no, {TOKEN}"})
-    api = client()
-    shown: list[str] = [repr(api)]
-
-    with caplog.at_level(logging.DEBUG), capture_logs() as logs:
-        try:
-            api.list_items("backups")
-        except ApiError as error:
-            shown += [str(error), repr(error), repr(error.args)]
-        outcome = api.delete("backups", 1)
-        shown += [repr(outcome), outcome.message]
-
-    shown += [repr(logs), caplog.text]
-    shown += [call.request.url or "" for call in rsps.calls]
-    assert len(shown) > 5
-    assert not [text for text in shown if TOKEN in text]
