@@ -10,9 +10,29 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pruner.models import COUNT_RULES, WITHIN_RULES
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ("configuration.md",)
+PAGES = (
+    "configuration.md",
+    "retention.md",
+    "reasons.md",
+)
+# Reason rules the engine and the planner emit besides the keep rules of pruner.models.
+OTHER_RULES = (
+    "keep_all",
+    "protected",
+    "min_keep",
+    "unmanaged",
+    "orphan",
+    "skipped",
+    "not_selected",
+    "max_age",
+    "max_total_size",
+    "pending",
+)
+GUARDS = ("locked", "stale", "max_delete_fraction", "max_deletions_per_run", "incomplete")
 
 
 def page(name: str) -> str:
@@ -38,6 +58,24 @@ def config_keys() -> list[str]:
 @pytest.mark.parametrize("key", config_keys())
 def test_every_config_key_has_its_entry(key: str) -> None:
     assert f"`{key}`" in page("configuration.md"), f"docs/configuration.md lacks `{key}`"
+
+
+@pytest.mark.parametrize("rule", COUNT_RULES + WITHIN_RULES + OTHER_RULES)
+def test_every_reason_rule_has_its_entry(rule: str) -> None:
+    assert re.search(rf"`{rule}[`:]", page("reasons.md")), f"docs/reasons.md lacks `{rule}`"
+
+
+@pytest.mark.parametrize("guard", GUARDS)
+def test_every_guard_that_skips_a_group_has_its_reason(guard: str) -> None:
+    assert f"`skipped:{guard}`" in page("reasons.md")
+
+
+def test_reasons_are_documented_in_the_order_the_engine_lists_them() -> None:
+    section = page("reasons.md").split("## The order of reasons", 1)[1].split("\n## ", 1)[0]
+
+    positions = [section.index(f"`{rule}`") for rule in COUNT_RULES + WITHIN_RULES]
+
+    assert positions == sorted(positions)
 
 
 @pytest.mark.parametrize("name", list(PAGES))
