@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pruner import errors
 from pruner.models import COUNT_RULES, WITHIN_RULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,8 @@ PAGES = (
     "configuration.md",
     "retention.md",
     "reasons.md",
+    "plan-json.md",
+    "exit-codes.md",
 )
 # Reason rules the engine and the planner emit besides the keep rules of pruner.models.
 OTHER_RULES = (
@@ -76,6 +79,13 @@ def test_reasons_are_documented_in_the_order_the_engine_lists_them() -> None:
     positions = [section.index(f"`{rule}`") for rule in COUNT_RULES + WITHIN_RULES]
 
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    "code", sorted({value for name, value in vars(errors).items() if name.startswith("EXIT_")})
+)
+def test_every_exit_code_has_its_row(code: int) -> None:
+    assert re.search(rf"^\| {code} \|", page("exit-codes.md"), re.M), f"no row for exit {code}"
 
 
 @pytest.mark.parametrize("name", list(PAGES))
