@@ -21,6 +21,7 @@ PAGES = (
     "reasons.md",
     "plan-json.md",
     "exit-codes.md",
+    "operating.md",
 )
 # Reason rules the engine and the planner emit besides the keep rules of pruner.models.
 OTHER_RULES = (
@@ -86,6 +87,19 @@ def test_reasons_are_documented_in_the_order_the_engine_lists_them() -> None:
 )
 def test_every_exit_code_has_its_row(code: int) -> None:
     assert re.search(rf"^\| {code} \|", page("exit-codes.md"), re.M), f"no row for exit {code}"
+
+
+def metric_names() -> list[str]:
+    """The metric names pruner's metrics module registers, read from its source."""
+    sources = sorted(ROOT.glob("pruner/**/metrics.py"))
+    assert sources, "pruner's metrics module has moved: tell this test where"
+    texts = [path.read_text(encoding="utf-8") for path in sources]
+    return sorted({name for text in texts for name in re.findall(r'"(pruner_[a-z_]+)"', text)})
+
+
+@pytest.mark.parametrize("metric", metric_names())
+def test_every_metric_has_its_row(metric: str) -> None:
+    assert f"| `{metric}` |" in page("operating.md"), f"docs/operating.md lacks {metric}"
 
 
 @pytest.mark.parametrize("name", list(PAGES))
