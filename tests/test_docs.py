@@ -43,6 +43,11 @@ def page(name: str) -> str:
     return (DOCS / name).read_text(encoding="utf-8")
 
 
+def prose(text: str) -> str:
+    """Markdown without its fenced code blocks, where brackets are code, not links."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+
+
 def key_paths(prefix: str, value: object) -> Iterator[str]:
     yield prefix
     if isinstance(value, dict):
@@ -57,6 +62,14 @@ def config_keys() -> list[str]:
     for policy in example["policies"]:
         keys |= {path for key, value in policy.items() for path in key_paths(key, value)}
     return sorted(keys)
+
+
+def test_the_index_lists_every_page() -> None:
+    index = page("README.md")
+
+    missing = [name for name in PAGES if f"]({name})" not in index]
+
+    assert missing == []
 
 
 @pytest.mark.parametrize("key", config_keys())
@@ -102,7 +115,44 @@ def test_every_metric_has_its_row(metric: str) -> None:
     assert f"| `{metric}` |" in page("operating.md"), f"docs/operating.md lacks {metric}"
 
 
-@pytest.mark.parametrize("name", list(PAGES))
+def headings_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings (duplicates get -1, -2 ...)."""
+    anchors: set[str] = set()
+    for heading in re.findall(r"^#+ (.+)$", prose(text), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchor, number = slug, 0
+        while anchor in anchors:
+            number += 1
+            anchor = f"{slug}-{number}"
+        anchors.add(anchor)
+    return anchors
+
+
+def relative_links() -> Iterator[tuple[Path, str]]:
+    for source in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = re.sub(r"`[^`\n]*`", "", prose(source.read_text(encoding="utf-8")))
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if not re.match(r"[a-z]+:", target):
+                yield source, target
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    list(relative_links()),
+    ids=lambda value: value.name if isinstance(value, Path) else str(value),
+)
+def test_relative_links_resolve(source: Path, target: str) -> None:
+    path, _, anchor = target.partition("#")
+    linked = (source.parent / path).resolve() if path else source
+
+    assert linked.exists(), f"{source.relative_to(ROOT)}: {target} leads nowhere"
+    if anchor and linked.suffix == ".md":
+        assert anchor in headings_anchors(linked.read_text(encoding="utf-8")), (
+            f"{source.relative_to(ROOT)}: {target}: no such heading"
+        )
+
+
+@pytest.mark.parametrize("name", ["README.md", *PAGES])
 def test_pages_stand_on_their_own(name: str) -> None:
     """The pages are the reference: they never send a reader to a document outside the repo."""
     assert not re.search(r"SPEC|§|\.\./shared", page(name))
