@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # pruner as a container: `pruner daemon` by default, `pruner run` for one pass (a CronJob).
-# Operating it (config, token, state, stop timeout): "Operating pruner" in README.md.
+# Operating it (config, token, state, stop timeout): docs/operating.md.
 # CI has no Docker engine: ci/check-deploy.sh lints this file with hadolint, and
 # tests/test_deploy.py runs its ENTRYPOINT, CMD and HEALTHCHECK from a venv built the same way.
 

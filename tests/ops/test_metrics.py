@@ -492,15 +492,15 @@ def test_metrics_server_serves_the_registry_on_a_free_port() -> None:
     assert value(samples(text), "pruner_build_info", version="9.9") == 1
 
 
-# --- the alert rules the README offers ----------------------------------------------------------
+# --- the alert rules docs/operating.md offers ---------------------------------------------------
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ALERTS = Path(__file__).resolve().parents[2] / "docs" / "operating.md"
 _SELECTOR = re.compile(r"\b(pruner_[a-z_]+)(?:\{([^}]*)\})?")
 
 
 def readme_alert_rules() -> dict[str, str]:
-    """alert name -> expr, from the README's Prometheus rules."""
-    [block] = re.findall(r"```yaml\n(groups:\n.*?)```", README.read_text(encoding="utf-8"), re.S)
+    """alert name -> expr, from the Prometheus rules in docs/operating.md."""
+    [block] = re.findall(r"```yaml\n(groups:\n.*?)```", ALERTS.read_text(encoding="utf-8"), re.S)
     rules = yaml.safe_load(block)["groups"][0]["rules"]
     return {rule["alert"]: rule["expr"] for rule in rules}
 
