@@ -36,6 +36,15 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+_E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e/ is marked `e2e`, so `pytest -m "not e2e"` runs the fast rest."""
+    for item in items:
+        if _E2E in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture
 def sim(fleet: Fleet) -> Iterator[Simulator]:

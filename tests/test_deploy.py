@@ -1,7 +1,7 @@
 """The deployment files: Dockerfile, systemd units, Kubernetes manifests.
 
 CI has neither a Docker engine nor a running systemd. So the files are parsed and their
-settings checked here (ci/check-deploy.sh adds systemd-analyze and hadolint), and the image is
+settings checked here (.ci/check-deploy.sh adds systemd-analyze and hadolint), and the image is
 exercised without being built: the wheel goes into a fresh venv standing in for the image's
 /opt/pruner, and the Dockerfile's ENTRYPOINT, CMD and HEALTHCHECK, and the CronJob's command,
 run from it against the simulated API, with the image's ENV and its paths mapped to temp dirs.
@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -587,7 +588,7 @@ def image(
     text = _mapped(yaml.safe_dump(config), paths)
     (paths[IMAGE_CONFIG_DIR] / "config.yaml").write_text(text)
     entrypoint = exec_form(only(runtime, "ENTRYPOINT"))
-    if not Path(entrypoint[0]).exists():  # no tini here (ci/check-deploy.sh installs it)
+    if not Path(entrypoint[0]).exists():  # no tini here (.ci/check-deploy.sh installs it)
         entrypoint = []
     return Image(
         entrypoint=entrypoint,
@@ -683,3 +684,10 @@ def _first_healthy(
             continue
         pytest.fail(f"the daemon exited {code} before the healthcheck passed")
     return result
+
+
+def test_the_kubernetes_image_tag_is_the_package_version() -> None:
+    # One version source: pyproject.toml. The manifests deploy the image of that version.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert [image["newTag"] for image in kustomization["images"]] == [project["version"]]

@@ -156,3 +156,16 @@ def test_relative_links_resolve(source: Path, target: str) -> None:
 def test_pages_stand_on_their_own(name: str) -> None:
     """The pages are the reference: they never send a reader to a document outside the repo."""
     assert not re.search(r"SPEC|§|\.\./shared", page(name))
+
+
+def _shipped_texts() -> list[Path]:
+    code = sorted((ROOT / "pruner").rglob("*.py"))
+    return [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "config.example.yaml", *code]
+
+
+@pytest.mark.parametrize("path", _shipped_texts(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_code_and_readme_point_at_docs_never_outside_the_repository(path: Path) -> None:
+    """A user who clones the repository has no contract document beside it: comments and the
+    README point at docs/ instead."""
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"SPEC ?§|SPEC\.md|\.\./shared", text)
