@@ -251,6 +251,30 @@ def _ping_url(value: object) -> str:
     return text.rstrip("/")
 
 
+def _webhook_url(value: object) -> str:
+    text = _text(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL that accepts a JSON POST, not {shown(value)}")
+    return text
+
+
+def _delete_path(value: object) -> str:
+    text = _text(value)
+    if not text.startswith("/") or text.count("{id}") != 1:
+        raise ValueError(
+            f"must be a path starting with / and holding {{id}} once, such as /backups/{{id}}, "
+            f"not {shown(value)}"
+        )
+    rest = text.replace("{id}", "")
+    if "{" in rest or "}" in rest or "?" in text or "#" in text or "//" in text:
+        raise ValueError(
+            f"must be a plain path with {{id}} as its only placeholder and no ?query or "
+            f"#fragment, not {shown(value)}"
+        )
+    return text
+
+
 def _resource(value: object) -> Resource:
     if value in ("backups", "snapshots"):
         return value
@@ -414,6 +438,20 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+_PATH = Annotated[
+    str,
+    PlainValidator(_delete_path),
+    _json(type="string", pattern=r"^/[^?#{}]*\{id\}[^?#{}]*$"),
+]
+
+
+class DeletePaths(_Section):
+    """`api.paths`: where a backup or snapshot is deleted, `{id}` standing for its id."""
+
+    backups: _PATH = Field("/backups/{id}", description="DELETE path of a backup")
+    snapshots: _PATH = Field("/snapshots/{id}", description="DELETE path of a snapshot")
+
+
 class ApiSettings(_Section):
     """`api`: where the VPSBG API is, where its token is, and how to talk to it."""
 
@@ -444,6 +482,10 @@ class ApiSettings(_Section):
     max_pages: MaxPages = Field(
         20_000, description="a listing claiming more pages (of 50) than this fails closed"
     )
+    paths: Annotated[
+        DeletePaths,
+        BeforeValidator(_mapping_or_defaults, json_schema_input_type=DeletePaths | None),
+    ] = _section(DeletePaths, "the DELETE paths, for when VPSBG's API changes them")
 
 
 _CRON = Annotated[
@@ -503,6 +545,11 @@ class SafetySettings(_Section):
     )
     max_consecutive_failures: ConsecutiveFailures = Field(
         10, description="failed deletions in a row that stop a pass's deleting"
+    )
+    confirm_after: SecondsSpan | None = Field(
+        None,
+        description="two-phase deletion: delete only what a pass at least this long before also "
+        "planned to delete; null: off",
     )
 
 
@@ -645,6 +692,11 @@ class NotifySettings(_Section):
     ] = Field((), description="ping URLs; the pass summary is the body")
     on_dry_run: Flag = Field(False, description="also ping for dry runs")
     timeout: PositiveSpan = Field(timedelta(seconds=10), description="per ping")
+    webhooks: Annotated[
+        tuple[Annotated[str, PlainValidator(_webhook_url)], ...],
+        BeforeValidator(_list_as_tuple),
+        _json(type="array", items={"type": "string", "pattern": r"^https?://"}),
+    ] = Field((), description="URLs that get a JSON POST of each pass's summary and problems")
 
 
 class Settings(_Section):

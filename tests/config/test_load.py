@@ -304,6 +304,15 @@ def test_parse_config_rejects_bad_size() -> None:
         ("notify:\n  timeout: 0s", "notify.timeout: must be longer than 0s"),
         ("notify:\n  timeout: 1mo", "notify.timeout: '1mo': calendar units"),
         ("notify:\n  on_dry_run: 'true'", "notify.on_dry_run: must be true or false"),
+        ("notify:\n  webhooks: [ftp://hooks.example/x]", "notify.webhooks[0]: must be an http(s)"),
+        ("safety:\n  confirm_after: 0s", "safety.confirm_after: must be at least 1s"),
+        ("safety:\n  confirm_after: 1mo", "safety.confirm_after: '1mo': calendar units"),
+        ("api:\n  paths:\n    backups: /backups", "api.paths.backups: must be a path starting"),
+        ("api:\n  paths:\n    backups: backups/{id}", "api.paths.backups: must be a path"),
+        ("api:\n  paths:\n    snapshots: /s/{id}/{id}", "api.paths.snapshots: must be a path"),
+        ("api:\n  paths:\n    backups: /b/{id}?force=1", "api.paths.backups: must be a plain path"),
+        ("api:\n  paths:\n    backups: /b/{name}/{id}", "api.paths.backups: must be a plain path"),
+        ("api:\n  paths:\n    trash: /t/{id}", "api.paths.trash: unknown key"),
     ],
 )
 def test_parse_config_rejects_impossible_settings(setting: str, message: str) -> None:
@@ -679,12 +688,13 @@ def test_parse_config_does_not_warn_about_snapshots_history() -> None:
 
 SPEC_KEYS = {
     "api", "api.base_url", "api.token_env", "api.token_file", "api.timeout", "api.retries",
-    "api.backoff", "api.concurrency", "api.max_pages", "dry_run", "timezone", "state_dir",
+    "api.backoff", "api.concurrency", "api.max_pages", "api.paths", "api.paths.backups",
+    "api.paths.snapshots", "dry_run", "timezone", "state_dir",
     "schedule",
     "schedule.cron", "schedule.interval", "schedule.timezone", "schedule.jitter",
     "schedule.run_on_start", "safety", "safety.min_keep", "safety.max_deletions_per_run",
     "safety.max_delete_fraction", "safety.stale_after", "safety.max_pass_duration",
-    "safety.max_consecutive_failures", "policies", "policies.name",
+    "safety.max_consecutive_failures", "safety.confirm_after", "policies", "policies.name",
     "policies.resource", "policies.match", "policies.match.hostnames",
     "policies.match.server_ids", "policies.keep_last", "policies.keep_hourly",
     "policies.keep_daily", "policies.keep_weekly", "policies.keep_monthly",
@@ -694,7 +704,7 @@ SPEC_KEYS = {
     "policies.min_keep", "policies.max_delete_fraction", "policies.stale_after",
     "policies.protect", "policies.protect.ids", "policies.protect.names", "policies.orphans",
     "metrics", "metrics.listen", "metrics.textfile", "metrics.per_server", "notify",
-    "notify.urls", "notify.on_dry_run", "notify.timeout",
+    "notify.urls", "notify.on_dry_run", "notify.timeout", "notify.webhooks",
 }  # fmt: skip
 
 
@@ -786,3 +796,25 @@ def test_parse_config_takes_empty_metrics_and_notify_as_defaults() -> None:
 
     assert config.metrics == parse_config(MINIMAL).metrics
     assert config.notify == parse_config(MINIMAL).notify
+
+
+def test_parse_config_reads_the_delete_paths_confirm_after_and_webhooks() -> None:
+    config = parse_config(
+        "api:\n  paths:\n    backups: /v2/backups/{id}/delete\n"
+        "safety:\n  confirm_after: 12h\n"
+        "notify:\n  webhooks: ['https://hooks.example/p?key=1']\n" + MINIMAL
+    )
+    assert config.api.paths.backups == "/v2/backups/{id}/delete"
+    assert config.api.paths.snapshots == "/snapshots/{id}"
+    assert config.safety.confirm_after == timedelta(hours=12)
+    assert config.notify.webhooks == ("https://hooks.example/p?key=1",)
+
+
+def test_parse_config_defaults_leave_two_phase_deletion_and_webhooks_off() -> None:
+    config = parse_config(MINIMAL)
+    assert config.safety.confirm_after is None
+    assert config.notify.webhooks == ()
+    assert (config.api.paths.backups, config.api.paths.snapshots) == (
+        "/backups/{id}",
+        "/snapshots/{id}",
+    )
