@@ -51,5 +51,6 @@ def for_config(config: Config, extra: Sequence[PassHooks] = ()) -> tuple[PassHoo
 
     hooks: list[PassHooks] = []
     if config.notify.urls:
-        hooks.append(Notifier(config.notify))
+        run_cap = config.safety.max_deletions_per_run
+        hooks.append(Notifier(config.notify, max_deletions_per_run=run_cap))
     return (*hooks, *extra)

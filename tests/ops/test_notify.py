@@ -111,13 +111,20 @@ def fleet() -> Fleet:
     return _generate_fleet(now=NOW, servers=3, days=8)
 
 
-def _config(sim: Simulator, tmp_path: Path, **notify: Any) -> Config:
+def _config(
+    sim: Simulator,
+    tmp_path: Path,
+    *,
+    safety: dict[str, Any] | None = None,
+    policy: dict[str, Any] | None = None,
+    **notify: Any,
+) -> Config:
     settings: dict[str, Any] = {
         "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},
         "dry_run": False,
         "state_dir": str(tmp_path / "state"),
-        "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None},
-        "policies": [{"name": "all", "keep_daily": 3}],
+        "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None, **(safety or {})},
+        "policies": [{"name": "all", "keep_daily": 3, **(policy or {})}],
         "notify": {"timeout": "2s", **notify},
     }
     (tmp_path / "state").mkdir(exist_ok=True)
@@ -138,7 +145,9 @@ def _run(
 
 
 def _notifier(config: Config) -> Notifier:
-    notifier = Notifier(config.notify)
+    notifier = Notifier(
+        config.notify, host="backup-01", max_deletions_per_run=config.safety.max_deletions_per_run
+    )
     notifier._session.trust_env = False  # no proxy from the environment for 127.0.0.1
     return notifier
 
@@ -173,9 +182,54 @@ def test_notifier_pings_fail_when_deletions_fail(
     assert result.exit_code == 1
     assert pings.paths() == ["/ping/abc/start", "/ping/abc/fail"]
     body = pings.pings[1].body
-    assert "exit 1" in body
+    assert body.startswith(
+        f"pruner on backup-01: pass {result.run_id} deleted {len(result.outcomes) - 1} of "
+        f"{len(result.outcomes)} (exit 1): 1 deletion(s) failed (see the failed groups). Also: "
+        f"deletions that failed: backup {doomed} on server "
+    )
+    assert "(HTTP 500); the backups are still there and the next pass tries again.\n\n" in body
     assert "FAILED: 1 deletion(s) failed" in body
     assert len(body) <= BODY_LIMIT
+
+
+def test_notifier_pings_fail_with_the_alert_when_a_cap_trips(
+    sim: Simulator, tmp_path: Path, pings: PingServer
+) -> None:
+    config = _config(sim, tmp_path, safety={"max_deletions_per_run": 2}, urls=[f"{pings.url}/p"])
+
+    result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 3
+    assert pings.paths() == ["/p/start", "/p/fail"]
+    body = pings.pings[1].body
+    alert, summary = body.split("\n\n", 1)
+    assert alert.startswith(
+        f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 3): the run cap "
+        f"safety.max_deletions_per_run (2) would have been exceeded ({result.blocked_by_caps} "
+        "deletions planned across 3 servers), so none was made. Run `pruner run "
+        "--allow-large-deletions` once if this is intended, or raise "
+        "safety.max_deletions_per_run."
+    )
+    assert summary.startswith(f"pruner pass {result.run_id}: exit 3\n")
+    assert len(body) <= BODY_LIMIT
+
+
+def test_notifier_logs_the_alert_then_pings_success_for_a_pass_with_a_stale_server(
+    sim: Simulator, tmp_path: Path, pings: PingServer
+) -> None:
+    config = _config(sim, tmp_path, policy={"stale_after": "1min"}, urls=[f"{pings.url}/p"])
+
+    result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 0
+    assert pings.paths() == ["/p/start", "/p/log", "/p"]
+    logged, success = pings.pings[1].body, pings.pings[2].body
+    assert logged.startswith(
+        f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 0): 3 servers are "
+        "stale (nothing new for too long)"
+    )
+    assert success.startswith(f"pruner pass {result.run_id}: exit 0\n")
+    assert "stale servers 3" in success
 
 
 def test_notifier_pings_fail_when_the_key_is_refused_while_listing(
@@ -188,6 +242,9 @@ def test_notifier_pings_fail_when_the_key_is_refused_while_listing(
     assert result.exit_code == 1
     assert pings.paths() == ["/p/start", "/p/fail"]
     body = pings.pings[1].body
+    assert body.startswith(
+        f"pruner on backup-01: pass {result.run_id} failed (exit 1): the API token was rejected"
+    )
     assert f"pruner pass {result.run_id}: exit 1" in body
     assert "FAILED: the API token was rejected (HTTP 401)" in body
 
@@ -264,6 +321,7 @@ def test_for_config_pings_only_when_urls_are_set(sim: Simulator, tmp_path: Path)
         ("https://hc-ping.com/u", "start", "https://hc-ping.com/u/start"),
         ("https://hc-ping.com/u/", "fail", "https://hc-ping.com/u/fail"),
         ("https://hc-ping.com/u", "success", "https://hc-ping.com/u"),
+        ("https://hc-ping.com/u", "log", "https://hc-ping.com/u/log"),
         ("https://hc.example/ping/k/slug?create=1", "start", "https://hc.example/ping/k/slug/start?create=1"),
     ],
 )  # fmt: skip
