@@ -178,7 +178,9 @@ def _days_quiet(group: Group, now: datetime) -> int | None:
 def _locked(groups: Sequence[Group]) -> Iterator[str]:
     locked = [g for g in groups if g.guard == "locked" and g.blocked_deletions]
     if locked:
-        named = _named(locked, lambda group: f"{_server(group)} ({group.blocked_deletions})")
+        named = _named(
+            locked, lambda group: f"{_server(group)} ({group.blocked_deletions} deletions)"
+        )
         yield (
             "servers locked by an operation on VPSBG's side keep their deletions for the next "
             f"pass: {named}"

@@ -168,7 +168,7 @@ def test_alert_of_a_locked_server_only_when_it_held_deletions_back(blocked: int)
         assert alert.level == "warning"
         assert alert.paragraph.endswith(
             "servers locked by an operation on VPSBG's side keep their deletions for the next "
-            "pass: server 4 (db-2) backups (2)."
+            "pass: server 4 (db-2) backups (2 deletions)."
         )
     else:
         assert alert is None
