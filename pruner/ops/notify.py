@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["BODY_LIMIT", "Notifier", "Ping", "ping_url", "summary_text"]
 
 Ping = Literal["start", "success", "fail", "log"]
-# Characters of a ping body: a summary, not a report (a self-hosted Healthchecks keeps 10 kB).
+# Characters of a ping body: a summary, not a report (healthchecks.io keeps 100 kB of a body,
+# some self-hosted instances 10 kB).
 BODY_LIMIT = 2000
 _SHOWN_FAILURES = 5
 _USER_AGENT = f"pruner/{__version__} (health ping)"
