@@ -17,7 +17,7 @@ from pruner.config import _yaml
 from pruner.config.load import parse_config
 from pruner.engine.models import Listing, Server
 from pruner.engine.planner import build_plan
-from pruner.report.plan_json import plan_to_json
+from pruner.report.plan_json import PlanOrigin, plan_to_json
 from tests._factories import NOW, backup, daily, listing, policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,6 +174,8 @@ def test_an_empty_plan_is_valid_by_the_plan_schema() -> None:
         (("decisions", 0, "action"), "remove"),
         (("groups", 0, "status"), "done"),
         (("summary",), {"kept": 1}),
+        (("config_sha256",), "c0ffee"),
+        (("api_base_url",), None),
     ],
 )
 def test_a_plan_that_breaks_the_contract_is_invalid(
@@ -189,7 +191,7 @@ def test_a_plan_that_breaks_the_contract_is_invalid(
         dry_run=True,
         allow_large_deletions=True,
     )
-    document = plan_to_json(plan)
+    document = plan_to_json(plan, origin=PlanOrigin("0" * 64, "https://api.vpsbg.eu/v1"))
     _validator("plan.schema.json")(document)
     target: Any = document
     for key in path[:-1]:

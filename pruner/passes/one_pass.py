@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from pruner.config.digest import plan_origin
 from pruner.config.schema import Config
 from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
@@ -40,7 +41,7 @@ from pruner.passes.hooks import FannedOut, PassHooks
 from pruner.passes.lock import PassLock
 from pruner.passes.state import LAST_PLAN, recover_state_dir, write_json_atomically
 from pruner.report.pass_summary import PassSummary
-from pruner.report.plan_json import plan_to_json
+from pruner.report.plan_json import PlanOrigin, plan_to_json
 from pruner.report.problems import problem_scope
 from pruner.report.summary import Summary, summarize
 from pruner.vpsbg.client import ApiClient
@@ -371,7 +372,13 @@ class _Pass:
     def _record(self, plan: Plan, execution: Execution | None) -> bool:
         """Write last-plan.json; whether it was written."""
         path = self.config.state_dir / LAST_PLAN
-        document = last_plan_document(plan, self.run_id, execution, executed=not self.dry_run)
+        document = last_plan_document(
+            plan,
+            self.run_id,
+            execution,
+            executed=not self.dry_run,
+            origin=plan_origin(self.config),
+        )
         try:
             write_json_atomically(path, document)
         except OSError as error:
@@ -432,11 +439,16 @@ def _failures(
 
 
 def last_plan_document(
-    plan: Plan, run_id: str, execution: Execution | None, *, executed: bool
+    plan: Plan,
+    run_id: str,
+    execution: Execution | None,
+    *,
+    executed: bool,
+    origin: PlanOrigin | None = None,
 ) -> dict[str, Any]:
     """The plan JSON (docs/plan-json.md) of a pass, plus `run_id`, and for a real pass an
     `outcome` on each delete decision and an `execution` block with the counts."""
-    document = plan_to_json(plan)
+    document = plan_to_json(plan, origin=origin)
     document["run_id"] = run_id
     if not executed:
         return document

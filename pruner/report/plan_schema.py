@@ -135,6 +135,12 @@ PLAN_SCHEMA: dict[str, Any] = {
             ),
             "problems": {"type": "array", "items": _PROBLEM},
         },
-        {"run_id": {"type": "string"}, "execution": _EXECUTION},
+        {
+            # pruner.config.digest: the config the plan was made under, for `pruner apply`
+            "config_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "api_base_url": {"type": "string", "pattern": "^https?://"},
+            "run_id": {"type": "string"},
+            "execution": _EXECUTION,
+        },
     ),
 }
