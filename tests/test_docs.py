@@ -35,6 +35,8 @@ OTHER_RULES = (
     "max_age",
     "max_total_size",
     "pending",
+    "unreviewed",
+    "forced",
 )
 GUARDS = ("locked", "stale", "max_delete_fraction", "max_deletions_per_run", "incomplete")
 

@@ -6,7 +6,7 @@ Every guard errs on the side of keeping: a group it trips keeps its backups, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -29,11 +29,16 @@ from pruner.engine.units import Duration, subtract
 
 __all__ = [
     "LARGE_DELETIONS_HINT",
+    "Revise",
     "build_plan",
     "is_stale",
     "newest_stale_backup",
     "newest_unprotected_before",
 ]
+
+# A step between the policy's decisions for a group and the guards (`pruner apply`: only the
+# deletions a person reviewed). It returns one decision per decision given, in the same order.
+Revise = Callable[[tuple[Decision, ...], Policy], tuple[Decision, ...]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
@@ -50,9 +55,13 @@ def build_plan(
     max_deletions_per_run: int | None,
     dry_run: bool,
     allow_large_deletions: bool = False,
+    revise: Revise | None = None,
 ) -> Plan:
-    """Decide every group of the listing and apply the guards, in their documented order."""
-    context = _Context.of(listing, policies, now, zone, allow_large_deletions)
+    """Decide every group of the listing and apply the guards, in their documented order.
+
+    `revise`, when given, changes the policy's decisions of each group it decides before the
+    guards judge them: the guards (stale, locked, the caps) then judge what it left."""
+    context = _Context.of(listing, policies, now, zone, allow_large_deletions, revise=revise)
     outcomes = [
         outcome
         for outcome in map(context.plan_group, _subjects(listing, context.servers))
@@ -191,6 +200,7 @@ class _Context:
     allow_large_deletions: bool
     listing_faults: dict[Resource, list[str]]  # why a whole resource cannot be pruned
     server_errors: dict[tuple[Resource, int], list[Problem]]
+    revise: Revise | None
 
     @classmethod
     def of(
@@ -200,10 +210,14 @@ class _Context:
         now: datetime,
         zone: tzinfo | None,
         allow_large_deletions: bool,
+        *,
+        revise: Revise | None = None,
     ) -> _Context:
         servers = None if listing.servers is None else {s.id: s for s in listing.servers}
         faults, server_errors = _listing_faults(listing)
-        return cls(policies, servers, now, zone, allow_large_deletions, faults, server_errors)
+        return cls(
+            policies, servers, now, zone, allow_large_deletions, faults, server_errors, revise
+        )
 
     def plan_group(self, subject: _Subject) -> _Outcome:
         policy = self._policy_for(subject)
@@ -227,13 +241,13 @@ class _Context:
     def _decide(self, subject: _Subject, policy: Policy) -> _Outcome:
         """The policy's decisions for a group it may judge, and the guards that hold them back."""
         if subject.server is not None and subject.server.locked:
-            decisions = decide(subject.backups, policy, self.now, self.zone)
+            decisions = self._policy_decisions(subject, policy)
             detail = "the server is locked (an operation is running on it): not pruned this pass"
             return _skipped(subject, policy, decisions, "locked", detail)
         orphan = self._is_orphan(subject)
         if orphan and policy.orphans == "keep":
             return _orphan(subject, policy.name, f"policy {policy.name!r} has orphans: keep")
-        decisions = decide(subject.backups, policy, self.now, self.zone)
+        decisions = self._policy_decisions(subject, policy)
         notes = [_orphan_note(subject)] if orphan else []
         stale = self._stale(subject, policy, decisions)
         if stale is not None:
@@ -244,6 +258,10 @@ class _Context:
                 subject, policy, decisions, "max_delete_fraction", too_many, notes=notes
             )
         return _Outcome(_group(subject, policy.name, "ok", decisions, messages=notes))
+
+    def _policy_decisions(self, subject: _Subject, policy: Policy) -> tuple[Decision, ...]:
+        decisions = decide(subject.backups, policy, self.now, self.zone)
+        return decisions if self.revise is None else self.revise(decisions, policy)
 
     def _is_orphan(self, subject: _Subject) -> bool:
         """Its server is gone: missing from a servers listing, or terminated."""

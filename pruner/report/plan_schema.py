@@ -17,7 +17,7 @@ __all__ = ["PLAN_SCHEMA"]
 _BUCKET = r"[0-9]{4}(?:-W[0-9]{2}|-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2})?)?)?"
 _REASON = "|".join(
     (
-        "keep_all|not_selected|unmanaged|orphan",
+        "keep_all|not_selected|unmanaged|orphan|unreviewed|forced",
         "keep_last:[1-9][0-9]*",
         f"(?:{'|'.join(COUNT_RULES[1:])}):{_BUCKET}(?::oldest)?",
         "keep_within:.+",
