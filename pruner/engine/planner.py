@@ -56,12 +56,16 @@ def build_plan(
     dry_run: bool,
     allow_large_deletions: bool = False,
     revise: Revise | None = None,
+    cap_hint: str = LARGE_DELETIONS_HINT,
 ) -> Plan:
     """Decide every group of the listing and apply the guards, in their documented order.
 
     `revise`, when given, changes the policy's decisions of each group it decides before the
-    guards judge them: the guards (stale, locked, the caps) then judge what it left."""
-    context = _Context.of(listing, policies, now, zone, allow_large_deletions, revise=revise)
+    guards judge them: the guards (stale, locked, the caps) then judge what it left.
+    `cap_hint` ends the message of a cap that trips: what to do if the deletions are meant."""
+    context = _Context.of(
+        listing, policies, now, zone, allow_large_deletions, revise=revise, cap_hint=cap_hint
+    )
     outcomes = [
         outcome
         for outcome in map(context.plan_group, _subjects(listing, context.servers))
@@ -75,7 +79,7 @@ def build_plan(
     if empty is not None:
         problems.append(empty)
     if max_deletions_per_run is not None and not allow_large_deletions:
-        groups, run_problem = _apply_run_cap(groups, max_deletions_per_run)
+        groups, run_problem = _apply_run_cap(groups, max_deletions_per_run, cap_hint)
         if run_problem is not None:
             problems.append(run_problem)
     return Plan(
@@ -201,6 +205,7 @@ class _Context:
     listing_faults: dict[Resource, list[str]]  # why a whole resource cannot be pruned
     server_errors: dict[tuple[Resource, int], list[Problem]]
     revise: Revise | None
+    cap_hint: str
 
     @classmethod
     def of(
@@ -212,11 +217,20 @@ class _Context:
         allow_large_deletions: bool,
         *,
         revise: Revise | None = None,
+        cap_hint: str = LARGE_DELETIONS_HINT,
     ) -> _Context:
         servers = None if listing.servers is None else {s.id: s for s in listing.servers}
         faults, server_errors = _listing_faults(listing)
         return cls(
-            policies, servers, now, zone, allow_large_deletions, faults, server_errors, revise
+            policies,
+            servers,
+            now,
+            zone,
+            allow_large_deletions,
+            faults,
+            server_errors,
+            revise,
+            cap_hint,
         )
 
     def plan_group(self, subject: _Subject) -> _Outcome:
@@ -343,7 +357,7 @@ class _Context:
             f"the plan would delete {deleted} of {number} unprotected {noun} "
             f"({deleted / unprotected:.0%}), more than max_delete_fraction "
             f"{policy.max_delete_fraction} ({_governing(policy, 'max_delete_fraction')}): "
-            f"not pruned; {LARGE_DELETIONS_HINT}"
+            f"not pruned; {self.cap_hint}"
         )
 
 
@@ -534,7 +548,7 @@ def _skip(decisions: Sequence[Decision], guard: Guard) -> tuple[tuple[Decision, 
     return tuple(kept), blocked
 
 
-def _apply_run_cap(groups: list[Group], cap: int) -> tuple[list[Group], Problem | None]:
+def _apply_run_cap(groups: list[Group], cap: int, hint: str) -> tuple[list[Group], Problem | None]:
     """Guard 6: too many deletions across all groups means none at all this pass."""
     total = sum(group.deleted for group in groups)
     if total <= cap:
@@ -542,7 +556,7 @@ def _apply_run_cap(groups: list[Group], cap: int) -> tuple[list[Group], Problem 
     detail = (
         f"the pass would delete {total} backups and snapshots across all servers, more than "
         f"max_deletions_per_run {cap} (safety.max_deletions_per_run): nothing is deleted "
-        f"this pass; {LARGE_DELETIONS_HINT}"
+        f"this pass; {hint}"
     )
     capped = []
     servers = 0

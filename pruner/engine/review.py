@@ -30,7 +30,13 @@ from pruner.engine.models import Backup, Decision, Group, Listing, Plan, Policy,
 from pruner.engine.reasons import FORCED, ORPHAN, PROTECTED, UNMANAGED, UNREVIEWED, texts
 from pruner.engine.units import Duration
 
-__all__ = ["NotDeleted", "Review", "ReviewOutcome", "Reviewed", "ReviewedPlan"]
+__all__ = ["CAP_HINT", "NotDeleted", "Review", "ReviewOutcome", "Reviewed", "ReviewedPlan"]
+
+# What to do when what apply deletes trips a cap (apply has no --allow-large-deletions).
+CAP_HINT = (
+    "apply the plan in parts (turn some of its deletions into keep, apply, then the rest), or "
+    "raise the cap in the config and apply with --ignore-config-change"
+)
 
 _Key = tuple[Resource, int]
 _SHOWN = 5  # backups named in a refusal
@@ -121,6 +127,17 @@ class ReviewOutcome:
     @property
     def refused(self) -> bool:
         return bool(self.refusals)
+
+    @classmethod
+    def refused_unlisted(cls, plan: ReviewedPlan, refusals: tuple[str, ...]) -> ReviewOutcome:
+        """The outcome of a plan `Review.refusals` refused before anything was listed."""
+        return cls(
+            reviewed=len(plan.deletions),
+            deleting=0,
+            skipped=(),
+            refusals=refusals,
+            problems=tuple(Problem("warning", refusal) for refusal in refusals),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,9 +315,8 @@ def _kept_now(kept: list[NotDeleted]) -> str:
     more = f"; and {len(kept) - _SHOWN} more" if len(kept) > _SHOWN else ""
     count = f"{len(kept)} backup{'s' if len(kept) != 1 else ''}"
     return (
-        f"the current policy keeps {count} the plan deletes ({shown}{more}): make a new plan "
-        "and review it, or apply --force to delete those the keep rules keep now "
-        f"({_FORCE_LIMITS})"
+        f"{count} the plan deletes would be kept now ({shown}{more}): make a new plan and "
+        f"review it, or apply --force to delete those the keep rules keep now ({_FORCE_LIMITS})"
     )
 
 
