@@ -22,6 +22,7 @@ PAGES = (
     "plan-json.md",
     "exit-codes.md",
     "operating.md",
+    "review.md",
 )
 # Reason rules the engine and the planner emit besides the keep rules of pruner.models.
 OTHER_RULES = (
