@@ -371,3 +371,15 @@ def test_apply_writes_the_metrics_textfile_with_a_refused_result(
     assert _apply(config, _save(tmp_path, document)) == 4
 
     assert 'pruner_runs_total{result="refused"} 1.0' in textfile.read_text()
+
+
+@pytest.mark.parametrize(
+    ("given", "says"), [("1mo", "calendar units"), ("0s", "must be longer than 0")]
+)
+def test_apply_exits_2_on_a_max_age_it_cannot_use(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, says: str
+) -> None:
+    code = _apply(config, tmp_path / "plan.json", "--max-age", given)
+
+    assert code == 2
+    assert f"argument --max-age: '{given}': {says}" in capsys.readouterr().err
