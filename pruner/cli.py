@@ -15,10 +15,14 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pruner
 from pruner.actions.common import DEFAULT_CONFIG
 from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotAvailableError, PassFailed, UserError
+
+if TYPE_CHECKING:
+    from pruner.engine.units import Duration
 
 __all__ = ["main"]
 
@@ -131,6 +135,19 @@ def _moment(text: str) -> datetime:
     return moment
 
 
+def _max_age(text: str) -> Duration:
+    """--max-age: an exact duration (no mo or y), more than 0."""
+    from pruner.engine.units import UnitError, parse_duration  # noqa: PLC0415 (keep probes light)
+
+    try:
+        duration = parse_duration(text, calendar_allowed=False)
+    except UnitError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if duration.seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be longer than 0, e.g. 24h or 3d")
+    return duration
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pruner",
@@ -190,13 +207,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply = command(
         "apply",
-        _not_implemented("apply"),
-        "delete exactly the delete decisions of a reviewed plan",
+        _action("apply"),
+        "delete exactly the delete decisions of a reviewed plan, re-checked against a fresh "
+        "listing and the current policy",
     )
     apply.add_argument(
         "plan_file", metavar="PLAN.json", help="a plan written by plan --format json"
     )
     _add_dry_run(apply)
+    apply.add_argument(
+        "--max-age",
+        type=_max_age,
+        default="24h",  # a string default goes through `type` too, only when apply runs
+        metavar="DURATION",
+        help="refuse a plan made longer ago than this (default: 24h)",
+    )
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="also delete what the plan deletes and the keep rules keep now (never protected "
+        "backups, the min_keep floor, or stale, orphaned and unmanaged servers' backups)",
+    )
+    apply.add_argument(
+        "--ignore-config-change",
+        action="store_true",
+        help="take a plan made under another config or for another api.base_url",
+    )
     simulate = command(
         "simulate", _not_implemented("simulate"), "backtest a policy forward in time"
     )

@@ -16,7 +16,8 @@ from structlog.testing import capture_logs
 from pruner import __version__
 from pruner.actions.run import stop_on_signals
 from pruner.cli import _as_user_error, main
-from pruner.config.load import ConfigError
+from pruner.config.digest import config_sha256
+from pruner.config.load import ConfigError, load_config
 from pruner.passes.lock import LockHeld, PassLock
 from pruner.sim import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
 from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
@@ -128,6 +129,17 @@ def test_main_plan_writes_clean_json_to_stdout_and_logs_to_stderr(
     events = _log_events(captured.err)
     assert events[-1]["event"] == "plan.summary"
     assert (events[-1]["kept"], events[-1]["deleted"]) == (2, 2)
+
+
+def test_main_plan_json_names_the_config_and_the_api_it_was_made_with(
+    config: Path, listing: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--config", str(config), "plan", "--listing", str(listing), "--format", "json"])
+
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert plan["config_sha256"] == config_sha256(load_config(config))
+    assert plan["api_base_url"] == "https://api.vpsbg.eu/v1"
 
 
 def test_main_plan_fixes_the_clock_with_now(

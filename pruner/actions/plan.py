@@ -19,6 +19,7 @@ from typing import TextIO
 import structlog
 
 from pruner.actions.common import load_and_warn
+from pruner.config.digest import plan_origin
 from pruner.config.schema import Config
 from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
@@ -47,7 +48,7 @@ def _plan_live(args: argparse.Namespace) -> int:
     result = run_pass(config, dry_run=False, execute=False, now=args.now)
     if result.key_refused:  # an empty plan would read as "nothing to delete"
         raise PassFailed(*result.failures)
-    _write_report(result.plan, summarize(result.plan), args.format, sys.stdout)
+    _write_report(result.plan, summarize(result.plan), config, args.format, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
 
@@ -65,13 +66,13 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:
     )
     summary = summarize(plan)
     _log_plan(plan, summary, path)
-    _write_report(plan, summary, fmt, sys.stdout)
+    _write_report(plan, summary, config, fmt, sys.stdout)
     return summary.complete
 
 
-def _write_report(plan: Plan, summary: Summary, fmt: str, stream: TextIO) -> None:
+def _write_report(plan: Plan, summary: Summary, config: Config, fmt: str, stream: TextIO) -> None:
     if fmt == "json":
-        write_plan_json(plan, stream, summary)
+        write_plan_json(plan, stream, summary, origin=plan_origin(config))
     else:
         write_table(plan, stream, summary)
     stream.flush()

@@ -38,7 +38,7 @@ from pruner.engine.models import Group, Resource
 from pruner.engine.planner import is_stale, newest_unprotected_before
 from pruner.engine.results import DONE, PassResult
 from pruner.engine.units import Duration
-from pruner.errors import EXIT_CAPPED, EXIT_OK
+from pruner.errors import EXIT_CAPPED, EXIT_OK, EXIT_REFUSED
 from pruner.passes.state import write_json_atomically
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "write_textfile",
 ]
 
-RUN_RESULTS = ("ok", "capped", "incomplete", "interrupted", "failed", "skipped")
+RUN_RESULTS = ("ok", "capped", "refused", "incomplete", "interrupted", "failed", "skipped")
 BACKUP_STATES = ("kept", "protected", "unmanaged", "orphan", "deleted", "failed", "would_delete")
 _RESOURCES: tuple[Resource, ...] = ("backups", "snapshots")
 _NO_ANSWER = "none"  # the `code` of an API attempt that got no HTTP answer
@@ -73,6 +73,8 @@ def run_result(result: PassResult) -> str:
         return "ok"
     if result.exit_code == EXIT_CAPPED:
         return "capped"
+    if result.exit_code == EXIT_REFUSED:
+        return "refused"
     return "incomplete"
 
 

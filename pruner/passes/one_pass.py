@@ -7,9 +7,14 @@ its `run_id`; one `pass.summary` event ends it (the full plan goes to
 state_dir/last-plan.json, not to the log).
 
 Exit codes, first match wins: 1 when the pass is incomplete (a listing, a deletion, a fatal API
-answer, a stop before the end, the plan file not written), 3 when a cap held deletions back (a
-dry run too: it returns what the real pass would), else 0. Stale, locked, unmanaged and orphaned
-servers are warnings.
+answer, a stop before the end, the plan file not written), 4 when `apply` refused its reviewed
+plan, 3 when a cap held deletions back (a dry run too: it returns what the real pass would),
+else 0. Stale, locked, unmanaged and orphaned servers are warnings.
+
+`pruner apply` is a pass with a `review` (pruner.engine.review): once the lock is held, a plan
+too old or made under another config is refused before anything is listed; after listing, the
+planner carries out only the reviewed deletions, and a plan the current policy disagrees with
+is refused before anything is deleted.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -29,18 +34,21 @@ from typing import Any, Protocol
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from pruner.config.digest import config_sha256, plan_origin
 from pruner.config.schema import Config
 from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.engine.results import CAP_GUARDS, Execution, PassResult
-from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
+from pruner.engine.review import CAP_HINT, Review, ReviewOutcome
+from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED
 from pruner.passes.audit import AuditTrail
 from pruner.passes.executor import execute
 from pruner.passes.hooks import FannedOut, PassHooks
 from pruner.passes.lock import PassLock
+from pruner.passes.review import log_review
 from pruner.passes.state import LAST_PLAN, recover_state_dir, write_json_atomically
 from pruner.report.pass_summary import PassSummary
-from pruner.report.plan_json import plan_to_json
+from pruner.report.plan_json import PlanOrigin, plan_to_json
 from pruner.report.problems import problem_scope
 from pruner.report.summary import Summary, summarize
 from pruner.vpsbg.client import ApiClient
@@ -100,6 +108,7 @@ def run_pass(
     write_state: bool = True,
     hooks: Sequence[PassHooks] = (),
     timer: TimerFactory = threading.Timer,
+    review: Review | None = None,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
@@ -121,6 +130,9 @@ def run_pass(
 
     Once started, a pass has `safety.max_pass_duration`: `timer(seconds, expire)` (a
     threading.Timer) then sets `stop` as a signal would, and the pass says its deadline ended it.
+
+    `review` makes it `pruner apply`: it deletes the reviewed plan's deletions that the fresh
+    listing and the current policy confirm, or refuses the plan (exit 4); see the module doc.
     """
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
@@ -163,6 +175,7 @@ def run_pass(
             log=log,
             started=time.monotonic(),
             deadline=deadline,
+            review=review,
         )
         try:
             result = one.run()
@@ -230,10 +243,14 @@ class _Pass:
     log: FilteringBoundLogger
     started: float
     deadline: _Deadline
+    review: Review | None
 
     def run(self) -> PassResult:
         resources = tuple(dict.fromkeys(policy.resource for policy in self.config.policies))
         self._log_start(resources)
+        refused = self._refused_before_listing()
+        if refused is not None:
+            return self._ended_unlisted(resources, refused)
         try:
             listing = fetch_listing(self.client, resources)
         except PassInterrupted:
@@ -251,10 +268,14 @@ class _Pass:
             max_deletions_per_run=self.config.safety.max_deletions_per_run,
             dry_run=self.dry_run,
             allow_large_deletions=self.allow_large_deletions,
+            **_reviewing(self.review),
         )
         summary = summarize(plan)  # of the plan as decided: completeness and guards
         _log_problems(plan, self.config, self.log)
-        execution = self._carry_out(plan)
+        review = self._reviewed(listing, plan)
+        if review is not None:
+            plan = replace(plan, problems=(*plan.problems, *review.problems))
+        execution = None if review is not None and review.refused else self._carry_out(plan)
         if execution is not None:
             plan = execution.plan
         failures = list(_failures(plan, summary, execution, self.deadline.why_stopped()))
@@ -264,7 +285,45 @@ class _Pass:
             execution,
             failures,
             interrupted=execution is not None and execution.interrupted,
+            review=review,
         )
+
+    def _refused_before_listing(self) -> ReviewOutcome | None:
+        """`apply`: the outcome of a plan too old or made under another config; None when
+        the pass goes on to list."""
+        if self.review is None:
+            return None
+        refusals = self.review.refusals(
+            now=self.clock(),
+            config_sha256=config_sha256(self.config),
+            api_base_url=self.config.api.base_url,
+        )
+        if not refusals:
+            return None
+        outcome = ReviewOutcome.refused_unlisted(self.review.plan, refusals)
+        log_review(outcome, self.review.plan, self.log)
+        return outcome
+
+    def _reviewed(self, listing: Listing, plan: Plan) -> ReviewOutcome | None:
+        """`apply`: what became of the reviewed deletions in `plan`, logged."""
+        if self.review is None:
+            return None
+        outcome = self.review.outcome(listing, plan)
+        log_review(outcome, self.review.plan, self.log)
+        return outcome
+
+    def _ended_unlisted(self, resources: tuple[Resource, ...], review: ReviewOutcome) -> PassResult:
+        """`apply` refused its plan before listing: an empty plan that says why."""
+        generated_at = self.clock()
+        plan = Plan(
+            generated_at=generated_at,
+            now=self.fixed_now or generated_at,
+            dry_run=self.dry_run,
+            groups=(),
+            problems=review.problems,
+        )
+        listing = Listing(backups=(), servers=None, resources=frozenset(resources))
+        return self._finish(plan, listing, None, [], interrupted=False, review=review)
 
     def _ended_while_listing(
         self,
@@ -302,15 +361,17 @@ class _Pass:
         *,
         interrupted: bool,
         key_refused: bool = False,
+        review: ReviewOutcome | None = None,
     ) -> PassResult:
         """Record the pass (last-plan.json), log its summary, and return its result."""
         if self.write_state and not self._record(plan, execution):
             failures.append(f"state_dir {self.config.state_dir}: {LAST_PLAN} was not written")
+        refused = review is not None and review.refused
         result = PassResult(
             run_id=self.run_id,
             plan=plan,
             outcomes=execution.outcomes if execution is not None else (),
-            exit_code=self._exit_code(plan, failures),
+            exit_code=self._exit_code(plan, failures, refused=refused),
             interrupted=interrupted,
             duration=self._duration(),
             dry_run=self.dry_run,
@@ -321,6 +382,7 @@ class _Pass:
             deadline_reached=interrupted and self.deadline.reached.is_set(),
             listed=len(listing.backups),
             servers=len(listing.servers) if listing.servers is not None else None,
+            review=review,
         )
         self._log_summary(result)
         return result
@@ -360,9 +422,11 @@ class _Pass:
             max_consecutive_failures=self.config.safety.max_consecutive_failures,
         )
 
-    def _exit_code(self, plan: Plan, failures: list[str]) -> int:
+    def _exit_code(self, plan: Plan, failures: list[str], *, refused: bool) -> int:
         if failures:
             return EXIT_INCOMPLETE
+        if refused:
+            return EXIT_REFUSED
         capped = any(g.guard in CAP_GUARDS and g.blocked_deletions for g in plan.groups)
         if capped and self.execute:
             return EXIT_CAPPED
@@ -371,7 +435,13 @@ class _Pass:
     def _record(self, plan: Plan, execution: Execution | None) -> bool:
         """Write last-plan.json; whether it was written."""
         path = self.config.state_dir / LAST_PLAN
-        document = last_plan_document(plan, self.run_id, execution, executed=not self.dry_run)
+        document = last_plan_document(
+            plan,
+            self.run_id,
+            execution,
+            executed=not self.dry_run,
+            origin=plan_origin(self.config),
+        )
         try:
             write_json_atomically(path, document)
         except OSError as error:
@@ -409,6 +479,13 @@ class _Pass:
         emit("pass.summary", **fields)
 
 
+def _reviewing(review: Review | None) -> dict[str, Any]:
+    """build_plan's arguments for `apply`: only the reviewed deletions, and its own hint."""
+    if review is None:
+        return {}
+    return {"revise": review.revise, "cap_hint": CAP_HINT}
+
+
 def _failures(
     plan: Plan, summary: Summary, execution: Execution | None, why_stopped: str
 ) -> Iterator[str]:
@@ -432,11 +509,16 @@ def _failures(
 
 
 def last_plan_document(
-    plan: Plan, run_id: str, execution: Execution | None, *, executed: bool
+    plan: Plan,
+    run_id: str,
+    execution: Execution | None,
+    *,
+    executed: bool,
+    origin: PlanOrigin | None = None,
 ) -> dict[str, Any]:
     """The plan JSON (docs/plan-json.md) of a pass, plus `run_id`, and for a real pass an
     `outcome` on each delete decision and an `execution` block with the counts."""
-    document = plan_to_json(plan)
+    document = plan_to_json(plan, origin=origin)
     document["run_id"] = run_id
     if not executed:
         return document

@@ -315,6 +315,13 @@ def test_run_result_of_a_pass_its_deadline_stopped_is_incomplete_not_interrupted
     assert run_result(replace(stopped, deadline_reached=True)) == "incomplete"
 
 
+def test_run_result_of_a_refused_apply_is_refused() -> None:
+    plan = Plan(generated_at=NOW, now=NOW, dry_run=False, groups=())
+    refused = PassResult("abc", plan, (), exit_code=4, interrupted=False, duration=0.1)
+
+    assert run_result(refused) == "refused"
+
+
 def test_pass_metrics_api_attempts_without_an_answer_have_code_none() -> None:
     config = parse_config("policies:\n  - name: d\n    keep_daily: 1\n")
     registry = new_registry()
