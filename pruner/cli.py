@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pruner
@@ -28,6 +28,7 @@ EXIT_INTERRUPTED = 128 + 2  # SIGINT, as shells report it
 # pruner.ops.logging.LOG_LEVELS, spelled out: importing pruner.ops.logging loads structlog,
 # and a probe (`pruner health`) must not pay for that. test_cli checks the two agree.
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_MAX_DAYS = 36500  # simulate --days: a century is more than any retention needs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,6 +132,30 @@ def _moment(text: str) -> datetime:
     return moment
 
 
+def _days(text: str) -> int:
+    """--days: a whole number of days, 0 or more."""
+    if not text.isdigit() or int(text) > _MAX_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a whole number of days from 0 to {_MAX_DAYS}, such as 365"
+        )
+    return int(text)
+
+
+def _cadence(text: str) -> timedelta:
+    """--cadence: an exact duration (no months or years), longer than zero."""
+    from pruner.engine.units import UnitError, parse_duration  # noqa: PLC0415
+
+    try:
+        cadence = parse_duration(text, calendar_allowed=False).as_timedelta()
+    except UnitError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if cadence <= timedelta(0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a cadence must be longer than zero, such as 1d or 6h"
+        )
+    return cadence
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pruner",
@@ -198,9 +223,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_dry_run(apply)
     simulate = command(
-        "simulate", _not_implemented("simulate"), "backtest a policy forward in time"
+        "simulate",
+        _action("simulate"),
+        "backtest the policies forward in time: where each server's backups settle; never "
+        "sends a DELETE (a Read-only API key is enough)",
     )
-    simulate.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    simulate.add_argument(
+        "--listing",
+        type=Path,
+        metavar="FILE",
+        help="start from a saved listing instead of the API (the forms plan --listing takes)",
+    )
+    simulate.add_argument(
+        "--now", type=_moment, metavar="TIME", help="start at this time (RFC 3339), not now"
+    )
+    simulate.add_argument(
+        "--days", type=_days, default=365, metavar="N", help="days to simulate (default: 365)"
+    )
+    simulate.add_argument(
+        "--cadence",
+        type=_cadence,
+        metavar="DURATION",
+        help="every server makes a backup this often (e.g. 1d, 6h), instead of the median gap "
+        "between its newest ten",
+    )
+    simulate.add_argument(
+        "--format", choices=("table", "json"), default="table", help="report format"
+    )
+    simulate.add_argument(
+        "--svg", type=Path, metavar="FILE", help="also draw the backtest as an SVG picture"
+    )
     check = command(
         "check-config",
         _action("check_config"),
