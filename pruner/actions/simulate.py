@@ -9,10 +9,10 @@ stdout, the picture to --svg FILE; exit 1 when the listing was incomplete, as fo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
 import structlog
 
@@ -23,7 +23,6 @@ from pruner.engine.planner import build_plan
 from pruner.engine.simulate import Simulation, simulate
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed, UserError
 from pruner.passes.one_pass import log_problem, run_pass
-from pruner.passes.state import write_json_atomically
 from pruner.report.simulation import write_simulation_json, write_simulation_table
 from pruner.report.summary import summarize
 from pruner.report.svg import render_svg
@@ -96,15 +95,17 @@ def _check_folder(path: Path) -> None:
 
 
 def _write_svg(path: Path, simulation: Simulation) -> None:
-    """The whole picture or what was there before: a reader never sees half of one."""
+    """The whole picture or what was there before: a reader never sees half of one. Created
+    like any file a command writes (the umask applies), not private like the state files."""
     text = render_svg(simulation)
-
-    def write(stream: TextIO) -> None:
-        stream.write(text)
-
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write_json_atomically(path, write)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        with open(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
     except OSError as error:
+        temporary.unlink(missing_ok=True)
         raise UserError(
             f"--svg {path}: cannot write it ({error.strerror or error}): check the folder's "
             "permissions and free space"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -258,3 +260,57 @@ def test_simulate_says_when_the_svg_cannot_be_written(
     assert f"--svg {taken}: cannot write it" in captured.err
     assert "Traceback" not in captured.err
     assert list(tmp_path.glob(".taken.svg.*")) == []  # no temporary file left behind
+
+
+def test_simulate_writes_the_svg_as_the_umask_says(
+    config: Path, listing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    picture = tmp_path / "backtest.svg"
+    picture.write_text("an older picture", encoding="utf-8")
+    previous = os.umask(0o027)
+    try:
+        assert _simulate(config, "--listing", str(listing), "--svg", str(picture)) == 0
+    finally:
+        os.umask(previous)
+
+    assert stat.S_IMODE(picture.stat().st_mode) == 0o640
+    assert picture.read_text(encoding="utf-8").startswith("<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "backtest.svg",
+        "config.yaml",
+        "listing.json",
+    ]
+
+
+# --- the example in docs/backtest.md ------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = [
+    "--config",
+    "docs/examples/backtest.yaml",
+    "simulate",
+    "--listing",
+    "docs/examples/backtest-listing.json",
+    "--now",
+    "2026-11-27T03:30:00Z",
+    "--svg",
+    "docs/backtest-example.svg",
+]
+
+
+def test_the_docs_example_is_what_its_documented_command_makes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = (ROOT / "docs" / "backtest.md").read_text(encoding="utf-8")
+    assert f"pruner {' '.join(EXAMPLE)}\n" in page
+    monkeypatch.chdir(ROOT)
+    picture = tmp_path / "backtest-example.svg"
+
+    assert main([*EXAMPLE[:-1], str(picture)]) == 0
+
+    committed = ROOT / "docs" / "backtest-example.svg"
+    assert picture.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8"), (
+        f"docs/backtest-example.svg is stale: run `pruner {' '.join(EXAMPLE)}` and commit it"
+    )
+    table = capsys.readouterr().out
+    assert f"```text\n{table}```" in page, "the table in docs/backtest.md is stale"
