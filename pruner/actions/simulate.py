@@ -68,9 +68,8 @@ def _plan(args: argparse.Namespace, config: Config) -> tuple[Plan, bool]:
         dry_run=True,
     )
     log = structlog.get_logger("pruner")
-    for problem in plan.problems:
-        if problem.level == "error":  # what makes the listing incomplete: exit 1
-            log_problem(problem, log)
+    for problem in plan.problems:  # as `plan` logs them, and a live listing does
+        log_problem(problem, log)
     return plan, summarize(plan).complete
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from pruner.cli import main
 from pruner.sim import READ_TOKEN, Simulator, generate_fleet
-from tests._factories import item
+from tests._factories import DOCS_EXAMPLE_PAGE, item
 
 NOW = "2026-11-27T03:30:00Z"
 CONFIG = """\
@@ -314,3 +314,16 @@ def test_the_docs_example_is_what_its_documented_command_makes(
     )
     table = capsys.readouterr().out
     assert f"```text\n{table}```" in page, "the table in docs/backtest.md is stale"
+
+
+def test_simulate_warns_of_a_saved_listing_that_says_it_is_incomplete(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "backups-page.json"
+    saved.write_text(DOCS_EXAMPLE_PAGE, encoding="utf-8")  # meta.total says 6, it holds 2
+
+    assert _simulate(config, "--listing", str(saved), "--now", NOW) == 0
+
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    warnings = [e["message"] for e in events if e["level"] == "warning"]
+    assert any("meta.total says 6" in message for message in warnings)
