@@ -2,5 +2,5 @@
 
 Imports the engine only. The plan JSON document and its schema, the plan table, and the one
 wording of a pass summary and of a problem that the logs, `pruner run`, the health pings and
-the demo share.
+the demo share; a backtest's table, JSON and SVG picture.
 """
