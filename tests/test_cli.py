@@ -247,14 +247,6 @@ def test_main_plan_without_a_listing_or_a_token_exits_2(
     assert captured.out == ""
 
 
-@pytest.mark.parametrize("command", ["simulate"])
-def test_main_stub_commands_say_they_are_not_implemented(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([command]) == 2
-    assert f"pruner: {command}: not implemented yet" in capsys.readouterr().err
-
-
 def test_main_help_shows_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     out = capsys.readouterr().out

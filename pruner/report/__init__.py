@@ -2,5 +2,6 @@
 
 Imports the engine only. The plan JSON document and its schema, the plan table, the one wording
 of a pass summary and of a problem that the logs, `pruner run`, the health pings and the demo
-share, and the alert paragraph that pings and webhooks send to people.
+share, the alert paragraph that pings and webhooks send to people, and a backtest's table, JSON
+and SVG picture.
 """
