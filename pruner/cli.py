@@ -131,15 +131,15 @@ def _moment(text: str) -> datetime:
 
 def _max_age(text: str) -> Duration:
     """--max-age: an exact duration (no mo or y), more than 0."""
-    return _positive_duration(text, "e.g. 24h or 3d")
+    return _positive_duration(text, "the age", "such as 24h or 3d")
 
 
 def _cadence(text: str) -> timedelta:
     """--cadence: an exact duration (no months or years), longer than zero."""
-    return _positive_duration(text, "such as 1d or 6h").as_timedelta()
+    return _positive_duration(text, "a cadence", "such as 1d or 6h").as_timedelta()
 
 
-def _positive_duration(text: str, example: str) -> Duration:
+def _positive_duration(text: str, what: str, example: str) -> Duration:
     from pruner.engine.units import UnitError, parse_duration  # noqa: PLC0415 (keep probes light)
 
     try:
@@ -147,7 +147,7 @@ def _positive_duration(text: str, example: str) -> Duration:
     except UnitError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if duration.seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be longer than 0, {example}")
+        raise argparse.ArgumentTypeError(f"{text!r}: {what} must be longer than zero, {example}")
     return duration
 
 

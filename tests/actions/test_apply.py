@@ -374,7 +374,7 @@ def test_apply_writes_the_metrics_textfile_with_a_refused_result(
 
 
 @pytest.mark.parametrize(
-    ("given", "says"), [("1mo", "calendar units"), ("0s", "must be longer than 0")]
+    ("given", "says"), [("1mo", "calendar units"), ("0s", "the age must be longer than zero")]
 )
 def test_apply_exits_2_on_a_max_age_it_cannot_use(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, says: str
