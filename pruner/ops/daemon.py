@@ -651,7 +651,7 @@ class Daemon:
                 _log.warning(
                     "hook.failed",
                     hook=type(watcher).__name__,
-                    event="pass_skipped",
+                    method="pass_skipped",
                     message=f"{type(error).__name__}: {error} (the daemon goes on)",
                 )
 

@@ -439,6 +439,21 @@ def test_tick_skips_with_a_warning_when_another_pass_holds_the_lock(config: Conf
     assert (daemon.tally.passes, daemon.tally.skipped, daemon.tally.failed) == (0, 1, 0)
 
 
+def test_tick_a_skip_watcher_that_raises_is_a_warning_and_the_tick_ends(config: Config) -> None:
+    class Broken:
+        def pass_skipped(self) -> None:
+            raise RuntimeError("watcher bug")
+
+    daemon = make_daemon(config, Passes(LockHeld("held")), on_skipped=[Broken()])
+
+    with capture_logs() as logs:
+        daemon.tick()
+
+    failed = only(logs, "hook.failed")
+    assert (failed["hook"], failed["method"]) == ("Broken", "pass_skipped")
+    assert daemon.tally.skipped == 1
+
+
 @pytest.mark.parametrize("step", [PassInterrupted("stopped"), result(1, interrupted=True)])
 def test_tick_an_interrupted_pass_is_not_a_failure(config: Config, step: object) -> None:
     daemon = make_daemon(config, Passes(step))
