@@ -574,16 +574,18 @@ class Daemon:
             self._scheduler.reschedule_job(
                 PASS_JOB_ID, trigger=build_trigger(self.schedule, self._clock())
             )
+        # Watchers first: once the log says it, the metrics agree.
+        self._tell_reload("config_reloaded", lambda watcher: watcher.config_reloaded(fresh.config))
         _log.info(
             "config.reloaded",
             signal=by,
             config=fresh.config.source,
             changed=list(changed_keys(old.config, fresh.config)),
-            token_changed=_token_changed(old.token, fresh.token),
+            # Not token_changed: the log masks the value of any key that names a token.
+            credential_changed=_credential_changed(old.token, fresh.token),
             dry_run=self.dry_run,
             next_run=self._next_run(),
         )
-        self._tell_reload("config_reloaded", lambda watcher: watcher.config_reloaded(fresh.config))
         return True
 
     def _load(self) -> Setup:
@@ -599,6 +601,7 @@ class Daemon:
     def _reload_failed(
         self, by: str, old: Setup, problems: list[str], *, exc_info: bool = False
     ) -> None:
+        self._tell_reload("config_reload_failed", lambda watcher: watcher.config_reload_failed())
         _log.error(
             "config.reload_failed",
             signal=by,
@@ -608,7 +611,6 @@ class Daemon:
             "reload again",
             exc_info=exc_info,
         )
-        self._tell_reload("config_reload_failed", lambda watcher: watcher.config_reload_failed())
 
     def _tell_reload(self, method: str, tell: Callable[[ReloadWatcher], None]) -> None:
         for watcher in self._on_reload:
@@ -708,7 +710,7 @@ def _trigger_of(config: Config) -> tuple[object, ...]:
     return (schedule.cron, schedule.interval, schedule.timezone, schedule.jitter)
 
 
-def _token_changed(old: Secret | None, new: Secret | None) -> bool:
+def _credential_changed(old: Secret | None, new: Secret | None) -> bool:
     if old is None or new is None:
         return old is not new
     return old.reveal() != new.reveal()

@@ -661,7 +661,7 @@ def test_request_reload_the_next_pass_runs_with_the_new_config_and_token(config:
     assert reloaded["log_level"] == "info"
     assert reloaded["signal"] == "SIGHUP"
     assert reloaded["changed"] == ["policies[0].keep_daily"]
-    assert reloaded["token_changed"] is True
+    assert reloaded["credential_changed"] is True
     assert "new-t0ken" not in str(logs)
 
 

@@ -607,3 +607,17 @@ def test_pass_metrics_follow_a_reloaded_config(sim: Simulator, run: Run, tmp_pat
     assert ("pruner_deleted_total", frozenset({("resource", "snapshots")})) not in before
     assert value(after, "pruner_deleted_total", resource="snapshots") == 0
     assert value(after, "pruner_runs_total", result="ok") == 1  # the counts go on
+
+
+def test_readme_alert_rules_fire_while_the_last_reload_failed(clock: Clock) -> None:
+    registry = new_registry()
+    reloads = ReloadMetrics(registry, clock=clock)
+    rules = readme_alert_rules()
+
+    reloads.config_reload_failed()
+    failed = firing(rules, scrape(registry), clock.now)
+    reloads.config_reloaded(parse_config("policies:\n  - name: d\n    keep_daily: 1\n"))
+    fixed = firing(rules, scrape(registry), clock.now)
+
+    assert failed == {"PrunerConfigReloadFailed"}
+    assert fixed == set()
