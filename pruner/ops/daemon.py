@@ -553,26 +553,23 @@ class Daemon:
         """One reload; whether the new config is now in use."""
         old = self.setup
         try:
-            fresh = self._load()
+            fresh, kept = _keep_restart_only(old, self._load())
+            if _trigger_of(old.config) != _trigger_of(fresh.config):
+                self._reschedule(fresh.config)
         except (ConfigError, UserError, ApiError) as error:
             self._reload_failed(by, old, _problems(error))
             return False
         except Exception as error:  # a bug: the traceback helps, the daemon goes on
             self._reload_failed(by, old, [f"{type(error).__name__}: {error}"], exc_info=True)
             return False
-        fresh, kept = _keep_restart_only(old, fresh)
+        with self._lock:
+            self._setup = fresh
         for key in kept:
             _log.warning(
                 "config.restart_needed",
                 key=key,
                 message=f"{key} changed, but only a restart applies it: the daemon goes on "
                 "with the value it started with; restart it to apply",
-            )
-        with self._lock:
-            self._setup = fresh
-        if _trigger_of(old.config) != _trigger_of(fresh.config):
-            self._scheduler.reschedule_job(
-                PASS_JOB_ID, trigger=build_trigger(self.schedule, self._clock())
             )
         # Watchers first: once the log says it, the metrics agree.
         self._tell_reload("config_reloaded", lambda watcher: watcher.config_reloaded(fresh.config))
@@ -597,6 +594,11 @@ class Daemon:
                 "has none now: add one back"
             )
         return fresh
+
+    def _reschedule(self, config: Config) -> None:
+        assert config.schedule is not None  # _load checked
+        trigger = build_trigger(config.schedule, self._clock())
+        self._scheduler.reschedule_job(PASS_JOB_ID, trigger=trigger)
 
     def _reload_failed(
         self, by: str, old: Setup, problems: list[str], *, exc_info: bool = False

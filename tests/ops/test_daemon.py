@@ -799,6 +799,31 @@ def test_request_reload_of_a_new_schedule_reschedules_the_pass_job(config: Confi
     assert only(logs, "config.reloaded")["changed"] == ["schedule.cron"]
 
 
+def test_request_reload_that_cannot_reschedule_keeps_the_config_in_use(config: Config) -> None:
+    fresh = edited(config, "30 3 * * *", "0 4 * * 1")
+
+    class Refusing(FakeScheduler):
+        def reschedule_job(self, job_id: str, **options: Any) -> None:
+            raise LookupError(f"no job {job_id}")
+
+    passes = Passes()
+    daemon = Daemon(
+        config,
+        dry_run=False,
+        clock=clock,
+        run_pass=passes,
+        scheduler_factory=lambda _zone: Refusing(),
+        reload=lambda: Setup(fresh),
+    )
+
+    with capture_logs() as logs:
+        daemon.request_reload()
+    daemon.tick()
+
+    assert only(logs, "config.reload_failed")["errors"] == ["LookupError: no job pass"]
+    assert passes.configs == [config]
+
+
 def test_request_reload_of_policies_alone_keeps_the_schedule(config: Config) -> None:
     fresh = edited(config, "keep_daily: 7", "keep_daily: 9")
     scheduler = FakeScheduler()
