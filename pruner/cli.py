@@ -284,7 +284,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--online",
         action="store_true",
-        help="also check that the API answers and the token is accepted",
+        help="also check against the API, with GET requests only: it answers and accepts the "
+        "token, and each policy matches servers whose backups give its rules the history they "
+        "need (exit 1 when the API cannot be reached or refuses the token)",
     )
     command(
         "health",

@@ -558,7 +558,9 @@ def test_main_check_config_online_says_the_api_answered(
     assert main(["--config", str(live_config()), "check-config", "--online"]) == 0
     out = capsys.readouterr().out
     visible = sum(1 for s in sim.servers() if s["status"] in ("active", "suspended"))
-    assert f"API OK: {sim.base_url} answered, token accepted ({visible} servers)" in out
+    rows = [line.split(maxsplit=2) for line in out.splitlines()]
+    assert ["ok", "API", f"{sim.base_url} answered"] in rows
+    assert ["ok", "token", f"accepted: $VPSBG_API_TOKEN ({visible} servers)"] in rows
 
 
 def test_main_check_config_online_exits_1_when_the_token_is_rejected(
