@@ -203,7 +203,12 @@ def _parser() -> argparse.ArgumentParser:
         _action("plan"),
         "decide and report; never sends a DELETE (a Read-only API key is enough)",
     )
-    plan.add_argument("--format", choices=("table", "json"), default="table", help="report format")
+    plan.add_argument(
+        "--format",
+        choices=("table", "json", "html"),
+        default="table",
+        help="report format; html is one self-contained page for auditors",
+    )
     plan.add_argument(
         "--listing",
         type=Path,

@@ -25,6 +25,7 @@ from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
 from pruner.passes.one_pass import log_problem, run_pass
+from pruner.report.html import write_html
 from pruner.report.plan_json import write_plan_json
 from pruner.report.summary import Summary, summarize
 from pruner.report.table import write_table
@@ -73,6 +74,8 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:
 def _write_report(plan: Plan, summary: Summary, config: Config, fmt: str, stream: TextIO) -> None:
     if fmt == "json":
         write_plan_json(plan, stream, summary, origin=plan_origin(config))
+    elif fmt == "html":
+        write_html(plan, stream, summary, origin=plan_origin(config))
     else:
         write_table(plan, stream, summary)
     stream.flush()
