@@ -1,9 +1,10 @@
 """A Plan for auditors: one self-contained HTML page (`pruner plan --format html`).
 
-Totals, the per-server table, then for each server a timeline of its backups by date, one mark a
-backup, coloured and laned keep / delete / protected, with its name, date, action and reasons in
-the mark's tooltip (its `title`); servers with problems first. A table of each server's backups
-with the same words sits under its timeline, folded (`<details>`), for readers who cannot hover.
+Totals, the per-server table, then for each server a timeline of its backups by date: one mark a
+backup in a lane and colour of its kind (keep, held by a guard, delete, protected), with its
+name, date, action and reasons in the mark's tooltip (its `title`); servers with problems first.
+A table of each server's backups with the same words sits under its timeline, folded
+(`<details>`), for readers who cannot hover.
 
 Self-contained: inline CSS, no script, no font, stylesheet or image to fetch, so it reads the same
 offline and attached to a ticket. Every text from the API or the config goes through
@@ -21,7 +22,7 @@ from html import escape
 from typing import TextIO
 
 from pruner.engine.models import Decision, Group, Plan
-from pruner.engine.reasons import Reason, texts
+from pruner.engine.reasons import SKIPPED_INCOMPLETE, Reason, texts
 from pruner.report.plan_json import PlanOrigin
 from pruner.report.problems import problem_line
 from pruner.report.summary import Summary, Tally, summarize
@@ -30,8 +31,17 @@ __all__ = ["render_html", "write_html"]
 
 # Groups that need a reader's attention come first, worst first; then the rest by server id.
 _ATTENTION = {"failed": 0, "incomplete": 1, "skipped": 2}
-_LANES = ("keep", "delete", "protected")  # a decision's kind: its lane and colour
-_LANE_WORDS = {"keep": "keep", "delete": "delete", "protected": "protected"}
+# A decision's kind, its lane and colour, and its action in words. `held`: kept only because a
+# guard stopped the group (`skipped:<guard>`), shown apart so that a skipped server's timeline
+# does not read as a policy that keeps everything.
+_KINDS = {
+    "keep": "keep",
+    "held": "keep (held by a guard)",
+    "delete": "delete",
+    "protected": "keep (protected)",
+}
+_ALWAYS_SHOWN = ("keep", "delete")
+_SKIPPED = SKIPPED_INCOMPLETE.rule  # `skipped`, whichever the guard
 _MAX_TICKS = 8
 _DAY_STEPS = (1, 2, 7, 14)  # days; weekly ticks fall on Mondays
 _MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60, 120)
@@ -39,7 +49,8 @@ _DAY = timedelta(days=1)
 
 # Okabe-Ito colours, told apart with colour blindness; each lane is labelled in words too.
 _STYLE = """\
-:root { --keep: #0072b2; --delete: #d55e00; --protected: #009e73; --line: #d0d4d9;
+:root { --keep: #0072b2; --delete: #d55e00; --protected: #009e73;
+  --held: #cc79a7; --line: #d0d4d9;
   --muted: #59606b; --warn: #8a5a00; --bad: #b00020; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
@@ -84,9 +95,9 @@ td.n, th.n { text-align: right; }
 .messages { margin: 0 0 8px; padding-left: 20px; color: var(--warn); }
 .timeline { position: relative; }
 .lane { display: flex; align-items: center; height: 22px; }
-.lane-name { width: 80px; flex: none; font-size: 12px; color: var(--muted); }
+.lane-name { width: 92px; flex: none; font-size: 12px; color: var(--muted); }
 .track { position: relative; flex: 1; height: 18px; background: #f3f5f7; border-radius: 3px; }
-.grid, .axis { position: absolute; top: 0; bottom: 0; left: 84px; right: 4px; }
+.grid, .axis { position: absolute; top: 0; bottom: 0; left: 96px; right: 4px; }
 .grid { bottom: 18px; z-index: 1; pointer-events: none; }
 .grid i { position: absolute; top: 0; bottom: 0; width: 1px; background: var(--line); }
 .scale { position: absolute; top: 2px; bottom: 2px; left: 4px; right: 4px; }
@@ -96,6 +107,7 @@ td.n, th.n { text-align: right; }
 .keep .mark, .swatch.keep { background: var(--keep); }
 .delete .mark, .swatch.delete { background: var(--delete); }
 .protected .mark, .swatch.protected { background: var(--protected); }
+.held .mark, .swatch.held { background: var(--held); }
 .axis-row { position: relative; height: 18px; }
 .axis span { position: absolute; top: 1px; transform: translateX(-50%); font-size: 11px;
   color: var(--muted); white-space: nowrap; }
@@ -104,6 +116,7 @@ summary { cursor: pointer; color: var(--muted); }
 .backups td { font-size: 12.5px; }
 .backups .delete td:first-child { color: var(--delete); font-weight: 600; }
 .backups .protected td:first-child { color: var(--protected); font-weight: 600; }
+.backups .held td:first-child { color: #9a3d73; font-weight: 600; }
 .empty { color: var(--muted); font-style: italic; }
 @media print { body { padding: 0; } .group { break-inside: avoid; } }
 """
@@ -242,13 +255,15 @@ def _header(plan: Plan, origin: PlanOrigin | None) -> str:
 
 def _totals(plan: Plan, summary: Summary) -> str:
     protected = sum(d.protected for group in plan.groups for d in group.decisions)
+    held = sum(group.blocked_deletions for group in plan.groups)
     attention = sum(1 for group in plan.groups if group.status in _ATTENTION)
     items = [
         ("backups", summary.kept + summary.deleted, "backups and snapshots", ""),
         ("kept", summary.kept, "kept", ""),
         ("deleted", summary.deleted, "deleted" if not plan.dry_run else "to delete", "delete"),
         ("protected", protected, "protected (kept)", ""),
-        ("size_freed", summary.size_freed, "GB: disk size of the deleted", ""),
+        ("held", held, "held back by a guard (kept)", ""),
+        ("size_freed", summary.size_freed, "GB, disk size of the deleted backups", ""),
         ("groups", summary.groups, "groups (a server's backups or snapshots)", ""),
         ("attention", attention, "need attention", "attention" if attention else ""),
         ("problems", summary.errors + summary.warnings, _problem_words(summary), ""),
@@ -306,6 +321,7 @@ def _legend(plan: Plan) -> str:
     items = (
         ("keep", "kept"),
         ("delete", deleted),
+        ("held", "held: kept only because a guard stopped the server (skipped)"),
         ("protected", "protected: always kept, counted by no rule"),
     )
     spans = "".join(f'<span><i class="swatch {lane}"></i>{words}</span>' for lane, words in items)
@@ -318,7 +334,7 @@ def _legend(plan: Plan) -> str:
 def _group_section(
     group: Group, tally: Tally, axis: _Axis | None, reasons: dict[tuple[Reason, ...], str]
 ) -> str:
-    lanes: dict[str, list[str]] = {lane: [] for lane in _LANES}
+    lanes: dict[str, list[str]] = {kind: [] for kind in _KINDS}
     rows: list[str] = []
     for decision in group.decisions:
         kind = _kind(decision)
@@ -356,9 +372,9 @@ def _timeline(lanes: dict[str, list[str]], axis: _Axis, group: Group) -> str:
     ticks = axis.ticks()
     grid = "".join(f'<i style="left:{axis.left(moment)}"></i>' for moment, _ in ticks)
     labels = "".join(f'<span style="left:{axis.left(m)}">{label}</span>' for m, label in ticks)
-    shown = [lane for lane in _LANES if lanes[lane] or lane != "protected"]
+    shown = [kind for kind in _KINDS if lanes[kind] or kind in _ALWAYS_SHOWN]
     rows = "".join(
-        f'<div class="lane {lane}"><span class="lane-name">{_LANE_WORDS[lane]} '
+        f'<div class="lane {lane}"><span class="lane-name">{lane} '
         f"({len(lanes[lane])})</span>"
         f'<div class="track"><div class="scale">{"".join(lanes[lane])}</div></div></div>\n'
         for lane in shown
@@ -377,7 +393,7 @@ def _mark(decision: Decision, kind: str, why: str, axis: _Axis) -> str:
         (
             f"{backup.resource} {backup.id}: {escape(backup.name or '(no name)')}",
             _when(backup.created_at),
-            _LANE_WORDS[kind] if kind != "protected" else "keep (protected)",
+            _KINDS[kind],
             why,
         )
     )
@@ -395,7 +411,7 @@ def _backups_table(rows: Iterable[str], count: int, resource: str) -> str:
     )
     body = "\n".join(rows)
     return (
-        f"<details><summary>the {count} {resource}, newest first</summary>\n"
+        f"<details><summary>the {_count(count, resource[:-1])}, newest first</summary>\n"
         f'<table class="backups"><thead>{head}</thead>\n<tbody>\n{body}\n</tbody></table>\n'
         "</details>"
     )
@@ -403,7 +419,7 @@ def _backups_table(rows: Iterable[str], count: int, resource: str) -> str:
 
 def _row(decision: Decision, kind: str, why: str) -> str:
     backup = decision.backup
-    action = "keep (protected)" if kind == "protected" else decision.action
+    action = _KINDS[kind]
     size = "-" if backup.size is None else str(backup.size)
     return (
         f'<tr class="{kind}"><td>{action}</td><td class="n">{backup.id}</td>'
@@ -414,7 +430,11 @@ def _row(decision: Decision, kind: str, why: str) -> str:
 
 
 def _kind(decision: Decision) -> str:
-    return "protected" if decision.protected else decision.action
+    if decision.protected:
+        return "protected"
+    if decision.action == "keep" and decision.reasons[0].rule == _SKIPPED:
+        return "held"
+    return decision.action
 
 
 def _status(group: Group) -> str:

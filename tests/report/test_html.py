@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import grimp
 import pytest
 
-from pruner.engine.models import Backup, Plan, Problem, Server
+from pruner.engine.models import Backup, Decision, Plan, Problem, Server
 from pruner.engine.planner import build_plan
 from pruner.report.html import render_html, write_html
 from pruner.report.plan_json import PlanOrigin
 from pruner.report.summary import summarize
 from tests._factories import NOW, backup, daily, listing, policy
-from tests._html import marks, parse
+from tests._html import Element, Page, marks, parse
 
 STDLIB = sys.stdlib_module_names | {"__future__"}
 
@@ -100,26 +100,45 @@ def test_each_mark_names_its_backup_date_action_and_reasons_on_hover() -> None:
         title = mark.attrs["title"].splitlines()
         assert title[0] == f"backups {decision.backup.id}: {decision.backup.name}"
         assert title[1] == decision.backup.created_at.isoformat(timespec="minutes")
-        assert title[2] == ("keep (protected)" if decision.protected else decision.action)
+        assert title[2] == _action_words(decision)
         assert title[3] == ", ".join(str(reason) for reason in decision.reasons)
 
 
-def test_protected_backups_have_their_own_lane() -> None:
-    page = parse(render_html(_fleet()))
+def _action_words(decision: Decision) -> str:
+    if decision.protected:
+        return "keep (protected)"
+    if decision.reasons[0].rule == "skipped":
+        return "keep (held by a guard)"
+    return decision.action
 
-    lanes = {
-        element.attrs["class"].split()[1]: element
-        for element in page.tags("div")
-        if element.attrs.get("class", "").startswith("lane ")
+
+def _lanes(page: Page, section: Element) -> dict[str, list[str]]:
+    """The backups in each lane of a server's timeline: {"keep": ["backups:1", ...], ...}."""
+    return {
+        lane.attrs["class"].split()[1]: [
+            m.attrs["data-backup"] for m in page.within(lane, "span") if "data-backup" in m.attrs
+        ]
+        for lane in page.within(section, "div")
+        if lane.attrs.get("class", "").startswith("lane ")
     }
-    protected = [
-        element
-        for element in page.having("data-backup")
-        if element.attrs["title"].splitlines()[2] == "keep (protected)"
-    ]
-    assert [mark.attrs["data-backup"] for mark in protected] == ["backups:199"]
-    assert set(lanes) == {"keep", "delete", "protected"}
-    assert lanes["protected"].text.strip().startswith("protected (1)")
+
+
+def test_protected_and_held_backups_have_lanes_of_their_own() -> None:
+    plan = _fleet()
+    groups = {f"{g.resource}:{g.server_id}": g for g in plan.groups}
+
+    page = parse(render_html(plan))
+
+    sections = {e.attrs["data-group"]: e for e in page.tags("section")}
+    database = _lanes(page, sections["backups:10"])
+    assert database["protected"] == ["backups:199"]
+    assert len(database["delete"]) == groups["backups:10"].deleted > 0
+    assert set(database) == {"keep", "delete", "protected"}  # no held lane: nothing held
+    for key in ("backups:20", "backups:30"):  # stale, locked
+        lanes = _lanes(page, sections[key])
+        assert len(lanes["held"]) == groups[key].blocked_deletions > 0
+        assert lanes["delete"] == []
+    assert set(_lanes(page, sections["backups:50"])) == {"keep", "held", "delete"}
 
 
 def test_servers_with_problems_come_first_then_the_rest_by_id() -> None:
@@ -152,6 +171,7 @@ def test_the_totals_are_the_plans() -> None:
     assert number["deleted"] == summary.deleted > 0
     assert number["size_freed"] == summary.size_freed
     assert number["protected"] == 1
+    assert number["held"] == sum(group.blocked_deletions for group in plan.groups) > 0
     assert number["groups"] == len(plan.groups)
     assert number["attention"] == 3  # incomplete, stale, locked
     assert "Incomplete" in "".join(e.text for e in page.tags("p"))  # exit 1: said at the top
