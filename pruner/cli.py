@@ -12,7 +12,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,8 @@ EXIT_INTERRUPTED = 128 + 2  # SIGINT, as shells report it
 # and a probe (`pruner health`) must not pay for that. test_cli checks the two agree.
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _MAX_DAYS = 36500  # simulate --days: a century is more than any retention needs
+_SHELLS = ("bash", "zsh", "fish")
+_FILE_METAVARS = frozenset({"PATH", "FILE", "PLAN.json"})  # arguments that name a file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +307,37 @@ def _parser() -> argparse.ArgumentParser:
         _action("demo"),
         "run the built-in VPSBG API simulator with a realistic fleet, plan and prune it",
     )
+    completion = command(
+        "completion",
+        _completion,
+        "print a completion script for your shell, written from these very options",
+        logs=False,
+    )
+    completion.add_argument("shell", choices=_SHELLS, help="one of %(choices)s")
     return parser
+
+
+def _completion(args: argparse.Namespace) -> int:
+    """`pruner completion SHELL`: shtab writes the script from the parser itself, so nothing
+    needs editing when a command or an option changes. Arguments that take a path complete
+    file names."""
+    import shtab  # noqa: PLC0415 (only this command needs it)
+
+    parser = _parser()
+    for action in _actions(parser):
+        if action.metavar in _FILE_METAVARS:
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+    sys.stdout.write(shtab.complete(parser, args.shell))
+    return 0
+
+
+def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
+    """Every argument of the parser and of its commands."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                yield from _actions(command)
 
 
 class _Version(argparse.Action):
