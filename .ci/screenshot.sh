@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The audit page in a real browser: plans the demo's fleet (30 servers, 90 days of backups, the
-# locked, stale and terminated ones among them) from a saved listing, renders
-# `pruner plan --format html` in headless Chromium, saves a screenshot and checks that it shows
-# the page drawn: text, and timeline marks in the page's keep and delete colours.
+# The audit page in a real browser: plans a simulated fleet (8 servers with 40 days of backups:
+# a locked, a stale and a terminated one among them, databases with a pre-upgrade backup) from a
+# saved listing, renders `pruner plan --format html` in headless Chromium, saves a screenshot and
+# checks that it shows the page drawn: text, and timeline marks in the page's keep and delete
+# colours.
 #
 #   bash .ci/screenshot.sh [OUT_DIR]     # default: a new temporary directory
+#   WINDOW=1280,1400 bash .ci/screenshot.sh OUT_DIR   # the size of docs/plan-report-example.png
 #
 # Leaves plan.html, plan.png and the logs in OUT_DIR. Needs chromium (apt-get install chromium).
 set -euo pipefail
@@ -19,13 +21,13 @@ if [ -z "$browser" ]; then
   exit 1
 fi
 
-# The fleet `pruner demo` serves, saved as a listing, at a fixed time: the same page every run.
+# The end-to-end tests' fleet, saved as a listing at a fixed time: the same page every run.
 "$python" - "$out/listing.json" <<'EOF'
 import json, sys
 from datetime import UTC, datetime
 from pruner.sim import generate_fleet
 
-fleet = generate_fleet(now=datetime(2026, 11, 27, 3, 30, tzinfo=UTC), servers=30, days=90, seed=0)
+fleet = generate_fleet(now=datetime(2026, 11, 27, 3, 30, tzinfo=UTC), servers=8, days=40, seed=1)
 with open(sys.argv[1], "w", encoding="utf-8") as listing:
     json.dump({"servers": fleet.servers, "backups": fleet.backups, "snapshots": fleet.snapshots}, listing)
 EOF
@@ -69,7 +71,7 @@ screenshot() {
   timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --virtual-time-budget=10000 --user-data-dir="$profile" --screenshot="$out/plan.png" \
-    --window-size=1280,4000 "file://$out/plan.html" > "$out/chromium.log" 2>&1 || {
+    --window-size="${WINDOW:-1280,2000}" "file://$out/plan.html" > "$out/chromium.log" 2>&1 || {
     echo "chromium failed; its log:" >&2
     tail -20 "$out/chromium.log" >&2
     exit 1
