@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pruner
 from pruner.actions.common import DEFAULT_CONFIG
-from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, PassFailed, UserError
+from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PassFailed, UserError
 
 if TYPE_CHECKING:
     from pruner.engine.units import Duration
@@ -328,7 +328,7 @@ def _completion(args: argparse.Namespace) -> int:
         if action.metavar in _FILE_METAVARS:
             action.complete = shtab.FILE  # type: ignore[attr-defined]
     sys.stdout.write(shtab.complete(parser, args.shell))
-    return 0
+    return EXIT_OK
 
 
 def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
