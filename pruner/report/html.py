@@ -201,7 +201,7 @@ class _Axis:
         if step is not None:
             if step >= 7:
                 midnight += _DAY * (-midnight.weekday() % 7)
-            count = max(0, math.floor(days / step) + 1)
+            count = max(0, math.floor((self.end - midnight) / _DAY / step) + 1)
             moments = [midnight + _DAY * (step * n) for n in range(count)]
             return [(moment, moment.strftime("%Y-%m-%d")) for moment in moments]
         return _month_ticks(start, midnight, self.end)
