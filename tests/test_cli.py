@@ -412,7 +412,13 @@ def test_python_m_pruner_plans_a_listing_as_json(config: Path, listing: Path) ->
     )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert plan["summary"] == {"kept": 2, "deleted": 2, "skipped_groups": 0, "size_freed": 100}
+    assert plan["summary"] == {
+        "kept": 2,
+        "deleted": 2,
+        "skipped_groups": 0,
+        "size_freed": 100,
+        "pending": 0,
+    }
     assert json.loads(result.stderr.splitlines()[-1])["event"] == "plan.summary"
 
 

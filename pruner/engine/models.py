@@ -10,7 +10,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from pruner.engine.reasons import PROTECTED, Guard, Reason
+from pruner.engine.reasons import PENDING, PROTECTED, Guard, Reason
 from pruner.engine.units import Duration, Size
 
 __all__ = [
@@ -147,6 +147,11 @@ class Decision:
     def protected(self) -> bool:
         """Protected backups count for nothing: not for staleness, nor for the caps."""
         return self.reasons[0].rule == PROTECTED
+
+    @property
+    def pending(self) -> bool:
+        """A deletion two-phase deletion holds back: kept this pass, awaiting confirmation."""
+        return self.reasons[0].rule == PENDING
 
 
 @dataclass(frozen=True, slots=True)

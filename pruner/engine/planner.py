@@ -25,6 +25,7 @@ from pruner.engine.models import (
 )
 from pruner.engine.reasons import ORPHAN, SKIPPED_INCOMPLETE, UNMANAGED, Guard, Reason, skipped
 from pruner.engine.retention import decide
+from pruner.engine.two_phase import TwoPhase
 from pruner.engine.units import Duration, subtract
 
 __all__ = [
@@ -50,9 +51,21 @@ def build_plan(
     max_deletions_per_run: int | None,
     dry_run: bool,
     allow_large_deletions: bool = False,
+    two_phase: TwoPhase | None = None,
 ) -> Plan:
-    """Decide every group of the listing and apply the guards, in their documented order."""
-    context = _Context.of(listing, policies, now, zone, allow_large_deletions)
+    """Decide every group of the listing and apply the guards, in their documented order.
+
+    With `two_phase`, deletions not confirmed yet are held back (`pending:<first seen>`)
+    after the stale guard and before the caps, which count only what the pass deletes.
+    """
+    context = _Context.of(
+        listing,
+        policies,
+        now=now,
+        zone=zone,
+        allow_large_deletions=allow_large_deletions,
+        two_phase=two_phase,
+    )
     outcomes = [
         outcome
         for outcome in map(context.plan_group, _subjects(listing, context.servers))
@@ -189,6 +202,7 @@ class _Context:
     now: datetime
     zone: tzinfo | None
     allow_large_deletions: bool
+    two_phase: TwoPhase | None
     listing_faults: dict[Resource, list[str]]  # why a whole resource cannot be pruned
     server_errors: dict[tuple[Resource, int], list[Problem]]
 
@@ -197,13 +211,24 @@ class _Context:
         cls,
         listing: Listing,
         policies: Sequence[Policy],
+        *,
         now: datetime,
         zone: tzinfo | None,
         allow_large_deletions: bool,
+        two_phase: TwoPhase | None,
     ) -> _Context:
         servers = None if listing.servers is None else {s.id: s for s in listing.servers}
         faults, server_errors = _listing_faults(listing)
-        return cls(policies, servers, now, zone, allow_large_deletions, faults, server_errors)
+        return cls(
+            policies,
+            servers,
+            now,
+            zone,
+            allow_large_deletions,
+            two_phase,
+            faults,
+            server_errors,
+        )
 
     def plan_group(self, subject: _Subject) -> _Outcome:
         policy = self._policy_for(subject)
@@ -238,6 +263,8 @@ class _Context:
         stale = self._stale(subject, policy, decisions)
         if stale is not None:
             return _skipped(subject, policy, decisions, "stale", stale, notes=notes)
+        if self.two_phase is not None:
+            decisions = self.two_phase.hold(decisions, self.now)
         too_many = self._too_many(policy, decisions)
         if too_many is not None:
             return _skipped(

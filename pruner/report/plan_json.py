@@ -135,6 +135,7 @@ def _group_entry(group: Group, tally: Tally) -> dict[str, Any]:
         "kept": tally.kept,
         "deleted": tally.deleted,
         "size_freed": tally.size_freed,
+        "pending": tally.pending,
         "guard": group.guard,
         "blocked_deletions": group.blocked_deletions,
         "messages": list(group.messages),
