@@ -3,6 +3,8 @@
 Live (the default), a pass with execute=False lists through the API (a Read key is enough),
 takes no lock and writes no state. With --listing FILE, it decides on a saved listing and makes
 no API call at all. Either way the report goes to stdout; exit 1 when the plan is incomplete.
+With two-phase deletion on, it reads state_dir/pending.json (never writes it) to show what a
+pass would delete now and what still waits.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from pruner.actions.common import load_and_warn
 from pruner.config.schema import Config
 from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
+from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
 from pruner.passes.one_pass import log_problem, run_pass
+from pruner.passes.pending import load_pending
 from pruner.report.plan_json import write_plan_json
 from pruner.report.summary import Summary, summarize
 from pruner.report.table import write_table
@@ -62,11 +66,20 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:
         zone=config.timezone,
         max_deletions_per_run=config.safety.max_deletions_per_run,
         dry_run=config.dry_run,
+        two_phase=_two_phase(config),
     )
     summary = summarize(plan)
     _log_plan(plan, summary, path)
     _write_report(plan, summary, fmt, sys.stdout)
     return summary.complete
+
+
+def _two_phase(config: Config) -> TwoPhase | None:
+    confirm_after = config.safety.confirm_after
+    if confirm_after is None:
+        return None
+    log = structlog.get_logger("pruner")
+    return load_pending(config.state_dir, log).two_phase(confirm_after)
 
 
 def _write_report(plan: Plan, summary: Summary, fmt: str, stream: TextIO) -> None:

@@ -33,12 +33,19 @@ from pruner.config.schema import Config
 from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.engine.results import CAP_GUARDS, Execution, PassResult
+from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
 from pruner.passes.audit import AuditTrail
 from pruner.passes.executor import execute
 from pruner.passes.hooks import FannedOut, PassHooks
 from pruner.passes.lock import PassLock
-from pruner.passes.state import LAST_PLAN, recover_state_dir, write_json_atomically
+from pruner.passes.pending import PendingDeletions, forget_pending, load_pending, record_pending
+from pruner.passes.state import (
+    LAST_PLAN,
+    PENDING_FILE,
+    recover_state_dir,
+    write_json_atomically,
+)
 from pruner.report.pass_summary import PassSummary
 from pruner.report.plan_json import plan_to_json
 from pruner.report.problems import problem_scope
@@ -242,6 +249,7 @@ class _Pass:
         except (ApiAuthError, ApiPermissionError) as error:
             return self._ended_while_listing(resources, error.message, key_refused=True)
         generated_at = self.clock()
+        pending = self._pending()
         plan = build_plan(
             listing,
             self.config.policies,
@@ -251,13 +259,20 @@ class _Pass:
             max_deletions_per_run=self.config.safety.max_deletions_per_run,
             dry_run=self.dry_run,
             allow_large_deletions=self.allow_large_deletions,
+            two_phase=self._two_phase(pending),
         )
         summary = summarize(plan)  # of the plan as decided: completeness and guards
         _log_problems(plan, self.config, self.log)
-        execution = self._carry_out(plan)
+        recorded = self._record_pending(plan, pending)
+        execution = self._carry_out(plan) if recorded else None
         if execution is not None:
             plan = execution.plan
         failures = list(_failures(plan, summary, execution, self.deadline.why_stopped()))
+        if not recorded:
+            failures.append(
+                f"state_dir {self.config.state_dir}: {PENDING_FILE} was not written, so nothing "
+                "was deleted"
+            )
         return self._finish(
             plan,
             listing,
@@ -342,6 +357,28 @@ class _Pass:
             duration=self._duration(),
             failures=[failure],
         )
+
+    def _pending(self) -> PendingDeletions | None:
+        """What earlier passes planned to delete, when two-phase deletion is on."""
+        if self.config.safety.confirm_after is None:
+            return None
+        return load_pending(self.config.state_dir, self.log)
+
+    def _two_phase(self, pending: PendingDeletions | None) -> TwoPhase | None:
+        confirm_after = self.config.safety.confirm_after
+        if pending is None or confirm_after is None:
+            return None
+        return pending.two_phase(confirm_after)
+
+    def _record_pending(self, plan: Plan, pending: PendingDeletions | None) -> bool:
+        """Before any deletion, record what this pass planned (a pass that writes state, dry
+        runs included); whether the pass may delete."""
+        if not self.write_state:
+            return True
+        if pending is None:
+            forget_pending(self.config.state_dir, self.log)
+            return True
+        return record_pending(self.config.state_dir, pending, plan, self.log)
 
     def _carry_out(self, plan: Plan) -> Execution | None:
         if not self.execute or self.dry_run:

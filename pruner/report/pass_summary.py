@@ -56,6 +56,7 @@ class PassSummary:
             "servers": result.servers,
             "groups": plan.groups,
             "kept": plan.kept,
+            "pending": plan.pending,
             "deleted": self.deleted,
             "failed": self.failed,
             "not_attempted": self.not_attempted,
@@ -90,8 +91,9 @@ class PassSummary:
             acted = f"would delete {self.plan.deleted} ({self.plan.size_freed} GB)"
         else:
             acted = "deleted 0"
+        pending = f" ({self.plan.pending} pending)" if self.plan.pending else ""
         return (
-            f"kept {self.plan.kept}, {acted}; skipped groups {self.plan.skipped_groups}, "
+            f"kept {self.plan.kept}{pending}, {acted}; skipped groups {self.plan.skipped_groups}, "
             f"stale servers {self.stale_servers} ({result.duration:.1f}s)"
         )
 
