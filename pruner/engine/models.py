@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from pruner.engine.reasons import PENDING, PROTECTED, Guard, Reason
+from pruner.engine.scope import Scope
 from pruner.engine.units import Duration, Size
 
 __all__ = [
@@ -216,6 +217,7 @@ class Plan:
     dry_run: bool
     groups: tuple[Group, ...]
     problems: tuple[Problem, ...] = field(default=())
+    scope: Scope | None = None  # None: every server; else the pass decided these alone
 
     @property
     def decisions(self) -> tuple[Decision, ...]:

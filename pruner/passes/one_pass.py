@@ -33,6 +33,7 @@ from pruner.config.schema import Config
 from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.engine.results import CAP_GUARDS, Execution, PassResult
+from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
 from pruner.passes.audit import AuditTrail
@@ -107,6 +108,7 @@ def run_pass(
     write_state: bool = True,
     hooks: Sequence[PassHooks] = (),
     timer: TimerFactory = threading.Timer,
+    scope: Scope | None = None,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
@@ -128,6 +130,9 @@ def run_pass(
 
     Once started, a pass has `safety.max_pass_duration`: `timer(seconds, expire)` (a
     threading.Timer) then sets `stop` as a signal would, and the pass says its deadline ended it.
+
+    `scope` (`--server`, `--policy`): the pass lists everything, and decides, deletes and
+    records (pending.json) only the groups in scope; the caps count those alone.
     """
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
@@ -170,6 +175,7 @@ def run_pass(
             log=log,
             started=time.monotonic(),
             deadline=deadline,
+            scope=scope,
         )
         try:
             result = one.run()
@@ -237,6 +243,7 @@ class _Pass:
     log: FilteringBoundLogger
     started: float
     deadline: _Deadline
+    scope: Scope | None
 
     def run(self) -> PassResult:
         resources = tuple(dict.fromkeys(policy.resource for policy in self.config.policies))
@@ -260,6 +267,7 @@ class _Pass:
             dry_run=self.dry_run,
             allow_large_deletions=self.allow_large_deletions,
             two_phase=self._two_phase(pending),
+            scope=self.scope,
         )
         summary = summarize(plan)  # of the plan as decided: completeness and guards
         _log_problems(plan, self.config, self.log)
@@ -297,6 +305,7 @@ class _Pass:
             dry_run=self.dry_run,
             groups=(),
             problems=(Problem("error", message),),
+            scope=self.scope,
         )
         listing = Listing(backups=(), servers=None, resources=frozenset(resources))
         return self._finish(
@@ -431,6 +440,7 @@ class _Pass:
             dry_run=self.dry_run,
             execute=self.execute,
             resources=list(resources),
+            scope=None if self.scope is None else self.scope.as_json(),
             api=self.client.base_url,
             state_dir=str(self.config.state_dir),
         )

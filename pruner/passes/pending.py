@@ -9,6 +9,7 @@ real config (`pruner run`, each daemon pass, dry runs included) rewrites the fil
 - a backup the plan keeps for any other reason is forgotten, so its wait starts again: a policy
   that changes its mind resets the count. A group the pass could not decide (an incomplete
   listing) is forgotten too: a strange listing must never count as a confirmation.
+- a scoped pass (`--server`, `--policy`) touches only the groups it decided.
 
 `pruner plan` only reads the file. A file that cannot be read or makes no sense confirms nothing
 (fail closed): the pass deletes nothing, says so, and rewrites it from its own plan.
@@ -82,8 +83,14 @@ class PendingDeletions:
         return TwoPhase(confirm_after, {key: e.first_seen for key, e in self.entries.items()})
 
     def after(self, plan: Plan) -> PendingDeletions:
-        """What is in the running once `plan` was made: what it planned to delete, since when."""
-        recorded = []
+        """What is in the running once `plan` was made: what it planned to delete, since when.
+        A scoped plan leaves the entries of groups it did not decide as they were."""
+        decided = {(group.resource, group.server_id) for group in plan.groups}
+        recorded = [
+            entry
+            for entry in self.entries.values()
+            if plan.scope is not None and (entry.resource, entry.server_id) not in decided
+        ]
         for group in plan.groups:
             for decision in group.decisions:
                 if not planned_deletion(decision):

@@ -93,6 +93,7 @@ def _head(plan: Plan) -> dict[str, Any]:
         "generated_at": plan.generated_at.isoformat(),
         "now": plan.now.isoformat(),
         "dry_run": plan.dry_run,
+        "scope": None if plan.scope is None else plan.scope.as_json(),
     }
 
 

@@ -108,6 +108,19 @@ _PROBLEM = _object(
     }
 )
 
+_SCOPE = {
+    "description": "null: every server was planned; else only these (--server, --policy)",
+    "oneOf": [
+        {"type": "null"},
+        _object(
+            {
+                "servers": {"type": "array", "items": {"type": "string"}},
+                "policy": _TEXT_OR_NULL,
+            }
+        ),
+    ],
+}
+
 _EXECUTION = _object(
     {
         "deleted": _COUNT,
@@ -141,6 +154,6 @@ PLAN_SCHEMA: dict[str, Any] = {
             ),
             "problems": {"type": "array", "items": _PROBLEM},
         },
-        {"run_id": {"type": "string"}, "execution": _EXECUTION},
+        {"run_id": {"type": "string"}, "execution": _EXECUTION, "scope": _SCOPE},
     ),
 }

@@ -51,6 +51,8 @@ def write_table(plan: Plan, stream: TextIO, summary: Summary | None = None) -> N
 def _table_lines(plan: Plan, summary: Summary) -> Iterator[str]:
     mode = " (dry run)" if plan.dry_run else ""
     yield f"Plan at {plan.now.isoformat()}{mode}, generated {plan.generated_at.isoformat()}\n"
+    if plan.scope is not None:
+        yield f"Scoped to {plan.scope}: no other server was planned\n"
     yield from _attention(plan)
     columns = _Columns.of(plan)
     for group, tally in zip(plan.groups, summary.tallies, strict=True):

@@ -19,6 +19,7 @@ from pruner.config.load import parse_config
 from pruner.config.schema import Config
 from pruner.engine.models import Decision
 from pruner.engine.results import PassResult
+from pruner.engine.scope import Scope
 from pruner.engine.two_phase import planned_deletion
 from pruner.ops.logging import configure_logging
 from pruner.passes.lock import LockHeld, PassLock
@@ -787,3 +788,64 @@ def test_run_pass_two_phase_off_removes_an_old_pending_file(
     assert len(sim.deleted) == result.would_delete > 0  # at once: no wait
     assert not (config.state_dir / "pending.json").exists()
     assert "pending.removed" in {e["event"] for e in logs}
+
+
+# --- scoping a pass (--server, --policy) -------------------------------------------------------
+
+
+def test_run_pass_scoped_deletes_on_the_scoped_servers_alone(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    owners = {("backups", b["id"]): b["server_id"] for b in sim.backups()}
+    unscoped = run(make_config(), execute=False)
+    web = {
+        g.server_id for g in unscoped.plan.groups if (g.server_hostname or "").startswith("web-")
+    }
+    [some] = [g.server_id for g in unscoped.plan.groups if g.status == "ok" and g.deleted][:1]
+
+    result = run(make_config(), scope=Scope((str(some), "web-*")))
+
+    scoped = {some} | web
+    assert {g.server_id for g in result.plan.groups} == scoped
+    pruned = {g.server_id for g in unscoped.plan.groups if g.server_id in scoped and g.deleted}
+    assert len(pruned) > 1
+    assert {owners[item] for item in sim.deleted} == pruned
+    assert set(sim.deleted) == _items(result.plan.deletions)
+    assert _last_plan(make_config())["scope"] == {"servers": [str(some), "web-*"], "policy": None}
+
+
+def test_run_pass_scoped_counts_the_run_cap_over_the_scope(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    unscoped = run(make_config(), execute=False)
+    ok = [g for g in unscoped.plan.groups if g.status == "ok" and g.deleted]
+    largest = max(ok, key=lambda g: g.deleted)
+    config = make_config(safety={"max_deletions_per_run": largest.deleted})
+    assert run(config, execute=False).exit_code == 0  # a plan: the cap shows, no exit 3
+
+    result = run(config, scope=Scope((str(largest.server_id),)))
+
+    assert result.exit_code == 0
+    assert len(sim.deleted) == largest.deleted
+
+
+def test_run_pass_scoped_records_pending_deletions_of_the_scoped_servers_alone(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = _two_phase(make_config)
+    first = run(config)
+    waiting = [
+        g for g in first.plan.groups if g.status == "ok" and any(d.pending for d in g.decisions)
+    ]
+    some = waiting[0].server_id
+    later = NOW + WINDOW
+
+    scoped = run(config, clock=_at(later), scope=Scope((str(some),)))
+
+    owners = {item: d.backup.server_id for d in first.plan.decisions for item in _items([d])}
+    assert {owners[item] for item in sim.deleted} == {some}
+    recorded = _pending_file(config)
+    others = {item for item in _planned(first) if owners[item] != some}
+    assert others
+    assert {item: recorded[item] for item in others} == dict.fromkeys(others, NOW.isoformat())
+    assert _items(scoped.plan.deletions) == set(sim.deleted)

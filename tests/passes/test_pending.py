@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from pruner.engine.models import Decision, Group, Plan, Server
 from pruner.engine.planner import build_plan
 from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped
+from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
 from pruner.passes.pending import (
     PENDING_SCHEMA,
@@ -47,16 +48,19 @@ def _group(*decisions: Decision, status: Any = "ok", server_id: int = 2478) -> G
     return Group("backups", server_id, "ubuntu-2gb", "default", status, decisions)
 
 
-def _decide(state: PendingDeletions, backups: Any, now: datetime = NOW, **fields: Any) -> Plan:
+def _decide(
+    state: PendingDeletions, backups: Any, scope: Scope | None = None, **fields: Any
+) -> Plan:
     return build_plan(
         listing(backups, **fields),
         [policy("default", keep_last=2, max_delete_fraction=1.0)],
-        now=now,
-        generated_at=now,
+        now=NOW,
+        generated_at=NOW,
         zone=None,
         max_deletions_per_run=None,
         dry_run=False,
         two_phase=state.two_phase(WINDOW),
+        scope=scope,
     )
 
 
@@ -188,6 +192,20 @@ def test_after_counts_a_deletion_done_or_not_as_planned_again() -> None:
         Decision(backup(4), "keep", (Reason("pending", NOW.isoformat()), NOT_SELECTED)),
     )
     assert state.after(_plan(group)) == _state(_entry(3, NOW - WINDOW), _entry(4))
+
+
+def test_after_a_scoped_plan_leaves_the_entries_of_groups_out_of_scope_alone() -> None:
+    earlier = NOW - timedelta(hours=3)
+    state = _state(_entry(3, earlier), _entry(13, earlier, server_id=2), _entry(14, server_id=9))
+    backups = [*daily(3), *daily(3, 2, first_id=11)]
+    plan = _decide(state, backups, scope=Scope(("2",)))
+
+    assert [group.server_id for group in plan.groups] == [2]
+    assert state.after(plan) == _state(
+        _entry(3, earlier), _entry(13, earlier, server_id=2), _entry(14, server_id=9)
+    )
+    unscoped = _decide(state, backups)
+    assert state.after(unscoped) == _state(_entry(3, earlier), _entry(13, earlier, server_id=2))
 
 
 def test_two_phase_confirms_what_was_first_seen_long_enough_ago() -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from pruner.engine.models import Backup, Decision, Group, Plan, Problem
 from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped, texts
+from pruner.engine.scope import Scope
 from pruner.report.plan_json import SCHEMA, plan_to_json, write_plan_json
 from pruner.report.table import render_table
 
@@ -86,6 +88,7 @@ def test_plan_to_json_has_the_spec_shape() -> None:
         "generated_at",
         "now",
         "dry_run",
+        "scope",
         "decisions",
         "groups",
         "summary",
@@ -95,6 +98,7 @@ def test_plan_to_json_has_the_spec_shape() -> None:
     assert document["generated_at"] == "2026-11-27T03:30:00+00:00"
     assert document["now"] == "2026-11-27T03:30:00+00:00"
     assert document["dry_run"] is True
+    assert document["scope"] is None
 
 
 def test_plan_to_json_shapes_each_decision_as_the_spec_does() -> None:
@@ -319,3 +323,14 @@ def test_render_table_counts_pending_deletions_and_fits_their_reason() -> None:
     assert max(len(line) for line in table.splitlines()) <= 100
     pending_row = next(line for line in table.splitlines() if "pending:" in line)
     assert pending_row.endswith("pending:2026-11-27T00:30:00+00:00,")
+
+
+def test_a_scoped_plan_says_so_in_json_and_in_the_table() -> None:
+    plan = replace(_plan(), scope=Scope(("2478", "db-*"), "default"))
+    assert plan_to_json(plan)["scope"] == {"servers": ["2478", "db-*"], "policy": "default"}
+    stream = io.StringIO()
+    write_plan_json(plan, stream)
+    assert json.loads(stream.getvalue()) == plan_to_json(plan)
+    table = render_table(plan).splitlines()
+    assert table[1] == "Scoped to servers 2478, db-*; policy default: no other server was planned"
+    assert "Scoped" not in render_table(_plan())
