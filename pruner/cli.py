@@ -163,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="lift max_delete_fraction and max_deletions_per_run for this pass only",
     )
+    _add_scope(run)
     daemon = command(
         "daemon",
         _action("daemon"),
@@ -188,6 +189,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="fix the clock (RFC 3339, e.g. 2026-11-27T03:30:00Z) for reproducible audits",
     )
+    _add_scope(plan)
     apply = command(
         "apply",
         _not_implemented("apply"),
@@ -270,4 +272,26 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 def _add_dry_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="send no DELETE, whatever the config says"
+    )
+
+
+def _server(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a server id or a hostname glob, e.g. 2478 or 'db-*'")
+    return text
+
+
+def _add_scope(parser: argparse.ArgumentParser) -> None:
+    """--server and --policy: pruner.actions.scoping.scope_of turns them into the pass's scope."""
+    parser.add_argument(
+        "--server",
+        dest="servers",
+        action="append",
+        type=_server,
+        metavar="ID|GLOB",
+        help="only this server: its id, or a shell glob on its hostname (quote it); repeat for "
+        "more. The caps count the scoped servers alone",
+    )
+    parser.add_argument(
+        "--policy", metavar="NAME", help="only the servers this policy matches (by its name)"
     )

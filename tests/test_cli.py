@@ -488,6 +488,30 @@ def test_main_run_deletes_and_reports_per_server(
     assert len(sim.deleted) > 0
 
 
+def test_main_run_scoped_to_a_server_prunes_it_alone_and_says_so(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [server] = [s for s in sim.servers() if s["hostname"] == "db-01"]
+    owners = {b["id"]: b["server_id"] for b in sim.backups()}
+
+    assert main(["--config", str(live_config()), "run", "--server", str(server["id"])]) == 0
+
+    out = capsys.readouterr().out
+    assert out.splitlines()[1] == f"Scoped to servers {server['id']}: no other server was planned"
+    assert sim.deleted
+    assert {owners[id_] for _, id_ in sim.deleted} == {server["id"]}
+
+
+def test_main_run_with_an_unknown_policy_exits_2_before_any_request(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(live_config()), "run", "--policy", "al"]) == 2
+    assert "--policy al: the config has no such policy; its policies are: all" in (
+        capsys.readouterr().err
+    )
+    assert sim.request_count() == 0
+
+
 def _count_kept(config: Path) -> int:
     state = json.loads((config.parent / "state" / "last-plan.json").read_text(encoding="utf-8"))
     kept: int = state["summary"]["kept"]

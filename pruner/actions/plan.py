@@ -21,9 +21,11 @@ from typing import TextIO
 import structlog
 
 from pruner.actions.common import load_and_warn
+from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
+from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
 from pruner.passes.one_pass import log_problem, run_pass
@@ -37,25 +39,25 @@ __all__ = ["main"]
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.listing is None:
-        return _plan_live(args)
-    now: datetime = args.now or datetime.now(UTC)
     config = load_and_warn(args)
+    scope = scope_of(args, config)
+    if args.listing is None:
+        return _plan_live(args, config, scope)
+    now: datetime = args.now or datetime.now(UTC)
     with _without_cyclic_gc():
-        complete = _plan_listing(args.listing, config, now, args.format)
+        complete = _plan_listing(args.listing, config, now, args.format, scope)
     return EXIT_OK if complete else EXIT_INCOMPLETE
 
 
-def _plan_live(args: argparse.Namespace) -> int:
-    config = load_and_warn(args)
-    result = run_pass(config, dry_run=False, execute=False, now=args.now)
+def _plan_live(args: argparse.Namespace, config: Config, scope: Scope | None) -> int:
+    result = run_pass(config, dry_run=False, execute=False, now=args.now, scope=scope)
     if result.key_refused:  # an empty plan would read as "nothing to delete"
         raise PassFailed(*result.failures)
     _write_report(result.plan, summarize(result.plan), args.format, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
 
-def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:
+def _plan_listing(path: Path, config: Config, now: datetime, fmt: str, scope: Scope | None) -> bool:
     """Plan a saved listing and report it; whether the plan is complete."""
     listing = load_listing(path)
     plan = build_plan(
@@ -67,6 +69,7 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:
         max_deletions_per_run=config.safety.max_deletions_per_run,
         dry_run=config.dry_run,
         two_phase=_two_phase(config),
+        scope=scope,
     )
     summary = summarize(plan)
     _log_plan(plan, summary, path)

@@ -1,4 +1,5 @@
-"""`pruner run [--dry-run] [--allow-large-deletions]`: one pass now, and a short report.
+"""`pruner run [--dry-run] [--allow-large-deletions] [--server ID|GLOB]… [--policy NAME]`: one
+pass now (of the whole account, or of the servers in scope), and a short report.
 
 The report on stdout says what was deleted (or would be) per server, what failed and why, and
 the summary; every detail is in the logs and in state_dir/last-plan.json. SIGTERM or SIGINT
@@ -23,6 +24,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from pruner.actions.common import for_config, load_and_warn
+from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Group
 from pruner.engine.results import PassResult
@@ -47,6 +49,7 @@ _STILL_STOPPING = (
 
 def main(args: argparse.Namespace) -> int:
     config = load_and_warn(args)  # exit 2 before any API call
+    scope = scope_of(args, config)
     stop = threading.Event()
     with stop_on_signals(stop):
         with _textfile_metrics(config) as watching:
@@ -56,6 +59,7 @@ def main(args: argparse.Namespace) -> int:
                 allow_large_deletions=args.allow_large_deletions,
                 stop=stop,
                 hooks=for_config(config, extra=watching),
+                scope=scope,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)
@@ -139,6 +143,8 @@ def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
     if result.dry_run:
         yield f"DRY RUN: nothing will be deleted ({dry_run_cause})\n"
     yield f"Pass {result.run_id} at {plan.now.isoformat()}\n"
+    if plan.scope is not None:
+        yield f"Scoped to {plan.scope}: no other server was planned\n"
     for group in plan.groups:
         yield from _group_lines(result, group)
     yield from _not_pruned(plan.groups)
