@@ -153,7 +153,11 @@ def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Confi
             "dry_run": False,
             "state_dir": state_dir,
             "safety": safety.model_copy(
-                update={"max_delete_fraction": 1.0, "max_deletions_per_run": None}
+                update={
+                    "max_delete_fraction": 1.0,
+                    "max_deletions_per_run": None,
+                    "confirm_after": None,
+                }
             ),
             "policies": tuple(replace(p, max_delete_fraction=1.0) for p in config.policies),
         }
@@ -187,6 +191,12 @@ def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Confi
             _optional(safety.max_deletions_per_run),
             "null",
             "caps loosened, see below",
+        ),
+        Change(
+            "safety.confirm_after",
+            _hours(safety.confirm_after),
+            "null",
+            "two-phase deletion off: one pass deletes",
         ),
     ]
     return demo, changes
@@ -509,6 +519,10 @@ def _seconds(span: timedelta) -> str:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _hours(value: timedelta | None) -> str:
+    return "null" if value is None else f"{value.total_seconds() / 3600:g}h"
 
 
 def _optional(value: int | None) -> str:

@@ -166,6 +166,8 @@ def test_for_simulator_loosens_only_what_a_simulator_needs(tmp_path: Path) -> No
     assert demo.state_dir == tmp_path
     assert demo.safety.max_delete_fraction == 1.0
     assert demo.safety.max_deletions_per_run is None
+    assert config.safety.confirm_after is not None  # the example waits before it deletes ...
+    assert demo.safety.confirm_after is None  # ... the demo's one pass deletes at once
     assert demo.safety.min_keep == config.safety.min_keep
     assert demo.safety.stale_after == config.safety.stale_after
     unchanged = [
@@ -180,6 +182,7 @@ def test_for_simulator_loosens_only_what_a_simulator_needs(tmp_path: Path) -> No
         "state_dir",
         "safety.max_delete_fraction",
         "safety.max_deletions_per_run",
+        "safety.confirm_after",
     }
 
 
