@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from pruner.engine.models import Decision, Group, Plan, Server
 from pruner.engine.planner import build_plan
 from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped
 from pruner.engine.scope import Scope
-from pruner.engine.two_phase import TwoPhase
+from pruner.engine.two_phase import TwoPhase, planned_deletion
 from pruner.passes.pending import (
     PENDING_SCHEMA,
     PendingDeletions,
@@ -284,3 +286,56 @@ def test_first_seen_is_kept_in_utc() -> None:
     sofia = NOW.astimezone(timezone(timedelta(hours=2)))
     first_seen = _state(_entry(3, sofia)).entries[("backups", 3)].first_seen
     assert (first_seen, first_seen.tzinfo) == (NOW, UTC)
+
+
+# --- the contract, over any sequence of passes ------------------------------------------------
+
+
+@given(
+    passes=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=20), st.integers(min_value=0, max_value=8)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_backup_is_deleted_exactly_when_a_pass_long_enough_before_and_every_pass_since_planned_it(
+    passes: list[tuple[int, int]],
+) -> None:
+    """Each pass comes `hours` after the one before and keeps the `keep` newest: a backup goes
+    at the first pass whose earlier pass, at least the window before, planned to delete it, as
+    did every pass in between."""
+    backups = daily(10)
+    state = PendingDeletions.of(())
+    gone: set[int] = set()
+    history: list[tuple[datetime, set[int]]] = []  # each pass's time and planned deletions
+    now = NOW
+    for hours, keep in passes:
+        now += timedelta(hours=hours)
+        plan = build_plan(
+            listing(b for b in backups if b.id not in gone),
+            [policy("default", keep_last=keep, max_delete_fraction=1.0)],
+            now=now,
+            generated_at=now,
+            zone=None,
+            max_deletions_per_run=None,
+            dry_run=False,
+            two_phase=state.two_phase(WINDOW),
+        )
+        planned = {d.backup.id for d in plan.decisions if planned_deletion(d)}
+        history.append((now, planned))
+        deleted = {d.backup.id for d in plan.deletions}
+        assert deleted == {backup_id for backup_id in planned if _confirmed(backup_id, history)}
+        state = state.after(plan)
+        gone |= deleted
+
+
+def _confirmed(backup_id: int, history: list[tuple[datetime, set[int]]]) -> bool:
+    """The last pass of `history` planned it, and so did every pass back to one at least the
+    window before the last."""
+    now = history[-1][0]
+    for moment, planned in reversed(history):
+        if backup_id not in planned:
+            return False
+        if moment <= now - WINDOW:
+            return True
+    return False
