@@ -178,10 +178,10 @@ def load_pending(state_dir: Path, log: FilteringBoundLogger) -> PendingDeletions
         log.error(
             "pending.unreadable",
             path=str(path),
-            message=f"{path}: {why}: nothing is confirmed this pass, so nothing is deleted; the "
-            "file is rebuilt from this pass's plan (a pass that writes state), so every pending "
-            "deletion waits safety.confirm_after again. To keep the confirmations, restore the "
-            "file from a backup before the next pass",
+            message=f"{path}: {why}: nothing is confirmed this pass, so nothing is deleted. A "
+            "pruner run or daemon pass rewrites the file from its plan, and every pending "
+            "deletion then waits safety.confirm_after again; to keep their confirmations, "
+            "restore the file from a backup first",
         )
         return PendingDeletions.of(())
     if pending is None:

@@ -237,7 +237,7 @@ def test_load_pending_of_a_corrupt_file_confirms_nothing_and_says_what_to_do(
     assert event["path"] == str(path)
     assert "not JSON" in event["message"]
     assert "nothing is confirmed this pass, so nothing is deleted" in event["message"]
-    assert "rebuilt from this pass's plan" in event["message"]
+    assert "A pruner run or daemon pass rewrites the file from its plan" in event["message"]
 
 
 def test_load_pending_of_an_unreadable_file_confirms_nothing(
