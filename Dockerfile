@@ -47,8 +47,9 @@ WORKDIR /var/lib/pruner
 # state_dir (the default /var/lib/pruner): lock, heartbeat, last plan
 VOLUME ["/var/lib/pruner"]
 
-# tini forwards SIGTERM to pruner, which lets requests on the wire finish: give `docker stop`
-# more than api.timeout (docker run --stop-timeout 90, compose stop_grace_period: 90s).
+# tini forwards signals to pruner: SIGHUP reloads its config, and SIGTERM lets requests on the
+# wire finish: give `docker stop` more than api.timeout (docker run --stop-timeout 90, compose
+# stop_grace_period: 90s).
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["pruner", "daemon"]
 # Liveness only: the daemon's heartbeat is fresh (pass results are in the logs).

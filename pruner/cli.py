@@ -13,12 +13,16 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pruner
 from pruner.actions.common import DEFAULT_CONFIG
-from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, NotAvailableError, PassFailed, UserError
+from pruner.errors import EXIT_INCOMPLETE, EXIT_USAGE, PassFailed, UserError
+
+if TYPE_CHECKING:
+    from pruner.engine.units import Duration
 
 __all__ = ["main"]
 
@@ -28,6 +32,7 @@ EXIT_INTERRUPTED = 128 + 2  # SIGINT, as shells report it
 # pruner.ops.logging.LOG_LEVELS, spelled out: importing pruner.ops.logging loads structlog,
 # and a probe (`pruner health`) must not pay for that. test_cli checks the two agree.
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_MAX_DAYS = 36500  # simulate --days: a century is more than any retention needs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,13 +109,6 @@ def _action(module: str) -> _Handler:
     return handler
 
 
-def _not_implemented(command: str) -> _Handler:
-    def handler(_args: argparse.Namespace) -> int:
-        raise NotAvailableError(f"{command}: not implemented yet")
-
-    return handler
-
-
 # --- parsing --------------------------------------------------------------------------------
 
 
@@ -129,6 +127,37 @@ def _moment(text: str) -> datetime:
             f"{text!r} has no UTC offset; add Z or one such as +02:00 (2026-11-27T03:30:00Z)"
         )
     return moment
+
+
+def _max_age(text: str) -> Duration:
+    """--max-age: an exact duration (no mo or y), more than 0."""
+    return _positive_duration(text, "the age", "such as 24h or 3d")
+
+
+def _cadence(text: str) -> timedelta:
+    """--cadence: an exact duration (no months or years), longer than zero."""
+    return _positive_duration(text, "a cadence", "such as 1d or 6h").as_timedelta()
+
+
+def _positive_duration(text: str, what: str, example: str) -> Duration:
+    from pruner.engine.units import UnitError, parse_duration  # noqa: PLC0415 (keep probes light)
+
+    try:
+        duration = parse_duration(text, calendar_allowed=False)
+    except UnitError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if duration.seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: {what} must be longer than zero, {example}")
+    return duration
+
+
+def _days(text: str) -> int:
+    """--days: a whole number of days, 0 or more."""
+    if not text.isdigit() or int(text) > _MAX_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a whole number of days from 0 to {_MAX_DAYS}, such as 365"
+        )
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -192,17 +221,63 @@ def _parser() -> argparse.ArgumentParser:
     _add_scope(plan)
     apply = command(
         "apply",
-        _not_implemented("apply"),
-        "delete exactly the delete decisions of a reviewed plan",
+        _action("apply"),
+        "delete exactly the delete decisions of a reviewed plan, re-checked against a fresh "
+        "listing and the current policy",
     )
     apply.add_argument(
         "plan_file", metavar="PLAN.json", help="a plan written by plan --format json"
     )
     _add_dry_run(apply)
-    simulate = command(
-        "simulate", _not_implemented("simulate"), "backtest a policy forward in time"
+    apply.add_argument(
+        "--max-age",
+        type=_max_age,
+        default="24h",  # a string default goes through `type` too, only when apply runs
+        metavar="DURATION",
+        help="refuse a plan made longer ago than this (default: 24h)",
     )
-    simulate.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    apply.add_argument(
+        "--force",
+        action="store_true",
+        help="also delete what the plan deletes and the keep rules keep now (never protected "
+        "backups, the min_keep floor, or stale, orphaned and unmanaged servers' backups)",
+    )
+    apply.add_argument(
+        "--ignore-config-change",
+        action="store_true",
+        help="take a plan made under another config or for another api.base_url",
+    )
+    simulate = command(
+        "simulate",
+        _action("simulate"),
+        "backtest the policies forward in time: where each server's backups settle; never "
+        "sends a DELETE (a Read-only API key is enough)",
+    )
+    simulate.add_argument(
+        "--listing",
+        type=Path,
+        metavar="FILE",
+        help="start from a saved listing instead of the API (the forms plan --listing takes)",
+    )
+    simulate.add_argument(
+        "--now", type=_moment, metavar="TIME", help="start at this time (RFC 3339), not now"
+    )
+    simulate.add_argument(
+        "--days", type=_days, default=365, metavar="N", help="days to simulate (default: 365)"
+    )
+    simulate.add_argument(
+        "--cadence",
+        type=_cadence,
+        metavar="DURATION",
+        help="every server makes a backup this often (e.g. 1d, 6h), instead of the median gap "
+        "between its newest ten",
+    )
+    simulate.add_argument(
+        "--format", choices=("table", "json"), default="table", help="report format"
+    )
+    simulate.add_argument(
+        "--svg", type=Path, metavar="FILE", help="also draw the backtest as an SVG picture"
+    )
     check = command(
         "check-config",
         _action("check_config"),
@@ -211,7 +286,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--online",
         action="store_true",
-        help="also check that the API answers and the token is accepted",
+        help="also check against the API, with GET requests only: it answers and accepts the "
+        "token, and each policy matches servers whose backups give its rules the history they "
+        "need (exit 1 when the API cannot be reached or refuses the token)",
     )
     command(
         "health",

@@ -9,7 +9,6 @@ __all__ = [
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_USAGE",
-    "NotAvailableError",
     "PassFailed",
     "UserError",
 ]
@@ -30,10 +29,6 @@ class UserError(Exception):
     def __init__(self, *lines: str) -> None:
         super().__init__(*lines)
         self.lines = lines
-
-
-class NotAvailableError(UserError):
-    """A command of the contract that this version does not implement yet."""
 
 
 class PassFailed(UserError):

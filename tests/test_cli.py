@@ -16,7 +16,8 @@ from structlog.testing import capture_logs
 from pruner import __version__
 from pruner.actions.run import stop_on_signals
 from pruner.cli import _as_user_error, main
-from pruner.config.load import ConfigError
+from pruner.config.digest import config_sha256
+from pruner.config.load import ConfigError, load_config
 from pruner.passes.lock import LockHeld, PassLock
 from pruner.sim import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
 from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
@@ -130,6 +131,17 @@ def test_main_plan_writes_clean_json_to_stdout_and_logs_to_stderr(
     assert (events[-1]["kept"], events[-1]["deleted"]) == (2, 2)
 
 
+def test_main_plan_json_names_the_config_and_the_api_it_was_made_with(
+    config: Path, listing: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--config", str(config), "plan", "--listing", str(listing), "--format", "json"])
+
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert plan["config_sha256"] == config_sha256(load_config(config))
+    assert plan["api_base_url"] == "https://api.vpsbg.eu/v1"
+
+
 def test_main_plan_fixes_the_clock_with_now(
     config: Path, listing: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -233,14 +245,6 @@ def test_main_plan_without_a_listing_or_a_token_exits_2(
     captured = capsys.readouterr()
     assert "no VPSBG API token: $VPSBG_API_TOKEN is not set" in captured.err
     assert captured.out == ""
-
-
-@pytest.mark.parametrize("command", ["simulate"])
-def test_main_stub_commands_say_they_are_not_implemented(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([command]) == 2
-    assert f"pruner: {command}: not implemented yet" in capsys.readouterr().err
 
 
 def test_main_help_shows_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
@@ -584,7 +588,9 @@ def test_main_check_config_online_says_the_api_answered(
     assert main(["--config", str(live_config()), "check-config", "--online"]) == 0
     out = capsys.readouterr().out
     visible = sum(1 for s in sim.servers() if s["status"] in ("active", "suspended"))
-    assert f"API OK: {sim.base_url} answered, token accepted ({visible} servers)" in out
+    rows = [line.split(maxsplit=2) for line in out.splitlines()]
+    assert ["ok", "API", f"{sim.base_url} answered"] in rows
+    assert ["ok", "token", f"accepted: $VPSBG_API_TOKEN ({visible} servers)"] in rows
 
 
 def test_main_check_config_online_exits_1_when_the_token_is_rejected(

@@ -305,6 +305,12 @@ def test_systemd_daemon_notifies_and_is_watched(units: dict[str, Unit], name: st
     assert shlex.split(setting(unit, "Service", "ExecStart"))[-1] == "daemon"
 
 
+@pytest.mark.parametrize("name", DAEMON_SERVICES)
+def test_systemd_daemon_reloads_on_sighup(units: dict[str, Unit], name: str) -> None:
+    # `systemctl reload`: SIGHUP to the daemon, which reloads its config and token.
+    assert setting(units[name], "Service", "ExecReload") == "/bin/kill -HUP $MAINPID"
+
+
 def test_systemd_daemon_uses_the_default_state_and_config(units: dict[str, Unit]) -> None:
     unit = units["pruner.service"]
     assert setting(unit, "Service", "StateDirectory") == "pruner"
@@ -667,6 +673,51 @@ def test_image_cmd_runs_the_daemon_that_the_healthcheck_finds_alive(
             daemon.kill()
             daemon.wait()
     assert WRITE_TOKEN not in log.read_text()
+
+
+def test_image_daemon_reloads_its_config_on_sighup_to_pid_1(image: Image, tmp_path: Path) -> None:
+    log = tmp_path / "daemon.log"
+    with log.open("w") as stderr:
+        daemon = subprocess.Popen(
+            [*image.entrypoint, *image.cmd],
+            env=image.env,
+            cwd=image.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        health = _first_healthy(image, daemon, attempts=20)  # signals are handled by then
+        assert health.returncode == 0, f"{health.stderr}\ndaemon log:\n{log.read_text()[-3000:]}"
+        config = image.paths[IMAGE_CONFIG_DIR] / "config.yaml"
+        config.write_text(config.read_text().replace("keep_last: 2", "keep_last: 3"))
+        daemon.send_signal(signal.SIGHUP)  # `docker kill --signal HUP`: to tini, PID 1
+        reloaded = _first_event(log, daemon, "config.reloaded", attempts=40)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert reloaded["changed"] == ["policies[0].keep_last"]
+
+
+def _first_event(
+    log: Path, daemon: subprocess.Popen[str], event: str, attempts: int
+) -> dict[str, Any]:
+    """The first `event` line of the daemon's JSON log, once written; waiting on the daemon
+    between reads doubles as noticing that it died."""
+    for _ in range(attempts):
+        for line in log.read_text().splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            if entry.get("event") == event:
+                return entry
+        try:
+            code = daemon.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"the daemon exited {code} before logging {event}:\n{log.read_text()}")
+    pytest.fail(f"no {event} in the daemon's log:\n{log.read_text()[-3000:]}")
 
 
 def _first_healthy(

@@ -22,6 +22,7 @@ PAGES = (
     "plan-json.md",
     "exit-codes.md",
     "operating.md",
+    "review.md",
 )
 # Reason rules the engine and the planner emit besides the keep rules of pruner.models.
 OTHER_RULES = (
@@ -35,6 +36,8 @@ OTHER_RULES = (
     "max_age",
     "max_total_size",
     "pending",
+    "unreviewed",
+    "forced",
 )
 GUARDS = ("locked", "stale", "max_delete_fraction", "max_deletions_per_run", "incomplete")
 

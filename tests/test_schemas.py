@@ -18,9 +18,12 @@ from pruner.config import _yaml
 from pruner.config.load import parse_config
 from pruner.engine.models import Listing, Server
 from pruner.engine.planner import build_plan
+from pruner.engine.reasons import texts
+from pruner.engine.review import Review, Reviewed, ReviewedPlan
 from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
-from pruner.report.plan_json import plan_to_json
+from pruner.engine.units import parse_duration
+from pruner.report.plan_json import PlanOrigin, plan_to_json
 from tests._factories import NOW, backup, daily, listing, policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,6 +158,27 @@ def test_a_plan_with_every_kind_of_group_and_reason_is_valid_by_the_plan_schema(
     _validator("plan.schema.json")(plan_to_json(plan))
 
 
+def test_the_plan_of_an_apply_is_valid_by_the_plan_schema() -> None:
+    backups = daily(6)
+    seen = [Reviewed(b.resource, b.id, b.server_id, b.name, b.created_at, b.size) for b in backups]
+    reviewed = ReviewedPlan("plan.json", NOW, None, None, (seen[0], seen[4]))
+    review = Review(reviewed, max_age=parse_duration("24h"), force=True)
+    plan = build_plan(
+        listing(backups),
+        [policy("all", keep_last=2, min_keep=0)],
+        now=NOW,
+        generated_at=NOW,
+        zone=None,
+        max_deletions_per_run=None,
+        dry_run=False,
+        revise=review.revise,
+    )
+    reasons = {reason for d in plan.decisions for reason in texts(d.reasons)}
+    assert {"forced", "unreviewed"} <= reasons
+
+    _validator("plan.schema.json")(plan_to_json(plan))
+
+
 def test_an_empty_plan_is_valid_by_the_plan_schema() -> None:
     plan = build_plan(
         Listing(backups=(), servers=None, resources=frozenset({"backups"})),
@@ -198,6 +222,8 @@ def test_a_scoped_plan_with_pending_deletions_is_valid_by_the_plan_schema() -> N
         (("summary",), {"kept": 1}),
         (("summary", "pending"), -1),
         (("scope",), {"servers": "db-*", "policy": None}),
+        (("config_sha256",), "c0ffee"),
+        (("api_base_url",), None),
     ],
 )
 def test_a_plan_that_breaks_the_contract_is_invalid(
@@ -213,7 +239,7 @@ def test_a_plan_that_breaks_the_contract_is_invalid(
         dry_run=True,
         allow_large_deletions=True,
     )
-    document = plan_to_json(plan)
+    document = plan_to_json(plan, origin=PlanOrigin("0" * 64, "https://api.vpsbg.eu/v1"))
     _validator("plan.schema.json")(document)
     target: Any = document
     for key in path[:-1]:

@@ -4,8 +4,8 @@ first request, and print the resolved policies.
 Exit 2, with every problem and its fix at once, when the config is invalid, no token can be
 read, or state_dir cannot be created or written. The check creates nothing: run as another user
 (root, say), it must not leave behind a state_dir that the service's user cannot write. With
---online, one authenticated request checks that the API answers and accepts the token (exit 1
-with the API's reason if not).
+--online it also lists what a pass lists and prints a table of findings (pruner.actions.
+online_check): exit 1 when the API does not answer, refuses the token, or cannot be listed.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pruner.actions.common import load_and_warn
+from pruner.actions.online_check import check_online, render_findings
 from pruner.config.schema import Config, MetricsSettings, NotifySettings, ScheduleSettings
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Policy
-from pruner.errors import EXIT_OK, UserError
+from pruner.errors import EXIT_OK, PassFailed, UserError
 from pruner.passes.audit import AUDIT_FILE
 from pruner.passes.lock import LOCK_FILE, StateDirError
-from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import TokenMissing
-from pruner.vpsbg.redaction import mask_secrets
 from pruner.vpsbg.token import Secret, load_token
 
 __all__ = ["describe_config", "main"]
@@ -41,8 +40,12 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(*problems)
     print(f"preflight: token found in {token.source}; state_dir {config.state_dir} {state}")
     if args.online:
-        servers = _check_api(config, token)
-        print(f"API OK: {config.api.base_url} answered, token accepted ({servers} servers)")
+        findings = check_online(config, token, now=datetime.now(UTC))
+        print(f"online check of {config.api.base_url} (GET requests only, no DELETE):")
+        print(render_findings(findings), flush=True)
+        failures = [finding.detail for finding in findings if finding.level == "fail"]
+        if failures:
+            raise PassFailed(*failures)
     return EXIT_OK
 
 
@@ -101,23 +104,6 @@ def _unusable(state_dir: Path, what: str) -> StateDirError:
         "pruner runs as can write (StateDirectory= under systemd, a writable volume in a "
         "container), or set state_dir in the config"
     )
-
-
-def _check_api(config: Config, token: Secret) -> int:
-    """The number of servers the token can see; raises the ApiError."""
-    api = config.api
-    with (
-        mask_secrets(token.reveal()),
-        ApiClient(
-            api.base_url,
-            token,
-            timeout=api.timeout.total_seconds(),
-            retries=min(api.retries, 1),  # a check should answer quickly, not back off for long
-            backoff=api.backoff.total_seconds(),
-            concurrency=1,
-        ) as client,
-    ):
-        return client.check()
 
 
 # --- the config in words --------------------------------------------------------------------

@@ -44,12 +44,17 @@ def load_and_warn(args: argparse.Namespace) -> Config:
 
 
 def for_config(config: Config, extra: Sequence[PassHooks] = ()) -> tuple[PassHooks, ...]:
-    """The hooks `config` asks for (health pings when notify.urls is set), then `extra` (e.g.
-    the daemon's metrics). Pass the result to run_pass(hooks=...). The one place that knows
-    which hooks a config asks for, for `pruner run` and the daemon alike."""
+    """The hooks `config` asks for (health pings when notify.urls is set, webhooks when
+    notify.webhooks is), then `extra` (e.g. the daemon's metrics). Pass the result to
+    run_pass(hooks=...). The one place that knows which hooks a config asks for, for `pruner
+    run` and the daemon alike."""
     from pruner.ops.notify import Notifier  # noqa: PLC0415 (requests: not for probes)
+    from pruner.ops.webhook import Webhooks  # noqa: PLC0415
 
     hooks: list[PassHooks] = []
+    run_cap = config.safety.max_deletions_per_run
     if config.notify.urls:
-        hooks.append(Notifier(config.notify))
+        hooks.append(Notifier(config.notify, max_deletions_per_run=run_cap))
+    if config.notify.webhooks:
+        hooks.append(Webhooks(config.notify, max_deletions_per_run=run_cap))
     return (*hooks, *extra)

@@ -22,6 +22,7 @@ import structlog
 
 from pruner.actions.common import load_and_warn
 from pruner.actions.scoping import scope_of
+from pruner.config.digest import plan_origin
 from pruner.config.schema import Config
 from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
@@ -53,7 +54,7 @@ def _plan_live(args: argparse.Namespace, config: Config, scope: Scope | None) ->
     result = run_pass(config, dry_run=False, execute=False, now=args.now, scope=scope)
     if result.key_refused:  # an empty plan would read as "nothing to delete"
         raise PassFailed(*result.failures)
-    _write_report(result.plan, summarize(result.plan), args.format, sys.stdout)
+    _write_report(result.plan, summarize(result.plan), config, args.format, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
 
@@ -73,7 +74,7 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str, scope: Sc
     )
     summary = summarize(plan)
     _log_plan(plan, summary, path)
-    _write_report(plan, summary, fmt, sys.stdout)
+    _write_report(plan, summary, config, fmt, sys.stdout)
     return summary.complete
 
 
@@ -85,9 +86,9 @@ def _two_phase(config: Config) -> TwoPhase | None:
     return load_pending(config.state_dir, log).two_phase(confirm_after)
 
 
-def _write_report(plan: Plan, summary: Summary, fmt: str, stream: TextIO) -> None:
+def _write_report(plan: Plan, summary: Summary, config: Config, fmt: str, stream: TextIO) -> None:
     if fmt == "json":
-        write_plan_json(plan, stream, summary)
+        write_plan_json(plan, stream, summary, origin=plan_origin(config))
     else:
         write_table(plan, stream, summary)
     stream.flush()

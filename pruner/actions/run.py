@@ -34,7 +34,7 @@ from pruner.passes.hooks import PassHooks
 from pruner.passes.one_pass import run_pass
 from pruner.report.pass_summary import PassSummary
 
-__all__ = ["main", "stop_on_signals", "write_pass_report"]
+__all__ = ["main", "stop_on_signals", "textfile_metrics", "write_pass_report"]
 
 _WIDTH = 100
 _STOPPING = (
@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     scope = scope_of(args, config)
     stop = threading.Event()
     with stop_on_signals(stop):
-        with _textfile_metrics(config) as watching:
+        with textfile_metrics(config) as watching:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
@@ -67,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
+def textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
     """With metrics.textfile: the metrics hook while inside, and the file written after the
     pass (also when it raised after starting). A file that cannot be written is logged: the
     pass's outcome stands."""

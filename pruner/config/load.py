@@ -29,13 +29,13 @@ from pruner.config.schema import (
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Policy, Resource
 from pruner.engine.units import Duration
 
-__all__ = ["ConfigError", "load_config", "parse_config"]
+__all__ = ["AUTOMATIC_BACKUPS_HISTORY", "ConfigError", "load_config", "parse_config"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
 # VPSBG's automatic-backups addon makes one backup a week and deletes it after three weeks.
 _AUTOMATIC_BACKUPS_KEPT = 3
-_AUTOMATIC_BACKUPS_HISTORY = timedelta(weeks=3)
+AUTOMATIC_BACKUPS_HISTORY = timedelta(weeks=3)
 
 
 class ConfigError(Exception):
@@ -317,7 +317,7 @@ def _beyond_automatic_backups(policy: Policy) -> list[str]:
     for rule in WITHIN_RULES:
         duration: Duration | None = getattr(policy, rule)
         if duration is not None and (
-            duration.months or duration.seconds > _AUTOMATIC_BACKUPS_HISTORY.total_seconds()
+            duration.months or duration.seconds > AUTOMATIC_BACKUPS_HISTORY.total_seconds()
         ):
             unmet.append(f"{rule} {duration}")
     return unmet

@@ -691,7 +691,9 @@ class NotifySettings(_Section):
         _json(type="array", items={"type": "string", "pattern": r"^https?://[^?#]+$"}),
     ] = Field((), description="ping URLs; the pass summary is the body")
     on_dry_run: Flag = Field(False, description="also ping for dry runs")
-    timeout: PositiveSpan = Field(timedelta(seconds=10), description="per ping")
+    timeout: PositiveSpan = Field(
+        timedelta(seconds=10), description="per ping, and per try of a webhook (three at most)"
+    )
     webhooks: Annotated[
         tuple[Annotated[str, PlainValidator(_webhook_url)], ...],
         BeforeValidator(_list_as_tuple),

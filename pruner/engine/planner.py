@@ -6,7 +6,7 @@ Every guard errs on the side of keeping: a group it trips keeps its backups, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -31,11 +31,16 @@ from pruner.engine.units import Duration, subtract
 
 __all__ = [
     "LARGE_DELETIONS_HINT",
+    "Revise",
     "build_plan",
     "is_stale",
     "newest_stale_backup",
     "newest_unprotected_before",
 ]
+
+# A step between the policy's decisions for a group and the guards (`pruner apply`: only the
+# deletions a person reviewed). It returns one decision per decision given, in the same order.
+Revise = Callable[[tuple[Decision, ...], Policy], tuple[Decision, ...]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
@@ -54,12 +59,17 @@ def build_plan(
     allow_large_deletions: bool = False,
     two_phase: TwoPhase | None = None,
     scope: Scope | None = None,
+    revise: Revise | None = None,
+    cap_hint: str = LARGE_DELETIONS_HINT,
 ) -> Plan:
     """Decide every group of the listing and apply the guards, in their documented order.
 
     With `two_phase`, deletions not confirmed yet are held back (`pending:<first seen>`)
     after the stale guard and before the caps, which count only what the pass deletes. With
     `scope`, only the groups in scope are decided, and the guards and caps see them alone.
+    `revise`, when given, changes the policy's decisions of each group it decides before the
+    guards judge them: the guards (stale, locked, two-phase, the caps) then judge what it left.
+    `cap_hint` ends the message of a cap that trips: what to do if the deletions are meant.
     """
     context = _Context.of(
         listing,
@@ -69,6 +79,8 @@ def build_plan(
         allow_large_deletions=allow_large_deletions,
         two_phase=two_phase,
         scope=scope,
+        revise=revise,
+        cap_hint=cap_hint,
     )
     subjects = list(_subjects(listing, context.servers))
     in_scope = [subject for subject in subjects if context.in_scope(subject)]
@@ -88,7 +100,7 @@ def build_plan(
     if empty is not None:
         problems.append(empty)
     if max_deletions_per_run is not None and not allow_large_deletions:
-        groups, run_problem = _apply_run_cap(groups, max_deletions_per_run)
+        groups, run_problem = _apply_run_cap(groups, max_deletions_per_run, cap_hint)
         if run_problem is not None:
             problems.append(run_problem)
     return Plan(
@@ -216,6 +228,8 @@ class _Context:
     scope: Scope | None
     listing_faults: dict[Resource, list[str]]  # why a whole resource cannot be pruned
     server_errors: dict[tuple[Resource, int], list[Problem]]
+    revise: Revise | None
+    cap_hint: str
 
     @classmethod
     def of(
@@ -226,8 +240,10 @@ class _Context:
         now: datetime,
         zone: tzinfo | None,
         allow_large_deletions: bool,
-        two_phase: TwoPhase | None,
-        scope: Scope | None,
+        two_phase: TwoPhase | None = None,
+        scope: Scope | None = None,
+        revise: Revise | None = None,
+        cap_hint: str = LARGE_DELETIONS_HINT,
     ) -> _Context:
         servers = None if listing.servers is None else {s.id: s for s in listing.servers}
         faults, server_errors = _listing_faults(listing)
@@ -241,6 +257,8 @@ class _Context:
             scope,
             faults,
             server_errors,
+            revise,
+            cap_hint,
         )
 
     def in_scope(self, subject: _Subject) -> bool:
@@ -289,13 +307,13 @@ class _Context:
     def _decide(self, subject: _Subject, policy: Policy) -> _Outcome:
         """The policy's decisions for a group it may judge, and the guards that hold them back."""
         if subject.server is not None and subject.server.locked:
-            decisions = decide(subject.backups, policy, self.now, self.zone)
+            decisions = self._policy_decisions(subject, policy)
             detail = "the server is locked (an operation is running on it): not pruned this pass"
             return _skipped(subject, policy, decisions, "locked", detail)
         orphan = self._is_orphan(subject)
         if orphan and policy.orphans == "keep":
             return _orphan(subject, policy.name, f"policy {policy.name!r} has orphans: keep")
-        decisions = decide(subject.backups, policy, self.now, self.zone)
+        decisions = self._policy_decisions(subject, policy)
         notes = [_orphan_note(subject)] if orphan else []
         stale = self._stale(subject, policy, decisions)
         if stale is not None:
@@ -308,6 +326,10 @@ class _Context:
                 subject, policy, decisions, "max_delete_fraction", too_many, notes=notes
             )
         return _Outcome(_group(subject, policy.name, "ok", decisions, messages=notes))
+
+    def _policy_decisions(self, subject: _Subject, policy: Policy) -> tuple[Decision, ...]:
+        decisions = decide(subject.backups, policy, self.now, self.zone)
+        return decisions if self.revise is None else self.revise(decisions, policy)
 
     def _is_orphan(self, subject: _Subject) -> bool:
         """Its server is gone: missing from a servers listing, or terminated."""
@@ -389,7 +411,7 @@ class _Context:
             f"the plan would delete {deleted} of {number} unprotected {noun} "
             f"({deleted / unprotected:.0%}), more than max_delete_fraction "
             f"{policy.max_delete_fraction} ({_governing(policy, 'max_delete_fraction')}): "
-            f"not pruned; {LARGE_DELETIONS_HINT}"
+            f"not pruned; {self.cap_hint}"
         )
 
 
@@ -601,7 +623,7 @@ def _skip(decisions: Sequence[Decision], guard: Guard) -> tuple[tuple[Decision, 
     return tuple(kept), blocked
 
 
-def _apply_run_cap(groups: list[Group], cap: int) -> tuple[list[Group], Problem | None]:
+def _apply_run_cap(groups: list[Group], cap: int, hint: str) -> tuple[list[Group], Problem | None]:
     """Guard 6: too many deletions across all groups means none at all this pass."""
     total = sum(group.deleted for group in groups)
     if total <= cap:
@@ -609,7 +631,7 @@ def _apply_run_cap(groups: list[Group], cap: int) -> tuple[list[Group], Problem 
     detail = (
         f"the pass would delete {total} backups and snapshots across all servers, more than "
         f"max_deletions_per_run {cap} (safety.max_deletions_per_run): nothing is deleted "
-        f"this pass; {LARGE_DELETIONS_HINT}"
+        f"this pass; {hint}"
     )
     capped = []
     servers = 0

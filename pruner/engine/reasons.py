@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 __all__ = [
+    "FORCED",
     "KEEP_ALL",
     "NOT_SELECTED",
     "ORPHAN",
@@ -23,6 +24,7 @@ __all__ = [
     "SKIPPED",
     "SKIPPED_INCOMPLETE",
     "UNMANAGED",
+    "UNREVIEWED",
     "Guard",
     "Reason",
     "pending",
@@ -59,6 +61,8 @@ NOT_SELECTED = Reason("not_selected")  # no keep rule selected it
 KEEP_ALL = Reason("keep_all")  # the policy has no keep rule, so every backup is selected
 UNMANAGED = Reason("unmanaged")  # no policy matches its server
 ORPHAN = Reason("orphan")  # its server is gone, and the policy keeps orphans
+UNREVIEWED = Reason("unreviewed")  # `apply`: the reviewed plan does not delete it as it is now
+FORCED = Reason("forced")  # `apply --force`: the reviewed plan deletes what the rules keep now
 
 
 def skipped(guard: Guard) -> Reason:

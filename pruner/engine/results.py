@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pruner.engine.models import Backup, Decision, Plan, Resource
+from pruner.engine.review import ReviewOutcome
 
 __all__ = [
     "CAP_GUARDS",
@@ -91,7 +92,7 @@ class PassResult:
     run_id: str
     plan: Plan
     outcomes: tuple[DeleteOutcome, ...]
-    exit_code: int  # first of 1, 3, 0 that applies (for execute=False: 1 or 0, as `plan`)
+    exit_code: int  # first of 1, 4, 3, 0 that applies (for execute=False: 1 or 0, as `plan`)
     interrupted: bool  # `stop` ended it before it finished: a signal, or its deadline
     duration: float  # seconds
     dry_run: bool = False  # effective: config.dry_run or --dry-run
@@ -102,6 +103,7 @@ class PassResult:
     deadline_reached: bool = False  # safety.max_pass_duration stopped it (a failure, exit 1)
     listed: int = 0  # backups and snapshots listed
     servers: int | None = None  # servers listed; None when the servers listing failed
+    review: ReviewOutcome | None = None  # `pruner apply`: what became of the reviewed plan
 
     @property
     def not_attempted(self) -> tuple[Decision, ...]:

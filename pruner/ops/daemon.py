@@ -1,4 +1,5 @@
-"""`pruner daemon`: a pass on every schedule tick until SIGTERM or SIGINT (docs/operating.md).
+"""`pruner daemon`: a pass on every schedule tick until SIGTERM or SIGINT; SIGHUP reloads the
+config (docs/operating.md).
 
 APScheduler 3's BlockingScheduler runs the schedule in the main thread and each pass in a worker.
 The wiring is in small pure functions (`build_trigger`, `pass_job`, `heartbeat_job`) that tests
@@ -11,6 +12,11 @@ a handler in the main thread would run only once that thread wakes from the sche
 Stopping: the shared `stop` Event is set (the pass in progress lets requests on the wire finish,
 cuts backoff waits short and starts nothing new), the scheduler is shut down so no tick starts,
 and once the pass in progress has ended the daemon logs a summary and exits 0.
+
+Reloading (`request_reload`, from the same watcher thread): what a pass runs with (the config,
+the token, the hooks, the heartbeat) is one `Setup`, which a valid reload replaces whole between
+passes; a pass keeps the Setup it started with. A new schedule reschedules the pass job. An
+invalid config, or a token that can no longer be read, leaves the Setup in use as it was.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal, Protocol
 
@@ -33,6 +40,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pruner.config.crontab import crontab_trigger
+from pruner.config.diff import changed_keys
+from pruner.config.load import ConfigError
 from pruner.config.schema import Config, ScheduleSettings
 from pruner.engine.results import PassResult
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
@@ -51,7 +60,10 @@ __all__ = [
     "Daemon",
     "JobSpec",
     "PassRunner",
+    "ReloadWatcher",
+    "Reloader",
     "Scheduler",
+    "Setup",
     "SkipWatcher",
     "Tally",
     "build_trigger",
@@ -65,6 +77,7 @@ HEARTBEAT_JOB_ID = "heartbeat"
 HEARTBEAT_INTERVAL = timedelta(seconds=30)
 
 PassOutcome = Literal["ok", "capped", "incomplete", "interrupted", "error", "skipped"]
+Heartbeat = Callable[[datetime, RunningPass | None], None]
 
 _log = structlog.get_logger("pruner.daemon")
 
@@ -90,12 +103,35 @@ class SkipWatcher(Protocol):
     def pass_skipped(self) -> None: ...
 
 
+class ReloadWatcher(Protocol):
+    """Told of each reload: the config now in use, or that the old one stays (the metrics)."""
+
+    def config_reloaded(self, config: Config) -> None: ...
+    def config_reload_failed(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What a pass runs with. A reload replaces it whole; a pass keeps the one it started with."""
+
+    config: Config
+    token: Secret | None = None
+    hooks: tuple[PassHooks, ...] = ()
+    heartbeat: Heartbeat | None = None  # follows state_dir
+
+
+# Reads the config and the token afresh. An invalid config raises ConfigError; a token that
+# cannot be read, or a config the daemon cannot use, UserError or TokenMissing.
+Reloader = Callable[[], Setup]
+
+
 class Scheduler(Protocol):
     """The part of an APScheduler 3 scheduler the daemon uses; `start` blocks until shutdown."""
 
     def add_job(self, func: Callable[[], None], **options: Any) -> Any: ...
     def add_listener(self, callback: Callable[[Any], None], mask: int) -> None: ...
     def get_job(self, job_id: str) -> Any: ...
+    def reschedule_job(self, job_id: str, **options: Any) -> Any: ...
     def start(self) -> None: ...
     def shutdown(self, wait: bool = True) -> None: ...
 
@@ -185,6 +221,7 @@ def heartbeat_job(interval: timedelta, zone: tzinfo, now: datetime) -> JobSpec:
 @dataclass(frozen=True, slots=True)
 class _CurrentPass:
     running: RunningPass
+    setup: Setup  # what it started with: a reload meanwhile changes the next pass
     stop: threading.Event  # this pass's: a signal or its deadline sets it
     overdue: threading.Event = field(default_factory=threading.Event)  # past its deadline: said
 
@@ -223,6 +260,9 @@ class Daemon:
     the pass's deadline (`safety.max_pass_duration`) sets it too, and that ends the pass, not
     the daemon. A pass still running past its deadline hangs: the heartbeat says so (`pruner
     health` fails) and the systemd watchdog is no longer told the daemon is alive.
+
+    `reload` reads the config and token afresh for `request_reload`; `on_reload` are told how
+    each reload went.
     """
 
     def __init__(
@@ -235,27 +275,28 @@ class Daemon:
         run_pass: PassRunner = run_pass,
         scheduler_factory: Callable[[tzinfo], Scheduler] = default_scheduler,
         stop: threading.Event | None = None,
-        heartbeat: Callable[[datetime, RunningPass | None], None] | None = None,
+        heartbeat: Heartbeat | None = None,
         heartbeat_interval: timedelta = HEARTBEAT_INTERVAL,
         notifier: Notifier | None = None,
         hooks: Sequence[PassHooks] = (),
         on_skipped: Sequence[SkipWatcher] = (),
+        reload: Reloader | None = None,
+        on_reload: Sequence[ReloadWatcher] = (),
     ) -> None:
         if config.schedule is None:
             raise ValueError("the daemon needs a config with a schedule")
-        self.config = config
-        self.schedule: ScheduleSettings = config.schedule
-        self.dry_run = dry_run or config.dry_run  # as the pass reads it: either means dry
+        self._setup = Setup(config, token, tuple(hooks), heartbeat)
+        self._dry_run = dry_run
         self.stop = stop if stop is not None else threading.Event()
         self._clock = clock
-        self._token = token
         self._run_pass = run_pass
-        self._heartbeat = heartbeat
         self._heartbeat_interval = heartbeat_interval
         self._notifier = notifier if notifier is not None else Notifier(None)
-        self._hooks = tuple(hooks)
         self._on_skipped = tuple(on_skipped)
-        self._scheduler = scheduler_factory(self.schedule.timezone)
+        self._reload = reload
+        self._on_reload = tuple(on_reload)
+        self._reloading = threading.Lock()  # one reload at a time
+        self._scheduler = scheduler_factory(config.schedule.timezone)
         self._lock = threading.Condition()
         self._running = 0  # passes in progress (at most one: max_instances)
         self._current: _CurrentPass | None = None
@@ -267,13 +308,33 @@ class Daemon:
         with self._lock:
             return self._tally
 
+    @property
+    def setup(self) -> Setup:
+        """What the next pass runs with."""
+        with self._lock:
+            return self._setup
+
+    @property
+    def config(self) -> Config:
+        return self.setup.config
+
+    @property
+    def schedule(self) -> ScheduleSettings:
+        schedule = self.config.schedule
+        assert schedule is not None  # checked at start and at each reload
+        return schedule
+
+    @property
+    def dry_run(self) -> bool:
+        return self._dry_run or self.config.dry_run  # as the pass reads it: either means dry
+
     def run(self) -> int:
         """Schedule passes and block until stopped and the pass in progress has ended."""
         now = self._clock()
         self._scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
         self._scheduler.add_listener(self._on_tick_skipped, EVENT_JOB_MAX_INSTANCES)
         self._scheduler.add_job(self.tick, **pass_job(self.schedule, now).options())
-        if self._heartbeat is not None or self._notifier.address is not None:
+        if self.setup.heartbeat is not None or self._notifier.address is not None:
             job = heartbeat_job(self._heartbeat_interval, self.schedule.timezone, now)
             self._scheduler.add_job(self.beat, **job.options())
         if not self.stop.is_set():
@@ -323,7 +384,7 @@ class Daemon:
         run_id: str | None = None
         exit_code: int | None = None
         try:
-            outcome, run_id, exit_code = self._pass(current.stop)
+            outcome, run_id, exit_code = self._pass(current)
         finally:  # the tally first: run() reads it once no pass is running
             with self._lock:
                 self._tally = self._tally.after(outcome, run_id, exit_code)
@@ -340,9 +401,10 @@ class Daemon:
             if self.stop.is_set():
                 return None
             self._running += 1
+            setup = self._setup
             started = self._clock()
-            deadline = started + self.config.safety.max_pass_duration
-            self._current = _CurrentPass(RunningPass(started, deadline), threading.Event())
+            deadline = started + setup.config.safety.max_pass_duration
+            self._current = _CurrentPass(RunningPass(started, deadline), setup, threading.Event())
             current = self._current
         self._write_heartbeat()
         return current
@@ -369,27 +431,29 @@ class Daemon:
         self._write_heartbeat()
 
     def _write_heartbeat(self) -> None:
-        if self._heartbeat is None:
-            return
         with self._heartbeat_lock:
             with self._lock:
                 current = self._current
+                heartbeat = self._setup.heartbeat
+            if heartbeat is None:
+                return
             try:
-                self._heartbeat(self._clock(), current.running if current else None)
+                heartbeat(self._clock(), current.running if current else None)
             except Exception as error:
                 _log.warning("daemon.heartbeat_failed", error=str(error))
 
     # --- a pass and its outcome -------------------------------------------------------------
 
-    def _pass(self, stop: threading.Event) -> tuple[PassOutcome, str | None, int | None]:
+    def _pass(self, current: _CurrentPass) -> tuple[PassOutcome, str | None, int | None]:
+        setup = current.setup
         try:
             result = self._run_pass(
-                self.config,
-                dry_run=self.dry_run,
-                token=self._token,
+                setup.config,
+                dry_run=self._dry_run or setup.config.dry_run,
+                token=setup.token,
                 clock=self._clock,
-                stop=stop,
-                hooks=self._hooks,
+                stop=current.stop,
+                hooks=setup.hooks,
             )
         except LockHeld as error:
             self._skipped()
@@ -463,6 +527,105 @@ class Daemon:
             **(fields or {}),
         )
 
+    # --- reloading --------------------------------------------------------------------------
+
+    def request_reload(self, signum: int | None = None) -> None:
+        """Read the config and token afresh (thread-safe; not from a handler). Valid: the next
+        pass runs with them and the schedule follows; invalid: the ones in use stay. Never
+        raises: a reload must not end the daemon, nor the thread that watches signals."""
+        by = signal.Signals(signum).name if signum is not None else "request"
+        if self._reload is None:
+            _log.warning(
+                "config.reload_unavailable",
+                signal=by,
+                message="this daemon cannot reload: restart it to apply a config change",
+            )
+            return
+        with self._reloading:
+            if self.stop.is_set():
+                _log.info("config.reload_ignored", signal=by, reason="the daemon is stopping")
+                return
+            self._notifier.reloading(time.monotonic_ns() // 1000)
+            status = "config reloaded" if self._reload_now(by) else "reload failed"
+            self._notifier.ready(f"{status}; next pass: {self._next_run() or 'none'}")
+
+    def _reload_now(self, by: str) -> bool:
+        """One reload; whether the new config is now in use."""
+        old = self.setup
+        try:
+            fresh, kept = _keep_restart_only(old, self._load())
+            if _trigger_of(old.config) != _trigger_of(fresh.config):
+                self._reschedule(fresh.config)
+        except (ConfigError, UserError, ApiError) as error:
+            self._reload_failed(by, old, _problems(error))
+            return False
+        except Exception as error:  # a bug: the traceback helps, the daemon goes on
+            self._reload_failed(by, old, [f"{type(error).__name__}: {error}"], exc_info=True)
+            return False
+        with self._lock:
+            self._setup = fresh
+        for key in kept:
+            _log.warning(
+                "config.restart_needed",
+                key=key,
+                message=f"{key} changed, but only a restart applies it: the daemon goes on "
+                "with the value it started with; restart it to apply",
+            )
+        # Watchers first: once the log says it, the metrics agree.
+        self._tell_reload("config_reloaded", lambda watcher: watcher.config_reloaded(fresh.config))
+        _log.info(
+            "config.reloaded",
+            signal=by,
+            config=fresh.config.source,
+            changed=list(changed_keys(old.config, fresh.config)),
+            # Not token_changed: the log masks the value of any key that names a token.
+            credential_changed=_credential_changed(old.token, fresh.token),
+            dry_run=self.dry_run,
+            next_run=self._next_run(),
+        )
+        return True
+
+    def _load(self) -> Setup:
+        assert self._reload is not None
+        fresh = self._reload()
+        if fresh.config.schedule is None:
+            raise UserError(
+                f"{fresh.config.source}: schedule: the daemon needs a schedule and the config "
+                "has none now: add one back"
+            )
+        return fresh
+
+    def _reschedule(self, config: Config) -> None:
+        assert config.schedule is not None  # _load checked
+        trigger = build_trigger(config.schedule, self._clock())
+        self._scheduler.reschedule_job(PASS_JOB_ID, trigger=trigger)
+
+    def _reload_failed(
+        self, by: str, old: Setup, problems: list[str], *, exc_info: bool = False
+    ) -> None:
+        self._tell_reload("config_reload_failed", lambda watcher: watcher.config_reload_failed())
+        _log.error(
+            "config.reload_failed",
+            signal=by,
+            config=old.config.source,
+            errors=problems,
+            message="the daemon goes on with the config and token it had; fix the problems and "
+            "reload again",
+            exc_info=exc_info,
+        )
+
+    def _tell_reload(self, method: str, tell: Callable[[ReloadWatcher], None]) -> None:
+        for watcher in self._on_reload:
+            try:
+                tell(watcher)
+            except Exception as error:  # monitoring never stops the daemon
+                _log.warning(
+                    "hook.failed",
+                    hook=type(watcher).__name__,
+                    method=method,
+                    message=f"{type(error).__name__}: {error} (the daemon goes on)",
+                )
+
     # --- the scheduler ----------------------------------------------------------------------
 
     def _on_started(self, _event: object) -> None:
@@ -492,7 +655,7 @@ class Daemon:
                 _log.warning(
                     "hook.failed",
                     hook=type(watcher).__name__,
-                    event="pass_skipped",
+                    method="pass_skipped",
                     message=f"{type(error).__name__}: {error} (the daemon goes on)",
                 )
 
@@ -515,3 +678,41 @@ class Daemon:
         job = self._scheduler.get_job(PASS_JOB_ID)
         moment = getattr(job, "next_run_time", None)
         return moment.isoformat() if isinstance(moment, datetime) else None
+
+
+# --- reloading, the pure parts --------------------------------------------------------------
+
+
+def _problems(error: Exception) -> list[str]:
+    """What a failed reload says: the config's problems (file:line: key.path: what), or why the
+    token or state_dir cannot be used."""
+    if isinstance(error, ConfigError):
+        return list(error.problems)
+    if isinstance(error, UserError):
+        return list(error.lines)
+    return [str(error)]
+
+
+def _keep_restart_only(old: Setup, fresh: Setup) -> tuple[Setup, tuple[str, ...]]:
+    """`fresh`, with the keys that only a restart applies as `old` has them, and those that
+    differed. metrics.listen: the endpoint is bound once, before the scheduler starts."""
+    listen = old.config.metrics.listen
+    if fresh.config.metrics.listen == listen:
+        return fresh, ()
+    metrics = fresh.config.metrics.model_copy(update={"listen": listen})
+    config = fresh.config.model_copy(update={"metrics": metrics})
+    return replace(fresh, config=config), ("metrics.listen",)
+
+
+def _trigger_of(config: Config) -> tuple[object, ...]:
+    """What the pass job's trigger is built from (run_on_start only matters at start)."""
+    schedule = config.schedule
+    if schedule is None:
+        return ()
+    return (schedule.cron, schedule.interval, schedule.timezone, schedule.jitter)
+
+
+def _credential_changed(old: Secret | None, new: Secret | None) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return old.reveal() != new.reveal()

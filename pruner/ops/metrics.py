@@ -12,6 +12,8 @@ Three kinds of series:
   `metrics.per_server`), computed when scraped from the newest backups the last pass listed, so
   that they keep growing between passes when backups stop, like the problem they report.
 
+The daemon adds `ReloadMetrics`: how its config reloads (SIGHUP) went.
+
 Labels never hold backup ids: a series per backup would grow without bound.
 """
 
@@ -38,21 +40,24 @@ from pruner.engine.models import Group, Resource
 from pruner.engine.planner import is_stale, newest_unprotected_before
 from pruner.engine.results import DONE, PassResult
 from pruner.engine.units import Duration
-from pruner.errors import EXIT_CAPPED, EXIT_OK
+from pruner.errors import EXIT_CAPPED, EXIT_OK, EXIT_REFUSED
 from pruner.passes.state import write_json_atomically
 
 __all__ = [
     "BACKUP_STATES",
+    "RELOAD_RESULTS",
     "RUN_RESULTS",
     "MetricsServer",
     "PassMetrics",
+    "ReloadMetrics",
     "new_registry",
     "previous_success",
     "run_result",
     "write_textfile",
 ]
 
-RUN_RESULTS = ("ok", "capped", "incomplete", "interrupted", "failed", "skipped")
+RUN_RESULTS = ("ok", "capped", "refused", "incomplete", "interrupted", "failed", "skipped")
+RELOAD_RESULTS = ("ok", "failed")
 BACKUP_STATES = ("kept", "protected", "unmanaged", "orphan", "deleted", "failed", "would_delete")
 _RESOURCES: tuple[Resource, ...] = ("backups", "snapshots")
 _NO_ANSWER = "none"  # the `code` of an API attempt that got no HTTP answer
@@ -73,6 +78,8 @@ def run_result(result: PassResult) -> str:
         return "ok"
     if result.exit_code == EXIT_CAPPED:
         return "capped"
+    if result.exit_code == EXIT_REFUSED:
+        return "refused"
     return "incomplete"
 
 
@@ -116,7 +123,8 @@ class PassMetrics:
         self._listed = False  # the ages are only known after a pass listed something
         self._observed = False
         self._define(registry, version)
-        registry.register(_AgeCollector(self, per_server=config.metrics.per_server))
+        self._ages = _AgeCollector(self, per_server=config.metrics.per_server)
+        registry.register(self._ages)
 
     def _define(self, registry: CollectorRegistry, version: str) -> None:
         def gauge(name: str, doc: str, labels: Iterable[str] = ()) -> Gauge:
@@ -167,6 +175,9 @@ class PassMetrics:
         )
         for result in RUN_RESULTS:  # every series exists from the start, so rate() sees the 1st
             self.runs.labels(result)
+        self._label_resources()
+
+    def _label_resources(self) -> None:
         for resource in self._resources:
             self.deleted.labels(resource)
             self.deletion_failures.labels(resource)
@@ -205,6 +216,21 @@ class PassMetrics:
     def pass_skipped(self) -> None:
         """A tick found another pass holding the lock (the daemon's `skipped`)."""
         self.runs.labels("skipped").inc()
+
+    # --- the daemon's reloads (pruner.ops.daemon.ReloadWatcher) ----------------------------
+
+    def config_reloaded(self, config: Config) -> None:
+        """Follow the config now in use: its policies (their stale_after), calendar, resources
+        and metrics.per_server. The counters go on."""
+        with self._lock:
+            self._zone = config.timezone
+            self._policies = {policy.name: policy for policy in config.policies}
+            self._resources = tuple(dict.fromkeys(policy.resource for policy in config.policies))
+        self._ages.per_server = config.metrics.per_server
+        self._label_resources()
+
+    def config_reload_failed(self) -> None:
+        """The config in use stays, and so does what these metrics follow."""
 
     @property
     def observed(self) -> bool:
@@ -310,15 +336,15 @@ class _AgeCollector(Collector):
 
     def __init__(self, metrics: PassMetrics, *, per_server: bool) -> None:
         self._metrics = metrics
-        self._per_server = per_server
+        self.per_server = per_server  # a reload may change it
 
     def describe(self) -> Iterable[Metric]:
-        oldest, stale, per_server = self._families(per_server=self._per_server)
+        oldest, stale, per_server = self._families(per_server=self.per_server)
         return [oldest, stale, *per_server]
 
     def collect(self) -> Iterable[Metric]:
         now, newest, listed = self._metrics.ages()
-        oldest, stale, per_server = self._families(per_server=self._per_server)
+        oldest, stale, per_server = self._families(per_server=self.per_server)
         if not listed:
             yield from (oldest, stale, *per_server)
             return
@@ -360,6 +386,46 @@ class _AgeCollector(Collector):
             labels=["resource", "server", "hostname"],
         )
         return oldest, stale, (servers,) if per_server else ()
+
+
+# --- the daemon's reloads ---------------------------------------------------------------------
+
+
+class ReloadMetrics:
+    """How the daemon's config reloads went (a pruner.ops.daemon.ReloadWatcher). The config
+    read at start counts as the first success: `clock` (aware) says when."""
+
+    def __init__(self, registry: CollectorRegistry, *, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self.reloads = Counter(
+            "pruner_config_reloads_total",
+            "Config reloads (SIGHUP) by result: ok, or failed (the config in use stays)",
+            labelnames=("result",),
+            registry=registry,
+        )
+        self.successful = Gauge(
+            "pruner_config_last_reload_successful",
+            "1 when the last reload (or the start) took the config; 0 when it failed",
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "pruner_config_last_reload_success_timestamp_seconds",
+            "When the config in use was read: the start or the last successful reload",
+            registry=registry,
+        )
+        for result in RELOAD_RESULTS:
+            self.reloads.labels(result)
+        self.successful.set(1)
+        self.last_success.set(clock().timestamp())
+
+    def config_reloaded(self, config: Config) -> None:
+        self.reloads.labels("ok").inc()
+        self.successful.set(1)
+        self.last_success.set(self._clock().timestamp())
+
+    def config_reload_failed(self) -> None:
+        self.reloads.labels("failed").inc()
+        self.successful.set(0)
 
 
 # --- exposition -----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Health pings in the style of healthchecks.io: a PassHooks that tells URLs how passes go.
 
 For each URL of `notify.urls`: `<url>/start` when a pass starts, `<url>` when it succeeds (exit
-0), `<url>/fail` when it fails (exit 1 or 3, or an error raised). Success and failure carry the
-pass summary as a short text body; the monitor alerts when a ping is late or a failure comes.
+0), `<url>/fail` when it fails (exit 1 or 3, or an error raised). Success carries the pass
+summary as a short text body; failure the alert paragraph (pruner.report.alert: which cap, the
+numbers, what to do) above it. A pass that succeeded but left something for a person (a stale
+server) first sends the paragraph to `<url>/log`, an event that does not change the check's
+state. The monitor alerts when a ping is late or a failure comes.
 
 A ping that fails (no answer, a timeout, an HTTP error) is a `notify.failed` warning, never a
 failed pass. Dry runs ping nothing unless `notify.on_dry_run`. The pings use their own HTTP
@@ -12,6 +15,7 @@ healthchecks.io URL is as good as a password for its check): only `notify.urls[i
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
@@ -23,6 +27,7 @@ import structlog
 from pruner import __version__
 from pruner.config.schema import NotifySettings
 from pruner.errors import EXIT_OK
+from pruner.report.alert import alert_of
 from pruner.report.pass_summary import PassSummary
 
 if TYPE_CHECKING:
@@ -30,8 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BODY_LIMIT", "Notifier", "Ping", "ping_url", "summary_text"]
 
-Ping = Literal["start", "success", "fail"]
-BODY_LIMIT = 2000  # characters of a ping body: a summary, not a report
+Ping = Literal["start", "success", "fail", "log"]
+# Characters of a ping body: a summary, not a report (healthchecks.io keeps 100 kB of a body,
+# some self-hosted instances 10 kB).
+BODY_LIMIT = 2000
 _SHOWN_FAILURES = 5
 _USER_AGENT = f"pruner/{__version__} (health ping)"
 
@@ -39,7 +46,8 @@ _log = structlog.get_logger("pruner.notify")
 
 
 def ping_url(url: str, ping: Ping) -> str:
-    """`url` with `/start` or `/fail` appended to its path (a query string stays at the end)."""
+    """`url` with `/start`, `/fail` or `/log` appended to its path (a query string stays at the
+    end)."""
     if ping == "success":
         return url
     parts = urlsplit(url)
@@ -47,12 +55,23 @@ def ping_url(url: str, ping: Ping) -> str:
 
 
 class Notifier:
-    """Pings `settings.urls` at the start and end of each pass (a pruner.passes.hooks.PassHooks)."""
+    """Pings `settings.urls` at the start and end of each pass (a pruner.passes.hooks.PassHooks).
+
+    `host` names this machine in the alert (default: its hostname); `max_deletions_per_run` is
+    the configured run cap, which the alert names when it trips.
+    """
 
     def __init__(
-        self, settings: NotifySettings, *, session: requests.Session | None = None
+        self,
+        settings: NotifySettings,
+        *,
+        host: str | None = None,
+        max_deletions_per_run: int | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.settings = settings
+        self._host = host if host is not None else socket.gethostname()
+        self._run_cap = max_deletions_per_run
         self._session = session if session is not None else requests.Session()
         self._session.headers["User-Agent"] = _USER_AGENT
         self._timeout = settings.timeout.total_seconds()
@@ -74,16 +93,25 @@ class Notifier:
     def pass_finished(self, result: PassResult) -> None:
         with self._lock:
             self._dry_runs.pop(result.run_id, None)
-        if self._wanted(result.dry_run):
-            ping: Ping = "success" if result.exit_code == EXIT_OK else "fail"
-            self._ping_all(ping, summary_text(result))
+        if not self._wanted(result.dry_run):
+            return
+        alert = alert_of(result, host=self._host, max_deletions_per_run=self._run_cap)
+        summary = summary_text(result)
+        if result.exit_code != EXIT_OK:
+            lead = f"{alert.paragraph}\n\n" if alert is not None else ""
+            self._ping_all("fail", _limited(lead + summary))
+            return
+        if alert is not None:
+            self._ping_all("log", _limited(f"{alert.paragraph}\n"))
+        self._ping_all("success", summary)
 
     def pass_failed(self, run_id: str, error: BaseException) -> None:
         with self._lock:
             dry_run = self._dry_runs.pop(run_id, False)
         if self._wanted(dry_run):
             message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
-            self._ping_all("fail", _limited(f"pruner pass {run_id} failed: {message}\n"))
+            text = f"pruner on {self._host}: pass {run_id} failed: {message}\n"
+            self._ping_all("fail", _limited(text))
 
     def _wanted(self, dry_run: bool) -> bool:
         return not dry_run or self.settings.on_dry_run

@@ -42,6 +42,11 @@ class Notifier:
         """One line for `systemctl status`, e.g. the last pass's outcome."""
         return self.send(_message(None, text))
 
+    def reloading(self, monotonic_usec: int) -> bool:
+        """A reload begins; `ready` ends it. MONOTONIC_USEC (CLOCK_MONOTONIC, in microseconds)
+        is what Type=notify-reload (systemd 253) asks for; older systemd ignores it."""
+        return self.send(f"RELOADING=1\nMONOTONIC_USEC={monotonic_usec}")
+
     def stopping(self, status: str | None = None) -> bool:
         return self.send(_message("STOPPING=1", status))
 

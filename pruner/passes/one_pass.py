@@ -7,9 +7,14 @@ its `run_id`; one `pass.summary` event ends it (the full plan goes to
 state_dir/last-plan.json, not to the log).
 
 Exit codes, first match wins: 1 when the pass is incomplete (a listing, a deletion, a fatal API
-answer, a stop before the end, the plan file not written), 3 when a cap held deletions back (a
-dry run too: it returns what the real pass would), else 0. Stale, locked, unmanaged and orphaned
-servers are warnings.
+answer, a stop before the end, the plan file not written), 4 when `apply` refused its reviewed
+plan, 3 when a cap held deletions back (a dry run too: it returns what the real pass would),
+else 0. Stale, locked, unmanaged and orphaned servers are warnings.
+
+`pruner apply` is a pass with a `review` (pruner.engine.review): once the lock is held, a plan
+too old or made under another config is refused before anything is listed; after listing, the
+planner carries out only the reviewed deletions, and a plan the current policy disagrees with
+is refused before anything is deleted.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -29,18 +34,21 @@ from typing import Any, Protocol
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from pruner.config.digest import config_sha256, plan_origin
 from pruner.config.schema import Config
 from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.engine.results import CAP_GUARDS, Execution, PassResult
+from pruner.engine.review import CAP_HINT, Review, ReviewOutcome
 from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
-from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK
+from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED
 from pruner.passes.audit import AuditTrail
 from pruner.passes.executor import execute
 from pruner.passes.hooks import FannedOut, PassHooks
 from pruner.passes.lock import PassLock
 from pruner.passes.pending import PendingDeletions, forget_pending, load_pending, record_pending
+from pruner.passes.review import log_review
 from pruner.passes.state import (
     LAST_PLAN,
     PENDING_FILE,
@@ -48,7 +56,7 @@ from pruner.passes.state import (
     write_json_atomically,
 )
 from pruner.report.pass_summary import PassSummary
-from pruner.report.plan_json import plan_to_json
+from pruner.report.plan_json import PlanOrigin, plan_to_json
 from pruner.report.problems import problem_scope
 from pruner.report.summary import Summary, summarize
 from pruner.vpsbg.client import ApiClient
@@ -109,6 +117,7 @@ def run_pass(
     hooks: Sequence[PassHooks] = (),
     timer: TimerFactory = threading.Timer,
     scope: Scope | None = None,
+    review: Review | None = None,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
@@ -133,6 +142,9 @@ def run_pass(
 
     `scope` (`--server`, `--policy`): the pass lists everything, and decides, deletes and
     records (pending.json) only the groups in scope; the caps count those alone.
+
+    `review` makes it `pruner apply`: it deletes the reviewed plan's deletions that the fresh
+    listing and the current policy confirm, or refuses the plan (exit 4); see the module doc.
     """
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
@@ -176,6 +188,7 @@ def run_pass(
             started=time.monotonic(),
             deadline=deadline,
             scope=scope,
+            review=review,
         )
         try:
             result = one.run()
@@ -244,10 +257,14 @@ class _Pass:
     started: float
     deadline: _Deadline
     scope: Scope | None
+    review: Review | None
 
     def run(self) -> PassResult:
         resources = tuple(dict.fromkeys(policy.resource for policy in self.config.policies))
         self._log_start(resources)
+        refused = self._refused_before_listing()
+        if refused is not None:
+            return self._ended_unlisted(resources, refused)
         try:
             listing = fetch_listing(self.client, resources)
         except PassInterrupted:
@@ -268,11 +285,16 @@ class _Pass:
             allow_large_deletions=self.allow_large_deletions,
             two_phase=self._two_phase(pending),
             scope=self.scope,
+            **_reviewing(self.review),
         )
         summary = summarize(plan)  # of the plan as decided: completeness and guards
         _log_problems(plan, self.config, self.log)
+        review = self._reviewed(listing, plan)
+        if review is not None:
+            plan = replace(plan, problems=(*plan.problems, *review.problems))
         recorded = self._record_pending(plan, pending)
-        execution = self._carry_out(plan) if recorded else None
+        may_delete = recorded and (review is None or not review.refused)
+        execution = self._carry_out(plan) if may_delete else None
         if execution is not None:
             plan = execution.plan
         failures = list(_failures(plan, summary, execution, self.deadline.why_stopped()))
@@ -287,7 +309,46 @@ class _Pass:
             execution,
             failures,
             interrupted=execution is not None and execution.interrupted,
+            review=review,
         )
+
+    def _refused_before_listing(self) -> ReviewOutcome | None:
+        """`apply`: the outcome of a plan too old or made under another config; None when
+        the pass goes on to list."""
+        if self.review is None:
+            return None
+        refusals = self.review.refusals(
+            now=self.clock(),
+            config_sha256=config_sha256(self.config),
+            api_base_url=self.config.api.base_url,
+        )
+        if not refusals:
+            return None
+        outcome = ReviewOutcome.refused_unlisted(self.review.plan, refusals)
+        log_review(outcome, self.review.plan, self.log)
+        return outcome
+
+    def _reviewed(self, listing: Listing, plan: Plan) -> ReviewOutcome | None:
+        """`apply`: what became of the reviewed deletions in `plan`, logged."""
+        if self.review is None:
+            return None
+        outcome = self.review.outcome(listing, plan)
+        log_review(outcome, self.review.plan, self.log)
+        return outcome
+
+    def _ended_unlisted(self, resources: tuple[Resource, ...], review: ReviewOutcome) -> PassResult:
+        """`apply` refused its plan before listing: an empty plan that says why."""
+        generated_at = self.clock()
+        plan = Plan(
+            generated_at=generated_at,
+            now=self.fixed_now or generated_at,
+            dry_run=self.dry_run,
+            groups=(),
+            problems=review.problems,
+            scope=self.scope,
+        )
+        listing = Listing(backups=(), servers=None, resources=frozenset(resources))
+        return self._finish(plan, listing, None, [], interrupted=False, review=review)
 
     def _ended_while_listing(
         self,
@@ -326,15 +387,17 @@ class _Pass:
         *,
         interrupted: bool,
         key_refused: bool = False,
+        review: ReviewOutcome | None = None,
     ) -> PassResult:
         """Record the pass (last-plan.json), log its summary, and return its result."""
         if self.write_state and not self._record(plan, execution):
             failures.append(f"state_dir {self.config.state_dir}: {LAST_PLAN} was not written")
+        refused = review is not None and review.refused
         result = PassResult(
             run_id=self.run_id,
             plan=plan,
             outcomes=execution.outcomes if execution is not None else (),
-            exit_code=self._exit_code(plan, failures),
+            exit_code=self._exit_code(plan, failures, refused=refused),
             interrupted=interrupted,
             duration=self._duration(),
             dry_run=self.dry_run,
@@ -345,6 +408,7 @@ class _Pass:
             deadline_reached=interrupted and self.deadline.reached.is_set(),
             listed=len(listing.backups),
             servers=len(listing.servers) if listing.servers is not None else None,
+            review=review,
         )
         self._log_summary(result)
         return result
@@ -406,9 +470,11 @@ class _Pass:
             max_consecutive_failures=self.config.safety.max_consecutive_failures,
         )
 
-    def _exit_code(self, plan: Plan, failures: list[str]) -> int:
+    def _exit_code(self, plan: Plan, failures: list[str], *, refused: bool) -> int:
         if failures:
             return EXIT_INCOMPLETE
+        if refused:
+            return EXIT_REFUSED
         capped = any(g.guard in CAP_GUARDS and g.blocked_deletions for g in plan.groups)
         if capped and self.execute:
             return EXIT_CAPPED
@@ -417,7 +483,13 @@ class _Pass:
     def _record(self, plan: Plan, execution: Execution | None) -> bool:
         """Write last-plan.json; whether it was written."""
         path = self.config.state_dir / LAST_PLAN
-        document = last_plan_document(plan, self.run_id, execution, executed=not self.dry_run)
+        document = last_plan_document(
+            plan,
+            self.run_id,
+            execution,
+            executed=not self.dry_run,
+            origin=plan_origin(self.config),
+        )
         try:
             write_json_atomically(path, document)
         except OSError as error:
@@ -456,6 +528,13 @@ class _Pass:
         emit("pass.summary", **fields)
 
 
+def _reviewing(review: Review | None) -> dict[str, Any]:
+    """build_plan's arguments for `apply`: only the reviewed deletions, and its own hint."""
+    if review is None:
+        return {}
+    return {"revise": review.revise, "cap_hint": CAP_HINT}
+
+
 def _failures(
     plan: Plan, summary: Summary, execution: Execution | None, why_stopped: str
 ) -> Iterator[str]:
@@ -479,11 +558,16 @@ def _failures(
 
 
 def last_plan_document(
-    plan: Plan, run_id: str, execution: Execution | None, *, executed: bool
+    plan: Plan,
+    run_id: str,
+    execution: Execution | None,
+    *,
+    executed: bool,
+    origin: PlanOrigin | None = None,
 ) -> dict[str, Any]:
     """The plan JSON (docs/plan-json.md) of a pass, plus `run_id`, and for a real pass an
     `outcome` on each delete decision and an `execution` block with the counts."""
-    document = plan_to_json(plan)
+    document = plan_to_json(plan, origin=origin)
     document["run_id"] = run_id
     if not executed:
         return document

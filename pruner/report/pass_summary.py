@@ -12,6 +12,7 @@ from typing import Any
 
 from pruner.engine.planner import LARGE_DELETIONS_HINT
 from pruner.engine.results import CAP_GUARDS, PassResult
+from pruner.engine.review import CAP_HINT
 from pruner.report.summary import Summary, summarize
 
 __all__ = ["PassSummary"]
@@ -76,6 +77,10 @@ class PassSummary:
             fields["would_free"] = plan.size_freed
         if result.failures:
             fields["failures"] = list(result.failures)
+        if result.review is not None:  # `pruner apply`
+            fields["reviewed"] = result.review.reviewed
+            fields["reviewed_skipped"] = len(result.review.skipped)
+            fields["refused"] = result.review.refused
         return fields
 
     def sentence(self) -> str:
@@ -103,9 +108,10 @@ class PassSummary:
         if not result.blocked_by_caps:
             return None
         guards = sorted({g.guard for g in result.plan.groups if g.guard in CAP_GUARDS} - {None})
+        hint = CAP_HINT if result.review is not None else LARGE_DELETIONS_HINT
         return (
             f"Caps held back {result.blocked_by_caps} deletion(s) "
-            f"({', '.join(map(str, guards))}): {LARGE_DELETIONS_HINT}"
+            f"({', '.join(map(str, guards))}): {hint}"
         )
 
     def failures(self, shown: int | None = None) -> Iterator[str]:

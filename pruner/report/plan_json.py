@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any, TextIO
 
@@ -15,23 +16,41 @@ from pruner.engine.reasons import Reason, texts
 from pruner.report.problems import problem_entry
 from pruner.report.summary import Summary, Tally, summarize
 
-__all__ = ["SCHEMA", "plan_to_json", "write_plan_json"]
+__all__ = ["SCHEMA", "PlanOrigin", "plan_to_json", "write_plan_json"]
 
 SCHEMA = "pruner.plan/v1"
 _CHUNK = 10_000  # decision lines per write
 
 
-def plan_to_json(plan: Plan, summary: Summary | None = None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PlanOrigin:
+    """What a plan was made under, for `pruner apply` to check: the config's fingerprint
+    (pruner.config.digest) and the API its backups were listed from."""
+
+    config_sha256: str
+    api_base_url: str
+
+
+def plan_to_json(
+    plan: Plan, summary: Summary | None = None, *, origin: PlanOrigin | None = None
+) -> dict[str, Any]:
     """The plan as docs/plan-json.md documents it: every decision, group and problem."""
-    document = _head(plan)
+    document = _head(plan, origin)
     document["decisions"] = [entry for group in plan.groups for entry in _decision_entries(group)]
     document.update(_tail(plan, summary or summarize(plan)))
     return document
 
 
-def write_plan_json(plan: Plan, stream: TextIO, summary: Summary | None = None) -> None:
-    """Write `plan_to_json(plan)` to `stream`, one decision per line, without building it whole."""
-    head = json.dumps(_head(plan))
+def write_plan_json(
+    plan: Plan,
+    stream: TextIO,
+    summary: Summary | None = None,
+    *,
+    origin: PlanOrigin | None = None,
+) -> None:
+    """Write `plan_to_json(plan, summary, origin=origin)` to `stream`, one decision per line,
+    without building it whole."""
+    head = json.dumps(_head(plan, origin))
     stream.write(head[:-1] + ', "decisions": [')
     separator = "\n"
     reasons_json: dict[tuple[Reason, ...], str] = {}  # the same reasons recur across servers
@@ -87,14 +106,18 @@ def _json_text(value: str | None) -> str:
     return "null" if value is None else _quote(value)
 
 
-def _head(plan: Plan) -> dict[str, Any]:
-    return {
+def _head(plan: Plan, origin: PlanOrigin | None) -> dict[str, Any]:
+    head: dict[str, Any] = {
         "schema": SCHEMA,
         "generated_at": plan.generated_at.isoformat(),
         "now": plan.now.isoformat(),
         "dry_run": plan.dry_run,
-        "scope": None if plan.scope is None else plan.scope.as_json(),
     }
+    if origin is not None:
+        head["config_sha256"] = origin.config_sha256
+        head["api_base_url"] = origin.api_base_url
+    head["scope"] = None if plan.scope is None else plan.scope.as_json()
+    return head
 
 
 def _tail(plan: Plan, summary: Summary) -> dict[str, Any]:

@@ -17,7 +17,7 @@ __all__ = ["PLAN_SCHEMA"]
 _BUCKET = r"[0-9]{4}(?:-W[0-9]{2}|-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2})?)?)?"
 _REASON = "|".join(
     (
-        "keep_all|not_selected|unmanaged|orphan",
+        "keep_all|not_selected|unmanaged|orphan|unreviewed|forced",
         "keep_last:[1-9][0-9]*",
         f"(?:{'|'.join(COUNT_RULES[1:])}):{_BUCKET}(?::oldest)?",
         "keep_within:.+",
@@ -154,6 +154,13 @@ PLAN_SCHEMA: dict[str, Any] = {
             ),
             "problems": {"type": "array", "items": _PROBLEM},
         },
-        {"run_id": {"type": "string"}, "execution": _EXECUTION, "scope": _SCOPE},
+        {
+            # pruner.config.digest: the config the plan was made under, for `pruner apply`
+            "config_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "api_base_url": {"type": "string", "pattern": "^https?://"},
+            "run_id": {"type": "string"},
+            "execution": _EXECUTION,
+            "scope": _SCOPE,
+        },
     ),
 }

@@ -130,10 +130,14 @@ _DEFAULT_STATUSES = frozenset({"active", "suspended"})
 class _Route(NamedTuple):
     resource: Literal["backups", "snapshots", "servers"]
     item_id: int | None
+    delete_moved: bool = False  # this resource's DELETE is served elsewhere (move_delete_path)
+    delete_only: bool = False  # the path a DELETE was moved to
 
     @property
     def methods(self) -> tuple[str, ...]:
-        if self.resource != "servers" and self.item_id is not None:
+        if self.delete_only:
+            return ("DELETE",)
+        if self.resource != "servers" and self.item_id is not None and not self.delete_moved:
             return ("GET", "HEAD", "DELETE")
         return ("GET", "HEAD")
 
@@ -295,6 +299,7 @@ class Simulator:
         }
         self._counters = _backup_counters(self._items["backups"])
         self._scripts: dict[tuple[str, str], deque[ScriptedResponse]] = {}
+        self._moved_deletes: dict[SimResource, re.Pattern[str]] = {}
         self._callbacks: list[Callable[[str, str], None]] = []
         self._fault_count = 0
         self._appear_consumed: tuple[Faults, int] | None = None
@@ -357,6 +362,15 @@ class Simulator:
         """Call `callback(method, path)` at the start of every request, in the handler thread."""
         with self._lock:
             self._callbacks.append(callback)
+
+    def move_delete_path(self, resource: SimResource, template: str) -> None:
+        """VPSBG moved where `resource` is deleted: from now on a DELETE goes to `template`
+        (under /v1, `{id}` standing for the id, e.g. "/backups/{id}/delete"), and the old path
+        answers 405, as Laravel does for a route that keeps its GET."""
+        head, _, tail = template.partition("{id}")
+        pattern = re.compile(f"^/v1{re.escape(head)}([0-9]+){re.escape(tail)}$")
+        with self._lock:
+            self._moved_deletes[resource] = pattern
 
     def request_count(self, method: str | None = None, path: str | None = None) -> int:
         with self._lock:
@@ -440,7 +454,7 @@ class Simulator:
         *,
         faults: bool,
     ) -> _Response:
-        route = _route(path)
+        route = self._route(path)
         if route is None:
             return _message(404, f"The route {path.lstrip('/')} could not be found.")
         if method not in route.methods:
@@ -463,6 +477,18 @@ class Simulator:
             return fault
         response = self._resource(method, route, query, faults=faults)
         return self._garble(response) if fault == "garbage" else response
+
+    def _route(self, path: str) -> _Route | None:
+        with self._lock:
+            moved = dict(self._moved_deletes)
+        for resource, pattern in moved.items():
+            found = pattern.match(path)
+            if found is not None:
+                return _Route(resource, int(found[1]), delete_only=True)
+        route = _route(path)
+        if route is not None and route.resource in moved:
+            return route._replace(delete_moved=True)
+        return route
 
     def _fault(self, method: str) -> _Response | Literal["garbage"] | None:
         faults = self.faults

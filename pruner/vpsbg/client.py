@@ -29,7 +29,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from pruner import __version__
-from pruner.config.schema import ApiSettings
+from pruner.config.schema import ApiSettings, DeletePaths
 from pruner.engine.models import Resource
 from pruner.engine.results import DeleteOutcome, DeleteResult
 from pruner.vpsbg.errors import (
@@ -232,6 +232,7 @@ class ApiClient:
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         max_pages: int = _DEFAULTS.max_pages,
+        paths: DeletePaths = _DEFAULTS.paths,
     ) -> None:
         if timeout <= 0 or retries < 0 or backoff < 0 or retry_after_cap < 0:
             raise ValueError("timeout must be > 0; retries, backoff and retry_after_cap >= 0")
@@ -257,6 +258,7 @@ class ApiClient:
         self._wall_clock = wall_clock  # only for a Retry-After date when the answer has no Date
         self._monotonic = monotonic  # for each request's deadline
         self._max_pages = max_pages
+        self._paths = paths
 
     @classmethod
     def from_settings(cls, api: ApiSettings, token: Secret, **options: Any) -> ApiClient:
@@ -269,6 +271,7 @@ class ApiClient:
             backoff=api.backoff.total_seconds(),
             concurrency=api.concurrency,
             max_pages=api.max_pages,
+            paths=api.paths,
             **options,
         )
 
@@ -397,13 +400,16 @@ class ApiClient:
     # --- single requests ----------------------------------------------------------------------
 
     def delete(self, resource: Resource, item_id: int) -> DeleteOutcome:
-        """DELETE one backup or snapshot. 2xx: deleted; 404: already gone; 423 after every
-        retry: locked (not done); anything else after retries: failed. 401/403 raise."""
+        """DELETE one backup or snapshot at its path in api.paths. 2xx: deleted; 404: already
+        gone; 423 after every retry: locked (not done); anything else after retries: failed.
+        401/403 raise."""
         if resource not in _DELETABLE:
             raise ValueError(f"cannot delete {resource!r}: only {' and '.join(_DELETABLE)}")
         if type(item_id) is not int or item_id < 0:
             raise ValueError(f"{resource} id must be a non-negative integer, not {item_id!r}")
-        answer: _Answer[object] = self._request("DELETE", f"/{resource}/{item_id}")
+        template = self._paths.backups if resource == "backups" else self._paths.snapshots
+        path = template.replace("{id}", str(item_id))
+        answer: _Answer[object] = self._request("DELETE", path)
         result: DeleteResult
         if answer.ok:
             result, message = "deleted", f"deleted (HTTP {answer.status})"

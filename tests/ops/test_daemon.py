@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import threading
@@ -17,15 +18,17 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from structlog.testing import capture_logs
 
 from pruner.cli import main as cli_main
-from pruner.config.load import parse_config
+from pruner.config.load import ConfigError, parse_config
 from pruner.config.schema import Config, ScheduleSettings
 from pruner.engine.models import Plan
 from pruner.engine.results import PassResult
+from pruner.errors import UserError
 from pruner.ops.daemon import (
     HEARTBEAT_JOB_ID,
     PASS_JOB_ID,
     Daemon,
     Scheduler,
+    Setup,
     build_trigger,
     default_scheduler,
     heartbeat_job,
@@ -35,7 +38,7 @@ from pruner.ops.heartbeat import Heartbeat, RunningPass, check
 from pruner.ops.sdnotify import Notifier
 from pruner.ops.signals import stop_on_signals
 from pruner.passes.lock import LockHeld
-from pruner.vpsbg.errors import ApiAuthError, PassInterrupted
+from pruner.vpsbg.errors import ApiAuthError, PassInterrupted, TokenMissing
 from pruner.vpsbg.token import Secret
 
 SOFIA = ZoneInfo("Europe/Sofia")
@@ -117,6 +120,7 @@ class FakeScheduler:
         self.listeners: list[tuple[Callable[[Any], None], int]] = []
         self.started = False
         self.shutdowns = 0
+        self.rescheduled: list[tuple[str, Any]] = []
 
     def add_job(self, func: Callable[[], None], **options: Any) -> None:
         self.jobs[options["id"]] = options
@@ -127,6 +131,9 @@ class FakeScheduler:
 
     def get_job(self, job_id: str) -> None:
         return None
+
+    def reschedule_job(self, job_id: str, **options: Any) -> None:
+        self.rescheduled.append((job_id, options["trigger"]))
 
     def start(self) -> None:
         self.started = True
@@ -145,9 +152,11 @@ class Passes:
     def __init__(self, *steps: object) -> None:
         self.steps = list(steps)
         self.calls: list[dict[str, Any]] = []
+        self.configs: list[Config] = []
 
     def __call__(self, config: Config, **options: Any) -> PassResult:
         self.calls.append(options)
+        self.configs.append(config)
         step = self.steps.pop(0) if self.steps else result()
         if callable(step) and not isinstance(step, PassResult):
             step = step(options)
@@ -430,6 +439,21 @@ def test_tick_skips_with_a_warning_when_another_pass_holds_the_lock(config: Conf
     assert (daemon.tally.passes, daemon.tally.skipped, daemon.tally.failed) == (0, 1, 0)
 
 
+def test_tick_a_skip_watcher_that_raises_is_a_warning_and_the_tick_ends(config: Config) -> None:
+    class Broken:
+        def pass_skipped(self) -> None:
+            raise RuntimeError("watcher bug")
+
+    daemon = make_daemon(config, Passes(LockHeld("held")), on_skipped=[Broken()])
+
+    with capture_logs() as logs:
+        daemon.tick()
+
+    failed = only(logs, "hook.failed")
+    assert (failed["hook"], failed["method"]) == ("Broken", "pass_skipped")
+    assert daemon.tally.skipped == 1
+
+
 @pytest.mark.parametrize("step", [PassInterrupted("stopped"), result(1, interrupted=True)])
 def test_tick_an_interrupted_pass_is_not_a_failure(config: Config, step: object) -> None:
     daemon = make_daemon(config, Passes(step))
@@ -593,6 +617,332 @@ def test_beat_a_failing_heartbeat_is_a_warning(config: Config) -> None:
         daemon.beat()
 
     assert only(logs, "daemon.heartbeat_failed")["error"] == "disk full"
+
+
+# --- reloading ----------------------------------------------------------------------------------
+
+
+def edited(config: Config, old: str, new: str) -> Config:
+    """`config` as its file would load with `old` replaced by `new`."""
+    text = CONFIG.format(state_dir=config.state_dir)
+    assert old in text, old
+    return parse_config(text.replace(old, new))
+
+
+class Reloads:
+    """A reload watcher that records what it is told."""
+
+    def __init__(self) -> None:
+        self.told: list[object] = []
+
+    def config_reloaded(self, config: Config) -> None:
+        self.told.append(config)
+
+    def config_reload_failed(self) -> None:
+        self.told.append("failed")
+
+
+def test_request_reload_the_next_pass_runs_with_the_new_config_and_token(config: Config) -> None:
+    fresh = edited(config, "keep_daily: 7", "keep_daily: 14")
+    old_token, new_token = Secret("old-t0ken"), Secret("new-t0ken")
+    passes = Passes()
+    daemon = make_daemon(
+        config, passes, token=old_token, reload=lambda: Setup(fresh, token=new_token)
+    )
+
+    daemon.tick()
+    with capture_logs() as logs:
+        daemon.request_reload(signal.SIGHUP)
+    daemon.tick()
+
+    assert passes.configs == [config, fresh]
+    assert [call["token"] for call in passes.calls] == [old_token, new_token]
+    reloaded = only(logs, "config.reloaded")
+    assert reloaded["log_level"] == "info"
+    assert reloaded["signal"] == "SIGHUP"
+    assert reloaded["changed"] == ["policies[0].keep_daily"]
+    assert reloaded["credential_changed"] is True
+    assert "new-t0ken" not in str(logs)
+
+
+def test_request_reload_mid_pass_the_pass_ends_with_the_config_it_started_with(
+    config: Config,
+) -> None:
+    fresh = edited(config, "dry_run: false", "dry_run: true")
+    old_hooks, new_hooks = (Reloads(),), (Reloads(),)
+    daemon: Daemon
+    seen: list[Config] = []
+
+    def reloading_midway(_options: dict[str, Any]) -> PassResult:
+        daemon.request_reload()
+        seen.append(daemon.config)
+        return result()
+
+    passes = Passes(reloading_midway, result())
+    daemon = make_daemon(
+        config,
+        passes,
+        hooks=old_hooks,
+        reload=lambda: Setup(fresh, hooks=new_hooks),
+    )
+
+    daemon.tick()
+    daemon.tick()
+
+    assert seen == [fresh]  # the daemon's config changed during the first pass
+    assert passes.configs == [config, fresh]  # but that pass ran on with the one it started with
+    assert [call["hooks"] for call in passes.calls] == [old_hooks, new_hooks]
+    assert [call["dry_run"] for call in passes.calls] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            ConfigError(["/etc/pruner/config.yaml:9: policies[0].keep_daily: must be an integer"]),
+            "/etc/pruner/config.yaml:9: policies[0].keep_daily: must be an integer",
+        ),
+        (
+            TokenMissing("api.token_file /etc/pruner/token is empty: put the API token in it"),
+            "api.token_file /etc/pruner/token is empty: put the API token in it",
+        ),
+        (
+            UserError("state_dir /nope: cannot be created", "schedule: needed"),
+            "state_dir /nope: cannot be created",
+        ),
+    ],
+)
+def test_request_reload_an_invalid_config_keeps_the_one_in_use_and_says_why(
+    config: Config, error: Exception, shown: str
+) -> None:
+    def broken() -> Setup:
+        raise error
+
+    passes = Passes()
+    watcher = Reloads()
+    daemon = make_daemon(config, passes, reload=broken, on_reload=[watcher])
+
+    with capture_logs() as logs:
+        daemon.request_reload(signal.SIGHUP)
+    daemon.tick()
+
+    assert passes.configs == [config]
+    failed = only(logs, "config.reload_failed")
+    assert failed["log_level"] == "error"
+    assert failed["errors"][0] == shown
+    assert failed["config"] == config.source
+    assert "config.reloaded" not in [entry["event"] for entry in logs]
+    assert watcher.told == ["failed"]
+    assert not daemon.stop.is_set()
+
+
+def test_request_reload_a_bug_in_the_reload_keeps_the_config_and_the_daemon(
+    config: Config,
+) -> None:
+    def buggy() -> Setup:
+        raise KeyError("oops")
+
+    passes = Passes()
+    daemon = make_daemon(config, passes, reload=buggy)
+
+    with capture_logs() as logs:
+        daemon.request_reload()
+    daemon.tick()
+
+    failed = only(logs, "config.reload_failed")
+    assert failed["errors"] == ["KeyError: 'oops'"]
+    assert failed["exc_info"] is True
+    assert passes.configs == [config]
+
+
+def test_request_reload_tells_its_watchers_the_new_config(config: Config) -> None:
+    fresh = edited(config, "keep_daily: 7", "keep_daily: 8")
+
+    class Broken:
+        def config_reloaded(self, config: Config) -> None:
+            raise RuntimeError("watcher bug")
+
+        def config_reload_failed(self) -> None:
+            raise RuntimeError("watcher bug")
+
+    watcher = Reloads()
+    daemon = make_daemon(
+        config, Passes(), reload=lambda: Setup(fresh), on_reload=[Broken(), watcher]
+    )
+
+    with capture_logs() as logs:
+        daemon.request_reload()
+
+    assert watcher.told == [fresh]
+    assert only(logs, "hook.failed")["method"] == "config_reloaded"
+    assert daemon.config is fresh
+
+
+def test_request_reload_of_a_new_schedule_reschedules_the_pass_job(config: Config) -> None:
+    fresh = edited(config, "30 3 * * *", "0 4 * * 1")
+    scheduler = FakeScheduler()
+    daemon = Daemon(
+        config,
+        dry_run=False,
+        clock=clock,
+        run_pass=Passes(),
+        scheduler_factory=lambda _zone: scheduler,
+        reload=lambda: Setup(fresh),
+    )
+
+    with capture_logs() as logs:
+        daemon.request_reload()
+
+    [(job_id, trigger)] = scheduler.rescheduled
+    assert job_id == PASS_JOB_ID
+    assert trigger.get_next_fire_time(None, NOW) == datetime(2026, 11, 30, 4, 0, tzinfo=SOFIA)
+    assert only(logs, "config.reloaded")["changed"] == ["schedule.cron"]
+
+
+def test_request_reload_that_cannot_reschedule_keeps_the_config_in_use(config: Config) -> None:
+    fresh = edited(config, "30 3 * * *", "0 4 * * 1")
+
+    class Refusing(FakeScheduler):
+        def reschedule_job(self, job_id: str, **options: Any) -> None:
+            raise LookupError(f"no job {job_id}")
+
+    passes = Passes()
+    daemon = Daemon(
+        config,
+        dry_run=False,
+        clock=clock,
+        run_pass=passes,
+        scheduler_factory=lambda _zone: Refusing(),
+        reload=lambda: Setup(fresh),
+    )
+
+    with capture_logs() as logs:
+        daemon.request_reload()
+    daemon.tick()
+
+    assert only(logs, "config.reload_failed")["errors"] == ["LookupError: no job pass"]
+    assert passes.configs == [config]
+
+
+def test_request_reload_of_policies_alone_keeps_the_schedule(config: Config) -> None:
+    fresh = edited(config, "keep_daily: 7", "keep_daily: 9")
+    scheduler = FakeScheduler()
+    daemon = Daemon(
+        config,
+        dry_run=False,
+        clock=clock,
+        run_pass=Passes(),
+        scheduler_factory=lambda _zone: scheduler,
+        reload=lambda: Setup(fresh),
+    )
+
+    daemon.request_reload()
+
+    assert scheduler.rescheduled == []
+
+
+def test_run_a_reload_moves_the_next_pass_to_the_new_schedule(config: Config) -> None:
+    """A real scheduler ticking every 10 ms; a reload mid-pass moves it to 04:00 Sofia time."""
+    fresh = edited(config, "30 3 * * *", "0 4 * * *")
+    daemon: Daemon
+
+    def reloading(_options: dict[str, Any]) -> PassResult:
+        daemon.request_reload()
+        daemon.request_stop()
+        return result()
+
+    daemon = Daemon(
+        fast(config),
+        dry_run=False,
+        clock=wall_clock,
+        run_pass=Passes(reloading),
+        reload=lambda: Setup(fresh),
+    )
+
+    with capture_logs() as logs:
+        assert daemon.run() == 0
+
+    next_run = datetime.fromisoformat(only(logs, "config.reloaded")["next_run"])
+    assert next_run.astimezone(SOFIA).strftime("%H:%M") == "04:00"
+    assert next_run - wall_clock() <= timedelta(days=1)
+
+
+def test_request_reload_keeps_metrics_listen_until_a_restart(config: Config) -> None:
+    fresh = edited(config, "keep_daily: 7", "keep_daily: 7\nmetrics: {listen: '0.0.0.0:9999'}")
+    passes = Passes()
+    daemon = make_daemon(config, passes, reload=lambda: Setup(fresh))
+
+    with capture_logs() as logs:
+        daemon.request_reload()
+        daemon.request_reload()  # still not applied: said again
+    daemon.tick()
+
+    assert passes.configs[0].metrics.listen == ("127.0.0.1", 9814)
+    warnings = [entry for entry in logs if entry["event"] == "config.restart_needed"]
+    assert [entry["key"] for entry in warnings] == ["metrics.listen", "metrics.listen"]
+    assert warnings[0]["log_level"] == "warning"
+    assert "restart" in warnings[0]["message"]
+    assert [entry["changed"] for entry in logs if entry["event"] == "config.reloaded"] == [[], []]
+
+
+def test_request_reload_while_stopping_changes_nothing(config: Config) -> None:
+    loads: list[int] = []
+
+    def load() -> Setup:
+        loads.append(1)
+        return Setup(config)
+
+    daemon = make_daemon(config, Passes(), reload=load)
+    daemon.request_stop()
+
+    daemon.request_reload()
+
+    assert loads == []
+
+
+def test_request_reload_tells_systemd_it_reloads_then_is_ready(
+    config: Config, notify_socket: socket.socket
+) -> None:
+    fresh = edited(config, "keep_daily: 7", "keep_daily: 8")
+    daemon = make_daemon(
+        config,
+        Passes(),
+        reload=lambda: Setup(fresh),
+        notifier=Notifier(notify_socket.getsockname()),
+    )
+
+    daemon.request_reload()
+
+    reloading, ready = received(notify_socket, 2)
+    assert re.fullmatch(r"RELOADING=1\nMONOTONIC_USEC=[0-9]+", reloading)
+    assert ready.startswith("READY=1\nSTATUS=config reloaded; next pass: ")
+
+
+def test_stop_on_signals_sighup_reloads_the_daemon(config: Config) -> None:
+    fresh = fast(edited(config, "keep_daily: 7", "keep_daily: 8"))
+    daemon: Daemon
+    reloaded = threading.Event()
+
+    def load() -> Setup:
+        reloaded.set()
+        return Setup(fresh)
+
+    def signalled_pass(_options: dict[str, Any]) -> PassResult:
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert reloaded.wait(WAIT), "SIGHUP did not reload"
+        return result()
+
+    def second_pass(_options: dict[str, Any]) -> PassResult:
+        daemon.request_stop()
+        return result()
+
+    passes = Passes(signalled_pass, second_pass)
+    daemon = Daemon(fast(config), dry_run=False, clock=wall_clock, run_pass=passes, reload=load)
+
+    with stop_on_signals(daemon.request_stop, on_reload=daemon.request_reload):
+        assert daemon.run() == 0
+
+    assert passes.configs == [fast(config), fresh]
 
 
 # --- signals ------------------------------------------------------------------------------------

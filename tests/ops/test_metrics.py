@@ -28,6 +28,7 @@ from pruner.ops.metrics import (
     BACKUP_STATES,
     MetricsServer,
     PassMetrics,
+    ReloadMetrics,
     new_registry,
     previous_success,
     run_result,
@@ -315,6 +316,13 @@ def test_run_result_of_a_pass_its_deadline_stopped_is_incomplete_not_interrupted
     assert run_result(replace(stopped, deadline_reached=True)) == "incomplete"
 
 
+def test_run_result_of_a_refused_apply_is_refused() -> None:
+    plan = Plan(generated_at=NOW, now=NOW, dry_run=False, groups=())
+    refused = PassResult("abc", plan, (), exit_code=4, interrupted=False, duration=0.1)
+
+    assert run_result(refused) == "refused"
+
+
 def test_pass_metrics_api_attempts_without_an_answer_have_code_none() -> None:
     config = parse_config("policies:\n  - name: d\n    keep_daily: 1\n")
     registry = new_registry()
@@ -558,3 +566,65 @@ def test_readme_alert_rules_fire_for_a_daemon_whose_first_pass_hangs(
     assert value(hung, "pruner_last_run_timestamp_seconds") == 0  # no pass has ended
     assert early == set()  # a first pass may take a while
     assert late == {"PrunerPassStuck"}
+
+
+# --- reloads ------------------------------------------------------------------------------------
+
+
+def test_reload_metrics_count_reloads_and_say_whether_the_last_one_took(clock: Clock) -> None:
+    config = parse_config("policies:\n  - name: d\n    keep_daily: 1\n")
+    registry = new_registry()
+    started = clock.now
+    reloads = ReloadMetrics(registry, clock=clock)
+    at_start = scrape(registry)
+
+    clock.now = started + timedelta(hours=1)
+    reloads.config_reload_failed()
+    failed = scrape(registry)
+    clock.now = started + timedelta(hours=2)
+    reloads.config_reloaded(config)
+    fixed = scrape(registry)
+
+    assert series(at_start, "pruner_config_reloads_total") == {
+        frozenset({("result", "ok")}): 0,
+        frozenset({("result", "failed")}): 0,
+    }
+    assert value(at_start, "pruner_config_last_reload_successful") == 1  # the config at start
+    success = "pruner_config_last_reload_success_timestamp_seconds"
+    assert value(at_start, success) == started.timestamp()
+    assert value(failed, "pruner_config_reloads_total", result="failed") == 1
+    assert value(failed, "pruner_config_last_reload_successful") == 0
+    assert value(failed, success) == started.timestamp()
+    assert value(fixed, "pruner_config_reloads_total", result="ok") == 1
+    assert value(fixed, "pruner_config_last_reload_successful") == 1
+    assert value(fixed, success) == clock.now.timestamp()
+
+
+def test_pass_metrics_follow_a_reloaded_config(sim: Simulator, run: Run, tmp_path: Path) -> None:
+    only_backups = make_config(sim, tmp_path, policies=[{"name": "all", "keep_daily": 7}])
+    _, registry, metrics = run(only_backups)
+    before = scrape(registry)
+
+    metrics.config_reloaded(make_config(sim, tmp_path, metrics={"per_server": True}))
+    metrics.config_reload_failed()  # the config in use stays: nothing changes
+    after = scrape(registry)
+
+    assert series(before, "pruner_newest_backup_age_seconds") == {}
+    assert series(after, "pruner_newest_backup_age_seconds")
+    assert ("pruner_deleted_total", frozenset({("resource", "snapshots")})) not in before
+    assert value(after, "pruner_deleted_total", resource="snapshots") == 0
+    assert value(after, "pruner_runs_total", result="ok") == 1  # the counts go on
+
+
+def test_readme_alert_rules_fire_while_the_last_reload_failed(clock: Clock) -> None:
+    registry = new_registry()
+    reloads = ReloadMetrics(registry, clock=clock)
+    rules = readme_alert_rules()
+
+    reloads.config_reload_failed()
+    failed = firing(rules, scrape(registry), clock.now)
+    reloads.config_reloaded(parse_config("policies:\n  - name: d\n    keep_daily: 1\n"))
+    fixed = firing(rules, scrape(registry), clock.now)
+
+    assert failed == {"PrunerConfigReloadFailed"}
+    assert fixed == set()

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,82 +24,14 @@ from pruner.sim import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
 from pruner.sim import generate_fleet as _generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.token import Secret
+from tests._receiver import Receiver, closed_port_url
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class Ping:
-    method: str
-    path: str
-    body: str
-    headers: dict[str, str]
-
-
-class PingServer:
-    """A healthchecks.io stand-in: records every request; paths under /down answer 500."""
-
-    def __init__(self) -> None:
-        self.pings: list[Ping] = []
-        received = self.pings
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode("utf-8")
-                with lock:
-                    received.append(Ping("POST", self.path, body, dict(self.headers)))
-                status = 500 if self.path.startswith("/down") else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"OK")
-
-            def do_GET(self) -> None:
-                with lock:
-                    received.append(Ping("GET", self.path, "", dict(self.headers)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def paths(self) -> list[str]:
-        return [ping.path for ping in self.pings]
-
-    def __enter__(self) -> PingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-
-def closed_port_url() -> str:
-    """A URL nothing listens on (the port was just bound and released): connection refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/dead"
-
-
 @pytest.fixture
-def pings() -> Iterator[PingServer]:
-    with PingServer() as server:
+def pings() -> Iterator[Receiver]:
+    with Receiver() as server:
         yield server
 
 
@@ -111,13 +40,20 @@ def fleet() -> Fleet:
     return _generate_fleet(now=NOW, servers=3, days=8)
 
 
-def _config(sim: Simulator, tmp_path: Path, **notify: Any) -> Config:
+def _config(
+    sim: Simulator,
+    tmp_path: Path,
+    *,
+    safety: dict[str, Any] | None = None,
+    policy: dict[str, Any] | None = None,
+    **notify: Any,
+) -> Config:
     settings: dict[str, Any] = {
         "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},
         "dry_run": False,
         "state_dir": str(tmp_path / "state"),
-        "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None},
-        "policies": [{"name": "all", "keep_daily": 3}],
+        "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None, **(safety or {})},
+        "policies": [{"name": "all", "keep_daily": 3, **(policy or {})}],
         "notify": {"timeout": "2s", **notify},
     }
     (tmp_path / "state").mkdir(exist_ok=True)
@@ -138,13 +74,15 @@ def _run(
 
 
 def _notifier(config: Config) -> Notifier:
-    notifier = Notifier(config.notify)
+    notifier = Notifier(
+        config.notify, host="backup-01", max_deletions_per_run=config.safety.max_deletions_per_run
+    )
     notifier._session.trust_env = False  # no proxy from the environment for 127.0.0.1
     return notifier
 
 
 def test_notifier_pings_start_then_success_with_the_summary(
-    sim: Simulator, tmp_path: Path, pings: PingServer
+    sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
     config = _config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
 
@@ -152,7 +90,7 @@ def test_notifier_pings_start_then_success_with_the_summary(
 
     assert result.exit_code == 0
     assert pings.paths() == ["/ping/abc/start", "/ping/abc"]
-    start, success = pings.pings
+    start, success = pings.received
     assert start.method == success.method == "POST"
     assert start.body == ""
     assert success.body.startswith(f"pruner pass {result.run_id}: exit 0\n")
@@ -162,7 +100,7 @@ def test_notifier_pings_start_then_success_with_the_summary(
 
 
 def test_notifier_pings_fail_when_deletions_fail(
-    sim: Simulator, tmp_path: Path, pings: PingServer
+    sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
     config = _config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
     doomed = sim.backups()[0]["id"]  # the oldest: the plan deletes it
@@ -172,14 +110,59 @@ def test_notifier_pings_fail_when_deletions_fail(
 
     assert result.exit_code == 1
     assert pings.paths() == ["/ping/abc/start", "/ping/abc/fail"]
-    body = pings.pings[1].body
-    assert "exit 1" in body
+    body = pings.received[1].body
+    assert body.startswith(
+        f"pruner on backup-01: pass {result.run_id} deleted {len(result.outcomes) - 1} of "
+        f"{len(result.outcomes)} (exit 1): 1 deletion(s) failed (see the failed groups). Also: "
+        f"deletions that failed: backup {doomed} on server "
+    )
+    assert "(HTTP 500); the backups are still there and the next pass tries again.\n\n" in body
     assert "FAILED: 1 deletion(s) failed" in body
     assert len(body) <= BODY_LIMIT
 
 
+def test_notifier_pings_fail_with_the_alert_when_a_cap_trips(
+    sim: Simulator, tmp_path: Path, pings: Receiver
+) -> None:
+    config = _config(sim, tmp_path, safety={"max_deletions_per_run": 2}, urls=[f"{pings.url}/p"])
+
+    result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 3
+    assert pings.paths() == ["/p/start", "/p/fail"]
+    body = pings.received[1].body
+    alert, summary = body.split("\n\n", 1)
+    assert alert.startswith(
+        f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 3): the run cap "
+        f"safety.max_deletions_per_run (2) would have been exceeded ({result.blocked_by_caps} "
+        "deletions planned across 3 servers), so none was made. Run `pruner run "
+        "--allow-large-deletions` once if this is intended, or raise "
+        "safety.max_deletions_per_run."
+    )
+    assert summary.startswith(f"pruner pass {result.run_id}: exit 3\n")
+    assert len(body) <= BODY_LIMIT
+
+
+def test_notifier_logs_the_alert_then_pings_success_for_a_pass_with_a_stale_server(
+    sim: Simulator, tmp_path: Path, pings: Receiver
+) -> None:
+    config = _config(sim, tmp_path, policy={"stale_after": "1min"}, urls=[f"{pings.url}/p"])
+
+    result = _run(config, (_notifier(config),))
+
+    assert result.exit_code == 0
+    assert pings.paths() == ["/p/start", "/p/log", "/p"]
+    logged, success = pings.received[1].body, pings.received[2].body
+    assert logged.startswith(
+        f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 0): 3 servers are "
+        "stale (nothing new for too long)"
+    )
+    assert success.startswith(f"pruner pass {result.run_id}: exit 0\n")
+    assert "stale servers 3" in success
+
+
 def test_notifier_pings_fail_when_the_key_is_refused_while_listing(
-    sim: Simulator, tmp_path: Path, pings: PingServer
+    sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
     config = _config(sim, tmp_path, urls=[f"{pings.url}/p"])
 
@@ -187,13 +170,16 @@ def test_notifier_pings_fail_when_the_key_is_refused_while_listing(
 
     assert result.exit_code == 1
     assert pings.paths() == ["/p/start", "/p/fail"]
-    body = pings.pings[1].body
+    body = pings.received[1].body
+    assert body.startswith(
+        f"pruner on backup-01: pass {result.run_id} failed (exit 1): the API token was rejected"
+    )
     assert f"pruner pass {result.run_id}: exit 1" in body
     assert "FAILED: the API token was rejected (HTTP 401)" in body
 
 
 def test_notifier_pings_every_url_and_a_dead_one_does_not_fail_the_pass(
-    sim: Simulator, tmp_path: Path, pings: PingServer
+    sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
     urls = [closed_port_url(), f"{pings.url}/down/x", f"{pings.url}/ok"]
     config = _config(sim, tmp_path, urls=urls)
@@ -216,7 +202,7 @@ def test_notifier_pings_every_url_and_a_dead_one_does_not_fail_the_pass(
 
 @pytest.mark.parametrize(("on_dry_run", "expected"), [(False, []), (True, ["/p/start", "/p"])])
 def test_notifier_pings_dry_runs_only_when_asked(
-    sim: Simulator, tmp_path: Path, pings: PingServer, on_dry_run: bool, expected: list[str]
+    sim: Simulator, tmp_path: Path, pings: Receiver, on_dry_run: bool, expected: list[str]
 ) -> None:
     config = _config(sim, tmp_path, urls=[f"{pings.url}/p"], on_dry_run=on_dry_run)
 
@@ -225,7 +211,7 @@ def test_notifier_pings_dry_runs_only_when_asked(
     assert result.dry_run
     assert pings.paths() == expected
     if on_dry_run:
-        assert "(dry run)" in pings.pings[1].body
+        assert "(dry run)" in pings.received[1].body
 
 
 def test_notifier_times_out_on_a_silent_endpoint_without_failing_the_pass(
@@ -264,6 +250,7 @@ def test_for_config_pings_only_when_urls_are_set(sim: Simulator, tmp_path: Path)
         ("https://hc-ping.com/u", "start", "https://hc-ping.com/u/start"),
         ("https://hc-ping.com/u/", "fail", "https://hc-ping.com/u/fail"),
         ("https://hc-ping.com/u", "success", "https://hc-ping.com/u"),
+        ("https://hc-ping.com/u", "log", "https://hc-ping.com/u/log"),
         ("https://hc.example/ping/k/slug?create=1", "start", "https://hc.example/ping/k/slug/start?create=1"),
     ],
 )  # fmt: skip

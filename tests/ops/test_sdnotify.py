@@ -81,6 +81,11 @@ def test_stopping_sends_stopping(listener: Listener) -> None:
     assert listener.received() == "STOPPING=1\nSTATUS=waiting for the pass in progress"
 
 
+def test_reloading_sends_reloading_with_the_monotonic_time(listener: Listener) -> None:
+    assert Notifier(listener.address).reloading(123456789)
+    assert listener.received() == "RELOADING=1\nMONOTONIC_USEC=123456789"
+
+
 def test_watchdog_sends_watchdog(listener: Listener) -> None:
     assert Notifier(listener.address).watchdog()
     assert listener.received() == "WATCHDOG=1"

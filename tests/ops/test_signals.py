@@ -52,3 +52,29 @@ def test_stop_on_signals_a_second_sigint_is_a_call_not_a_keyboardinterrupt() -> 
         assert both.wait(WAIT)
 
     assert calls == [signal.SIGINT, signal.SIGINT]
+
+
+def test_stop_on_signals_sighup_calls_on_reload_not_on_stop() -> None:
+    stops: list[int] = []
+    reloads: list[tuple[int, str]] = []
+    reloaded = threading.Event()
+
+    def on_reload(signum: int) -> None:
+        reloads.append((signum, threading.current_thread().name))
+        reloaded.set()
+
+    with stop_on_signals(stops.append, on_reload=on_reload):
+        signal.raise_signal(signal.SIGHUP)
+        assert reloaded.wait(WAIT)
+
+    assert reloads == [(signal.SIGHUP, "pruner-signals")]
+    assert stops == []
+
+
+def test_stop_on_signals_without_on_reload_leaves_sighup_alone() -> None:
+    before = signal.getsignal(signal.SIGHUP)
+
+    with stop_on_signals(lambda _signum: None):
+        assert signal.getsignal(signal.SIGHUP) is before
+
+    assert signal.getsignal(signal.SIGHUP) is before

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from pruner.config.digest import config_sha256
 from pruner.config.load import parse_config
 from pruner.config.schema import Config
 from pruner.engine.models import Decision
@@ -224,6 +225,18 @@ def test_run_pass_writes_the_last_plan_with_outcomes(
     assert execution["failed"] == execution["not_attempted"] == 0
     assert result.exit_code == 0
     assert not list(config.state_dir.glob(".*.tmp"))
+
+
+def test_run_pass_names_the_config_and_the_api_in_the_last_plan(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = make_config()
+
+    run(config, dry_run=True)
+
+    document = _last_plan(config)
+    assert document["config_sha256"] == config_sha256(config)
+    assert document["api_base_url"] == sim.base_url
 
 
 def test_run_pass_exits_1_when_the_last_plan_cannot_be_written(

@@ -11,7 +11,7 @@ import pytest
 from pruner.engine.models import Backup, Decision, Group, Plan, Problem
 from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped, texts
 from pruner.engine.scope import Scope
-from pruner.report.plan_json import SCHEMA, plan_to_json, write_plan_json
+from pruner.report.plan_json import SCHEMA, PlanOrigin, plan_to_json, write_plan_json
 from pruner.report.table import render_table
 
 SOFIA_SUMMER = timezone(timedelta(hours=3))
@@ -99,6 +99,32 @@ def test_plan_to_json_has_the_spec_shape() -> None:
     assert document["now"] == "2026-11-27T03:30:00+00:00"
     assert document["dry_run"] is True
     assert document["scope"] is None
+
+
+ORIGIN = PlanOrigin(config_sha256="ab" * 32, api_base_url="https://api.vpsbg.eu/v1")
+
+
+def test_plan_to_json_adds_where_the_plan_comes_from_after_the_head() -> None:
+    document = plan_to_json(_plan(), origin=ORIGIN)
+
+    assert list(document)[:6] == [
+        "schema",
+        "generated_at",
+        "now",
+        "dry_run",
+        "config_sha256",
+        "api_base_url",
+    ]
+    assert document["config_sha256"] == "ab" * 32
+    assert document["api_base_url"] == "https://api.vpsbg.eu/v1"
+
+
+def test_write_plan_json_writes_the_origin_as_plan_to_json_does() -> None:
+    stream = io.StringIO()
+
+    write_plan_json(_plan(), stream, origin=ORIGIN)
+
+    assert json.loads(stream.getvalue()) == plan_to_json(_plan(), origin=ORIGIN)
 
 
 def test_plan_to_json_shapes_each_decision_as_the_spec_does() -> None:

@@ -363,6 +363,30 @@ def test_delete_removes_a_snapshot(sim: Simulator, fleet: Fleet, http: requests.
     assert len(sim.backups("snapshots")) == len(fleet.snapshots) - 1
 
 
+def test_move_delete_path_serves_deletes_at_the_new_path_only(
+    sim: Simulator, fleet: Fleet, http: requests.Session
+) -> None:
+    unlocked = {s["id"] for s in fleet.servers if not s["locked"]}
+    first, second = [b["id"] for b in fleet.backups if b["server_id"] in unlocked][:2]
+    snapshot = next(s["id"] for s in fleet.snapshots if s["server_id"] in unlocked)
+
+    sim.move_delete_path("backups", "/backups/{id}/delete")
+    old = delete(http, sim, f"/backups/{first}")
+    moved = delete(http, sim, f"/backups/{first}/delete")
+    gone = delete(http, sim, f"/backups/{first}/delete")
+    unmoved = delete(http, sim, f"/snapshots/{snapshot}")
+    no_token = http.delete(
+        sim.base_url + f"/backups/{second}/delete", headers=headers(token=None), timeout=5
+    )
+
+    assert old.status_code == 405  # the GET route stays, as Laravel answers for it
+    assert "DELETE" not in old.headers["Allow"]
+    assert (moved.status_code, gone.status_code, unmoved.status_code) == (204, 404, 204)
+    assert no_token.status_code == 401
+    assert sim.deleted == [("backups", first), ("snapshots", snapshot)]
+    assert get(http, sim, f"/backups/{second}").status_code == 200
+
+
 def test_delete_of_a_locked_servers_backup_is_423(
     sim: Simulator, fleet: Fleet, http: requests.Session
 ) -> None:

@@ -17,6 +17,7 @@ import responses
 from responses import matchers
 from structlog.testing import capture_logs
 
+from pruner.config.schema import DeletePaths
 from pruner.vpsbg.client import USER_AGENT, ApiClient, BackoffGate, build_session
 from pruner.vpsbg.errors import (
     ApiAuthError,
@@ -562,6 +563,29 @@ def test_delete_past_its_deadline_is_judged_by_its_status(rsps: responses.Reques
 
     assert (outcome.result, outcome.status) == ("deleted", 200)
     assert count(rsps, "DELETE", "/backups/77") == 1
+
+
+def test_delete_goes_to_the_configured_path(rsps: responses.RequestsMock) -> None:
+    rsps.add(responses.DELETE, f"{BASE}/v2/backups/77/delete", status=204)
+    rsps.add(responses.DELETE, f"{BASE}/trash/snapshots/5", status=204)
+    paths = DeletePaths(backups="/v2/backups/{id}/delete", snapshots="/trash/snapshots/{id}")
+    api = client(paths=paths)
+
+    assert api.delete("backups", 77).result == "deleted"
+    assert api.delete("snapshots", 5).result == "deleted"
+    assert [call.request.url for call in rsps.calls] == [
+        f"{BASE}/v2/backups/77/delete",
+        f"{BASE}/trash/snapshots/5",
+    ]
+
+
+def test_from_settings_takes_the_delete_paths(rsps: responses.RequestsMock, tmp_path: Path) -> None:
+    rsps.add(responses.DELETE, f"{BASE}/b/77", status=403)
+    settings = api_settings(tmp_path).model_copy(update={"paths": DeletePaths(backups="/b/{id}")})
+    api = ApiClient.from_settings(settings, Secret(TOKEN), sleep=lambda _: None)
+
+    with pytest.raises(ApiPermissionError, match=r"HTTP 403 on DELETE /b/77\)"):
+        api.delete("backups", 77)
 
 
 def test_delete_refuses_servers_and_odd_ids() -> None:
