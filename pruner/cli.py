@@ -247,6 +247,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take a plan made under another config or for another api.base_url",
     )
+    _add_scope(apply)
     simulate = command(
         "simulate",
         _action("simulate"),

@@ -80,6 +80,7 @@ class PassSummary:
         if result.review is not None:  # `pruner apply`
             fields["reviewed"] = result.review.reviewed
             fields["reviewed_skipped"] = len(result.review.skipped)
+            fields["reviewed_out_of_scope"] = len(result.review.out_of_scope)
             fields["refused"] = result.review.refused
         return fields
 

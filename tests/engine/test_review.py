@@ -16,6 +16,7 @@ from pruner.engine.models import Backup, Listing, Plan, Policy, Server
 from pruner.engine.planner import build_plan
 from pruner.engine.reasons import texts
 from pruner.engine.review import Review, Reviewed, ReviewedPlan, ReviewOutcome
+from pruner.engine.scope import Scope
 from pruner.engine.units import parse_duration
 from tests._factories import NOW, backup, daily, listing, policy
 
@@ -60,6 +61,7 @@ def apply(
     the_review: Review,
     *,
     cap: int | None = None,
+    scope: Scope | None = None,
 ) -> tuple[Plan, ReviewOutcome]:
     plan = build_plan(
         given,
@@ -70,6 +72,7 @@ def apply(
         max_deletions_per_run=cap,
         dry_run=False,
         revise=the_review.revise,
+        scope=scope,
     )
     return plan, the_review.outcome(given, plan)
 
@@ -435,3 +438,40 @@ def test_apply_with_force_keeps_the_newest_min_keep(
 
     unprotected = [d for d in plan.decisions if not d.protected]
     assert all(d.action == "keep" for d in unprotected[: the_policy.min_keep])
+
+
+# --- scoped -------------------------------------------------------------------------------------
+
+
+def test_a_scoped_apply_sets_aside_the_deletions_of_servers_out_of_scope_unjudged() -> None:
+    ours, theirs = daily(10, server_id=1), daily(10, server_id=2, first_id=11)
+    kept_there = theirs[0]  # keep_last keeps it: unscoped, the plan would be refused
+
+    plan, outcome = apply(
+        listing([*ours, *theirs]),
+        [KEEP_3],
+        review(ours[5], theirs[5], kept_there),
+        scope=Scope(("1",)),
+    )
+
+    assert deleted_ids(plan) == [6]
+    assert (outcome.deleting, outcome.skipped, outcome.refused) == (1, (), False)
+    assert [r.id for r in outcome.out_of_scope] == [16, 11]
+    assert plan.problems == ()
+
+
+def test_a_scoped_apply_tells_a_vanished_backup_in_scope_from_one_out_of_scope() -> None:
+    ours = daily(10, server_id=1)
+    gone_here = backup(98, server_id=1, created_at=NOW - timedelta(days=30))
+    gone_there = backup(99, server_id=2, created_at=NOW - timedelta(days=30))
+    gone_with_its_group = backup(97, server_id=3, created_at=NOW - timedelta(days=30))
+
+    _, outcome = apply(
+        listing(ours),
+        [KEEP_3],
+        review(gone_here, gone_there, gone_with_its_group),
+        scope=Scope(("1", "3")),
+    )
+
+    assert [(s.backup.id, s.kind) for s in outcome.skipped] == [(98, "vanished"), (97, "vanished")]
+    assert [r.id for r in outcome.out_of_scope] == [99]
