@@ -240,7 +240,8 @@ def _parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help="also delete what the plan deletes and the keep rules keep now (never protected "
-        "backups, the min_keep floor, or stale, orphaned and unmanaged servers' backups)",
+        "backups, the min_keep floor, deletions still waiting for their confirmation, or "
+        "stale, orphaned and unmanaged servers' backups)",
     )
     apply.add_argument(
         "--ignore-config-change",

@@ -11,13 +11,15 @@ anything else:
   since (another server, name, created_at instant or size), becomes a keep, `unreviewed`. With
   `--force`, a backup the plan deletes and the keep rules now keep is deleted, `forced`; never a
   protected one nor one of the newest `min_keep`. The guards then judge what is left: a stale or
-  locked server, the caps on what apply itself deletes.
+  locked server, two-phase deletion (a deletion not confirmed yet is `pending`), the caps on
+  what apply itself deletes.
 - `Review.outcome`: what became of each reviewed deletion, and whether the plan is refused: it
   is when the current decision keeps one of them (the rules, the floor, protection, a stale,
-  orphaned or unmanaged server), unless `--force`. A locked server, an incomplete listing and a
-  cap only hold their backups back, as in any pass. Of a scoped apply (`--server`, `--policy`:
-  the plan's `scope`), the deletions of servers out of scope are set aside: neither deleted nor
-  judged, so they never refuse the plan.
+  orphaned or unmanaged server, a deletion that waits for its confirmation), unless `--force`.
+  `--force` never lifts the floor, protection, those servers' keeps or a pending deletion. A
+  locked server, an incomplete listing and a cap only hold their backups back, as in any pass.
+  Of a scoped apply (`--server`, `--policy`: the plan's `scope`), the deletions of servers out
+  of scope are set aside: neither deleted nor judged, so they never refuse the plan.
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ from itertools import islice
 from typing import Literal
 
 from pruner.engine.models import Backup, Decision, Group, Listing, Plan, Policy, Problem, Resource
-from pruner.engine.reasons import FORCED, ORPHAN, PROTECTED, UNMANAGED, UNREVIEWED, texts
+from pruner.engine.reasons import (
+    FORCED,
+    ORPHAN,
+    PENDING,
+    PROTECTED,
+    UNMANAGED,
+    UNREVIEWED,
+    texts,
+)
 from pruner.engine.scope import Scope
 from pruner.engine.units import Duration
 
@@ -49,8 +59,9 @@ _PASSING_GUARDS = frozenset(
     {"incomplete", "locked", "max_delete_fraction", "max_deletions_per_run"}
 )
 _FORCE_LIMITS = (
-    "--force never deletes a protected backup, one of the newest min_keep of a server, or the "
-    "backups of a stale, orphaned or unmanaged server"
+    "--force never deletes a protected backup, one of the newest min_keep of a server, a "
+    "deletion that waits for its confirmation (pending, safety.confirm_after), or the backups "
+    "of a stale, orphaned or unmanaged server"
 )
 
 
@@ -291,6 +302,12 @@ class Review:
             why = "no policy matches its server now (unmanaged)"
         elif first == ORPHAN:
             why = "its server is gone, and its policy keeps the backups of such servers (orphan)"
+        elif first.rule == PENDING:
+            why = (
+                f"it waits for its confirmation ({shown}): with safety.confirm_after, a deletion "
+                "goes only once a pass that long after the first to plan it plans it again; "
+                "apply a new plan after that"
+            )
         elif self.force:
             why = f"it is one of the newest min_keep of its server ({shown})"
         else:

@@ -5,6 +5,9 @@ The planner holds back every deletion that is not confirmed yet: it becomes a ke
 reason is `pending:<first seen>`, followed by the reasons it would be deleted for. It does so
 before the caps, so the caps count only what a pass really deletes. When each deletion was
 first planned is kept by the layer above (state_dir/pending.json); here it is only read.
+
+Only the policy's deletions wait. A `forced` one (`pruner apply --force`) is a person's, on a
+reviewed plan, of a backup the keep rules keep: no pass ever plans it, so none could confirm it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pruner.engine.models import Backup, Decision, Resource
-from pruner.engine.reasons import PENDING, SKIPPED, SKIPPED_INCOMPLETE, pending
+from pruner.engine.reasons import FORCED, PENDING, SKIPPED, SKIPPED_INCOMPLETE, pending
 
 __all__ = ["Key", "TwoPhase", "planned_deletion"]
 
@@ -37,7 +40,7 @@ class TwoPhase:
         return tuple(self._held(decision, now) for decision in decisions)
 
     def _held(self, decision: Decision, now: datetime) -> Decision:
-        if decision.action != "delete":
+        if decision.action != "delete" or decision.reasons[0] == FORCED:
             return decision
         first_seen = self.first_seen_of(decision.backup, now)
         if first_seen <= now - self.confirm_after:

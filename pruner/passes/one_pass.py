@@ -14,7 +14,8 @@ else 0. Stale, locked, unmanaged and orphaned servers are warnings.
 `pruner apply` is a pass with a `review` (pruner.engine.review): once the lock is held, a plan
 too old or made under another config is refused before anything is listed; after listing, the
 planner carries out only the reviewed deletions, and a plan the current policy disagrees with
-is refused before anything is deleted.
+is refused before anything is deleted. With two-phase deletion, apply reads pending.json like
+any pass (a reviewed deletion still waiting is a keep) and never writes it.
 """
 
 from __future__ import annotations
@@ -445,8 +446,13 @@ class _Pass:
 
     def _record_pending(self, plan: Plan, pending: PendingDeletions | None) -> bool:
         """Before any deletion, record what this pass planned (a pass that writes state, dry
-        runs included); whether the pass may delete."""
-        if not self.write_state:
+        runs included); whether the pass may delete.
+
+        `apply` only reads the record: its plan is the reviewed plan's, not the policy's (what
+        a reviewer struck is kept, `unreviewed`), and recording it would restart waits that no
+        change of the policy reset. The next pass brings the record up to date; what apply
+        deleted falls out of it then, no longer listed."""
+        if not self.write_state or self.review is not None:
             return True
         if pending is None:
             forget_pending(self.config.state_dir, self.log)

@@ -11,8 +11,10 @@ real config (`pruner run`, each daemon pass, dry runs included) rewrites the fil
   listing) is forgotten too: a strange listing must never count as a confirmation.
 - a scoped pass (`--server`, `--policy`) touches only the groups it decided.
 
-`pruner plan` only reads the file. A file that cannot be read or makes no sense confirms nothing
-(fail closed): the pass deletes nothing, says so, and rewrites it from its own plan.
+`pruner plan` and `pruner apply` only read the file (apply carries out a reviewed plan, not the
+policy's: the next pass updates the record, and what apply deleted drops out of it). A file
+that cannot be read or makes no sense confirms nothing (fail closed): the pass deletes nothing,
+says so, and rewrites it from its own plan.
 """
 
 from __future__ import annotations

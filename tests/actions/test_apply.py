@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from pruner.cli import main
 from pruner.passes.lock import PassLock
+from pruner.passes.pending import PendingDeletions, read_pending, write_pending
 from pruner.sim import WRITE_TOKEN, Simulator, generate_fleet
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -497,3 +499,92 @@ def test_apply_exits_2_on_a_policy_the_config_does_not_have_before_any_request(
     assert "--policy al: the config has no such policy; its policies are: all" in (
         capsys.readouterr().err
     )
+
+
+# --- two-phase deletion: apply reads pending.json, never writes it -------------------------------
+
+
+def _pending_path(config: Path) -> Path:
+    return Path(json.loads(config.read_text())["state_dir"]) / "pending.json"
+
+
+def _first_planned_a_day_earlier(config: Path) -> None:
+    """As if the pass that recorded pending.json had run a day ago."""
+    path = _pending_path(config)
+    pending = read_pending(path)
+    assert pending is not None
+    earlier = [
+        replace(e, first_seen=e.first_seen - timedelta(days=1)) for e in pending.entries.values()
+    ]
+    write_pending(path, PendingDeletions.of(earlier))
+
+
+def test_apply_refuses_a_deletion_that_waits_for_its_confirmation_and_force_keeps_it(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(safety={"confirm_after": "12h"})
+    document = _plan(config, capsys)  # no pass planned anything yet: every deletion waits
+    waiting = [d for d in document["decisions"] if d["reasons"][0].startswith("pending:")]
+    assert waiting
+    assert _deletions(document) == []
+    for decision in waiting:
+        decision["action"] = "delete"  # a reviewer who will not wait
+    plan = _save(tmp_path, document)
+
+    refused = _apply(config, plan)
+    refusal = capsys.readouterr().out
+    forced = _apply(config, plan, "--force")
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert refused == 4
+    assert "waits for its confirmation" in refusal
+    assert forced == 0
+    assert sim.request_count("DELETE") == 0
+    assert "kept although --force" in out
+    assert "a deletion that waits for its confirmation (pending, safety.confirm_after)" in out
+    assert not _pending_path(config).exists()  # apply reads it, never writes it
+
+
+def test_apply_deletes_what_passes_confirmed_and_the_next_pass_forgets_those_deleted(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(safety={"confirm_after": "12h"})
+    assert main(["--config", str(config), "run"]) == 0  # records what it plans, deletes nothing
+    assert sim.deleted == []
+    capsys.readouterr()
+    _first_planned_a_day_earlier(config)
+    document = _plan(config, capsys)
+    for struck in _deletions(document)[::2]:
+        struck["action"] = "keep"
+    reviewed = _items(_deletions(document))
+    assert reviewed
+    recorded = _pending_path(config).read_bytes()
+
+    code = _apply(config, _save(tmp_path, document))
+
+    assert code == 0, capsys.readouterr().err
+    assert set(sim.deleted) == reviewed
+    assert _pending_path(config).read_bytes() == recorded
+    assert main(["--config", str(config), "run", "--dry-run"]) == 0
+    after = read_pending(_pending_path(config))
+    assert after is not None
+    assert not set(after.entries) & reviewed  # no longer listed: fallen away
+    assert set(after.entries) >= _items(_deletions(document)[1::2]) - reviewed
+    struck = {(d["resource"], d["id"]) for d in document["decisions"] if d["action"] == "keep"}
+    assert set(after.entries) & struck  # the struck deletions still wait, as they did
+
+
+def test_apply_with_two_phase_off_leaves_a_pending_json_alone(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_phase = make_config(safety={"confirm_after": "12h"})
+    assert main(["--config", str(two_phase), "run"]) == 0
+    capsys.readouterr()
+    recorded = _pending_path(two_phase).read_bytes()
+    config = make_config()
+
+    code = _apply(config, _save(tmp_path, _plan(config, capsys)))
+
+    assert code == 0, capsys.readouterr().err
+    assert sim.deleted
+    assert _pending_path(config).read_bytes() == recorded  # a run would remove it

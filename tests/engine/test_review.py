@@ -17,6 +17,7 @@ from pruner.engine.planner import build_plan
 from pruner.engine.reasons import texts
 from pruner.engine.review import Review, Reviewed, ReviewedPlan, ReviewOutcome
 from pruner.engine.scope import Scope
+from pruner.engine.two_phase import TwoPhase
 from pruner.engine.units import parse_duration
 from tests._factories import NOW, backup, daily, listing, policy
 
@@ -62,6 +63,7 @@ def apply(
     *,
     cap: int | None = None,
     scope: Scope | None = None,
+    two_phase: TwoPhase | None = None,
 ) -> tuple[Plan, ReviewOutcome]:
     plan = build_plan(
         given,
@@ -73,6 +75,7 @@ def apply(
         dry_run=False,
         revise=the_review.revise,
         scope=scope,
+        two_phase=two_phase,
     )
     return plan, the_review.outcome(given, plan)
 
@@ -475,3 +478,71 @@ def test_a_scoped_apply_tells_a_vanished_backup_in_scope_from_one_out_of_scope()
 
     assert [(s.backup.id, s.kind) for s in outcome.skipped] == [(98, "vanished"), (97, "vanished")]
     assert [r.id for r in outcome.out_of_scope] == [99]
+
+
+# --- two-phase deletion -------------------------------------------------------------------------
+
+HALF_DAY = timedelta(hours=12)
+
+
+def confirmed(*items: Backup) -> TwoPhase:
+    """Two-phase deletion where a pass a day ago first planned to delete `items`."""
+    return TwoPhase(HALF_DAY, {(b.resource, b.id): NOW - timedelta(days=1) for b in items})
+
+
+def test_apply_deletes_a_reviewed_deletion_two_phase_deletion_confirmed() -> None:
+    backups = daily(10)
+
+    plan, outcome = apply(
+        listing(backups), [KEEP_3], review(backups[5]), two_phase=confirmed(backups[5])
+    )
+
+    assert deleted_ids(plan) == [6]
+    assert not outcome.refused
+
+
+def test_apply_refuses_a_reviewed_deletion_that_waits_for_its_confirmation() -> None:
+    backups = daily(10)
+    waiting = TwoPhase(HALF_DAY, {("backups", 7): NOW - timedelta(hours=1)})
+
+    plan, outcome = apply(
+        listing(backups), [KEEP_3], review(backups[5], backups[6]), two_phase=waiting
+    )
+
+    assert outcome.refused
+    assert deleted_ids(plan) == []  # id 6 was never planned before: it waits too
+    assert reasons_of(plan, 7)[0] == f"pending:{(NOW - timedelta(hours=1)).isoformat()}"
+    assert {(s.backup.id, s.kind) for s in outcome.skipped} == {(6, "kept"), (7, "kept")}
+    assert all("waits for its confirmation" in s.why for s in outcome.skipped)
+    [refusal] = outcome.refusals
+    assert "safety.confirm_after" in refusal
+
+
+def test_apply_force_never_deletes_a_deletion_that_waits_for_its_confirmation() -> None:
+    backups = daily(10)
+
+    plan, outcome = apply(
+        listing(backups),
+        [KEEP_3],
+        review(backups[5], backups[6], force=True),
+        two_phase=confirmed(backups[5]),
+    )
+
+    assert not outcome.refused
+    assert deleted_ids(plan) == [6]
+    [kept] = outcome.skipped
+    assert (kept.backup.id, kept.kind) == (7, "kept")
+    assert "kept although --force" in kept.why
+    assert "waits for its confirmation" in kept.why
+
+
+def test_apply_force_deletes_what_the_keep_rules_keep_without_waiting() -> None:
+    backups = daily(10)  # no pass ever plans what the rules keep, so none could confirm it
+
+    plan, outcome = apply(
+        listing(backups), [KEEP_3], review(backups[1], force=True), two_phase=confirmed()
+    )
+
+    assert deleted_ids(plan) == [2]
+    assert reasons_of(plan, 2) == ["forced"]
+    assert not outcome.refused
