@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     with stop_on_signals(stop):
-        with textfile_metrics(config) as watching:
+        with textfile_metrics(config, scope) as watching:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,

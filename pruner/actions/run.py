@@ -28,6 +28,7 @@ from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Group
 from pruner.engine.results import PassResult
+from pruner.engine.scope import Scope
 from pruner.ops import signals
 from pruner.ops.metrics import PassMetrics, new_registry, previous_success, write_textfile
 from pruner.passes.hooks import PassHooks
@@ -52,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     scope = scope_of(args, config)
     stop = threading.Event()
     with stop_on_signals(stop):
-        with textfile_metrics(config) as watching:
+        with textfile_metrics(config, scope) as watching:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
@@ -67,12 +68,25 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
+def textfile_metrics(config: Config, scope: Scope | None) -> Iterator[tuple[PassHooks, ...]]:
     """With metrics.textfile: the metrics hook while inside, and the file written after the
     pass (also when it raised after starting). A file that cannot be written is logged: the
-    pass's outcome stands."""
+    pass's outcome stands.
+
+    A scoped pass leaves the file as the last whole pass wrote it: replaced by its figures, the
+    account's gauges (stale servers, newest backup ages, backups by state) would describe only
+    the servers in scope, and its last success would hide that whole passes stopped."""
     path = config.metrics.textfile
     if path is None:
+        yield ()
+        return
+    if scope is not None:
+        structlog.get_logger("pruner.metrics").info(
+            "metrics.textfile_skipped",
+            path=str(path),
+            message=f"a pass scoped to {scope} does not write {path}: its figures would stand "
+            "for the whole account's; it keeps those of the last whole pass",
+        )
         yield ()
         return
     registry = new_registry()
