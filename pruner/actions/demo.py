@@ -100,7 +100,8 @@ def main(args: argparse.Namespace) -> int:
     ):
         state_dir = Path(folder)
         demo, changes = for_simulator(config, simulator.base_url, state_dir)
-        _write(out, _intro(fleet, simulator.base_url, str(example), changes))
+        intro = _intro(fleet, simulator.base_url, changes)
+        _write(out, [*intro, *_loosened(config.safety.confirm_after, str(example))])
         planned = run_pass(demo, dry_run=False, execute=False, token=token, stop=stop)
         if planned.interrupted or stop.is_set():
             _write(out, ["", "Stopped by a signal before the pass: nothing was deleted."])
@@ -196,13 +197,13 @@ def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Confi
             "safety.confirm_after",
             _hours(safety.confirm_after),
             "null",
-            "two-phase deletion off: one pass deletes",
+            "two-phase deletion off: one pass deletes, see below",
         ),
     ]
     return demo, changes
 
 
-def _intro(fleet: Fleet, base_url: str, example: str, changes: Sequence[Change]) -> Iterator[str]:
+def _intro(fleet: Fleet, base_url: str, changes: Sequence[Change]) -> Iterator[str]:
     yield "pruner demo: a simulated VPSBG account, planned and pruned for real on 127.0.0.1"
     yield ""
     yield (
@@ -218,11 +219,26 @@ def _intro(fleet: Fleet, base_url: str, example: str, changes: Sequence[Change])
             "  ",
             " " * (width + 4),
         )
+
+
+def _loosened(confirm_after: timedelta | None, example: str) -> Iterator[str]:
+    """Why the caps (and two-phase deletion) are off here, and what a real account meets."""
+    if confirm_after is None:
+        said = "Caps loosened:"
+        first = ""
+    else:
+        said = "Caps loosened and two-phase deletion off:"
+        first = (
+            "the first passes delete nothing: each deletion waits safety.confirm_after "
+            f"({_hours(confirm_after)}) until a later pass confirms it (`pruner plan` shows it "
+            "pending meanwhile); then "
+        )
     yield from _wrapped(
-        f"Caps loosened: this account has {_DAYS} days of history that was never pruned, so one "
-        "pass deletes most of it. On a real account that is exactly what the caps stop: the pass "
-        "deletes nothing and exits 3. There, review `pruner plan`, then run "
-        "`pruner run --allow-large-deletions` once.",
+        f"{said} this account has {_DAYS} days of history that was never pruned, so one pass "
+        f"deletes most of it. On a real account with this config, {first}the caps stop it: the "
+        "pass deletes nothing and exits 3. There, review `pruner plan`, then run "
+        "`pruner run --allow-large-deletions` once, or prune it a few servers at a time with "
+        "`pruner run --server`, the caps counting those alone.",
         "",
         "  ",
     )
