@@ -84,7 +84,7 @@ def _review_lines(result: PassResult, review: Review, outcome: ReviewOutcome) ->
     if outcome.out_of_scope:
         aside = (
             f", {len(outcome.out_of_scope)} out of scope (left for an apply that includes "
-            f"their servers)"
+            "their servers)"
         )
     yield from _wrapped(
         f"Reviewed plan {plan.source}, made {plan.generated_at.isoformat()}: "
