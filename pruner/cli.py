@@ -194,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="lift max_delete_fraction and max_deletions_per_run for this pass only",
     )
+    _add_scope(run)
     daemon = command(
         "daemon",
         _action("daemon"),
@@ -224,6 +225,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="fix the clock (RFC 3339, e.g. 2026-11-27T03:30:00Z) for reproducible audits",
     )
+    _add_scope(plan)
     apply = command(
         "apply",
         _action("apply"),
@@ -245,13 +247,15 @@ def _parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help="also delete what the plan deletes and the keep rules keep now (never protected "
-        "backups, the min_keep floor, or stale, orphaned and unmanaged servers' backups)",
+        "backups, the min_keep floor, deletions still waiting for their confirmation, or "
+        "stale, orphaned and unmanaged servers' backups)",
     )
     apply.add_argument(
         "--ignore-config-change",
         action="store_true",
         help="take a plan made under another config or for another api.base_url",
     )
+    _add_scope(apply)
     simulate = command(
         "simulate",
         _action("simulate"),
@@ -384,4 +388,26 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 def _add_dry_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="send no DELETE, whatever the config says"
+    )
+
+
+def _server(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a server id or a hostname glob, e.g. 2478 or 'db-*'")
+    return text
+
+
+def _add_scope(parser: argparse.ArgumentParser) -> None:
+    """--server and --policy: pruner.actions.scoping.scope_of turns them into the pass's scope."""
+    parser.add_argument(
+        "--server",
+        dest="servers",
+        action="append",
+        type=_server,
+        metavar="ID|GLOB",
+        help="only this server: its id, or a shell glob on its hostname (quote it); repeat for "
+        "more. The caps count the scoped servers alone",
+    )
+    parser.add_argument(
+        "--policy", metavar="NAME", help="only the servers this policy matches (by its name)"
     )

@@ -416,7 +416,13 @@ def test_python_m_pruner_plans_a_listing_as_json(config: Path, listing: Path) ->
     )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert plan["summary"] == {"kept": 2, "deleted": 2, "skipped_groups": 0, "size_freed": 100}
+    assert plan["summary"] == {
+        "kept": 2,
+        "deleted": 2,
+        "skipped_groups": 0,
+        "size_freed": 100,
+        "pending": 0,
+    }
     assert json.loads(result.stderr.splitlines()[-1])["event"] == "plan.summary"
 
 
@@ -484,6 +490,30 @@ def test_main_run_deletes_and_reports_per_server(
     assert "· policy all: deleted " in out
     assert f"Summary: kept {_count_kept(config)}, deleted {len(sim.deleted)}, failed 0" in out
     assert len(sim.deleted) > 0
+
+
+def test_main_run_scoped_to_a_server_prunes_it_alone_and_says_so(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [server] = [s for s in sim.servers() if s["hostname"] == "db-01"]
+    owners = {b["id"]: b["server_id"] for b in sim.backups()}
+
+    assert main(["--config", str(live_config()), "run", "--server", str(server["id"])]) == 0
+
+    out = capsys.readouterr().out
+    assert out.splitlines()[1] == f"Scoped to servers {server['id']}: no other server was planned"
+    assert sim.deleted
+    assert {owners[id_] for _, id_ in sim.deleted} == {server["id"]}
+
+
+def test_main_run_with_an_unknown_policy_exits_2_before_any_request(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(live_config()), "run", "--policy", "al"]) == 2
+    assert "--policy al: the config has no such policy; its policies are: all" in (
+        capsys.readouterr().err
+    )
+    assert sim.request_count() == 0
 
 
 def _count_kept(config: Path) -> int:

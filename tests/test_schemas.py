@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,8 @@ from pruner.engine.models import Listing, Server
 from pruner.engine.planner import build_plan
 from pruner.engine.reasons import texts
 from pruner.engine.review import Review, Reviewed, ReviewedPlan
+from pruner.engine.scope import Scope
+from pruner.engine.two_phase import TwoPhase
 from pruner.engine.units import parse_duration
 from pruner.report.plan_json import PlanOrigin, plan_to_json
 from tests._factories import NOW, backup, daily, listing, policy
@@ -190,6 +193,25 @@ def test_an_empty_plan_is_valid_by_the_plan_schema() -> None:
     _validator("plan.schema.json")(plan_to_json(plan))
 
 
+def test_a_scoped_plan_with_pending_deletions_is_valid_by_the_plan_schema() -> None:
+    plan = build_plan(
+        listing(daily(6), [Server(2478, hostname="ubuntu-2gb")]),
+        [policy("all", keep_last=2)],
+        now=NOW,
+        generated_at=NOW,
+        zone=None,
+        max_deletions_per_run=None,
+        dry_run=False,
+        allow_large_deletions=True,
+        two_phase=TwoPhase(timedelta(hours=12), {("backups", 6): NOW - timedelta(days=1)}),
+        scope=Scope(("ubuntu-*",), "all"),
+    )
+    document = plan_to_json(plan)
+    assert (document["summary"]["pending"], document["summary"]["deleted"]) == (3, 1)
+
+    _validator("plan.schema.json")(document)
+
+
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -198,6 +220,8 @@ def test_an_empty_plan_is_valid_by_the_plan_schema() -> None:
         (("decisions", 0, "action"), "remove"),
         (("groups", 0, "status"), "done"),
         (("summary",), {"kept": 1}),
+        (("summary", "pending"), -1),
+        (("scope",), {"servers": "db-*", "policy": None}),
         (("config_sha256",), "c0ffee"),
         (("api_base_url",), None),
     ],

@@ -1,5 +1,6 @@
-"""`pruner apply PLAN.json [--dry-run] [--max-age D] [--force] [--ignore-config-change]`:
-delete exactly the `delete` decisions of a reviewed plan, re-checked against a fresh listing.
+"""`pruner apply PLAN.json [--dry-run] [--max-age D] [--force] [--ignore-config-change]
+[--server ID|GLOB]… [--policy NAME]`: delete exactly the `delete` decisions of a reviewed plan
+(of the servers in scope), re-checked against a fresh listing.
 
 It is a pass like `run` (the same lock, guards, logs, audit trail, last-plan.json, metrics and
 pings; SIGTERM and SIGINT wind it down) whose decisions are the reviewed plan's, as
@@ -19,6 +20,7 @@ from typing import TextIO
 
 from pruner.actions.common import for_config, load_and_warn
 from pruner.actions.run import stop_on_signals, textfile_metrics, write_pass_report
+from pruner.actions.scoping import scope_of
 from pruner.engine.results import PassResult
 from pruner.engine.review import NotDeleted, Review, ReviewOutcome
 from pruner.passes.one_pass import run_pass
@@ -38,6 +40,7 @@ _KINDS = {
 
 def main(args: argparse.Namespace) -> int:
     config = load_and_warn(args)  # exit 2 before any API call
+    scope = scope_of(args, config)
     review = Review(
         read_plan_file(Path(args.plan_file)),  # exit 2 too: a file that is not a plan
         max_age=args.max_age,
@@ -46,13 +49,14 @@ def main(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     with stop_on_signals(stop):
-        with textfile_metrics(config) as watching:
+        with textfile_metrics(config, scope) as watching:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
                 stop=stop,
                 hooks=for_config(config, extra=watching),
                 review=review,
+                scope=scope,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)
@@ -76,9 +80,15 @@ def _review_lines(result: PassResult, review: Review, outcome: ReviewOutcome) ->
     else:
         verdict = f"{outcome.deleting} carried out"
     yield "\n"
+    aside = ""
+    if outcome.out_of_scope:
+        aside = (
+            f", {len(outcome.out_of_scope)} out of scope (left for an apply that includes "
+            "their servers)"
+        )
     yield from _wrapped(
         f"Reviewed plan {plan.source}, made {plan.generated_at.isoformat()}: "
-        f"{outcome.reviewed} deletions; {verdict}, {len(outcome.skipped)} skipped"
+        f"{outcome.reviewed} deletions; {verdict}, {len(outcome.skipped)} skipped{aside}"
         + (":" if outcome.skipped else ""),
         "",
     )

@@ -100,7 +100,8 @@ def main(args: argparse.Namespace) -> int:
     ):
         state_dir = Path(folder)
         demo, changes = for_simulator(config, simulator.base_url, state_dir)
-        _write(out, _intro(fleet, simulator.base_url, str(example), changes))
+        intro = _intro(fleet, simulator.base_url, changes)
+        _write(out, [*intro, *_loosened(config.safety.confirm_after, str(example))])
         planned = run_pass(demo, dry_run=False, execute=False, token=token, stop=stop)
         if planned.interrupted or stop.is_set():
             _write(out, ["", "Stopped by a signal before the pass: nothing was deleted."])
@@ -153,7 +154,11 @@ def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Confi
             "dry_run": False,
             "state_dir": state_dir,
             "safety": safety.model_copy(
-                update={"max_delete_fraction": 1.0, "max_deletions_per_run": None}
+                update={
+                    "max_delete_fraction": 1.0,
+                    "max_deletions_per_run": None,
+                    "confirm_after": None,
+                }
             ),
             "policies": tuple(replace(p, max_delete_fraction=1.0) for p in config.policies),
         }
@@ -188,11 +193,17 @@ def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Confi
             "null",
             "caps loosened, see below",
         ),
+        Change(
+            "safety.confirm_after",
+            _hours(safety.confirm_after),
+            "null",
+            "two-phase deletion off: one pass deletes, see below",
+        ),
     ]
     return demo, changes
 
 
-def _intro(fleet: Fleet, base_url: str, example: str, changes: Sequence[Change]) -> Iterator[str]:
+def _intro(fleet: Fleet, base_url: str, changes: Sequence[Change]) -> Iterator[str]:
     yield "pruner demo: a simulated VPSBG account, planned and pruned for real on 127.0.0.1"
     yield ""
     yield (
@@ -208,11 +219,26 @@ def _intro(fleet: Fleet, base_url: str, example: str, changes: Sequence[Change])
             "  ",
             " " * (width + 4),
         )
+
+
+def _loosened(confirm_after: timedelta | None, example: str) -> Iterator[str]:
+    """Why the caps (and two-phase deletion) are off here, and what a real account meets."""
+    if confirm_after is None:
+        said = "Caps loosened:"
+        first = ""
+    else:
+        said = "Caps loosened and two-phase deletion off:"
+        first = (
+            "the first passes delete nothing: each deletion waits safety.confirm_after "
+            f"({_hours(confirm_after)}) until a later pass confirms it (`pruner plan` shows it "
+            "pending meanwhile); then "
+        )
     yield from _wrapped(
-        f"Caps loosened: this account has {_DAYS} days of history that was never pruned, so one "
-        "pass deletes most of it. On a real account that is exactly what the caps stop: the pass "
-        "deletes nothing and exits 3. There, review `pruner plan`, then run "
-        "`pruner run --allow-large-deletions` once.",
+        f"{said} this account has {_DAYS} days of history that was never pruned, so one pass "
+        f"deletes most of it. On a real account with this config, {first}the caps stop it: the "
+        "pass deletes nothing and exits 3. There, review `pruner plan`, then run "
+        "`pruner run --allow-large-deletions` once, or prune it a few servers at a time with "
+        "`pruner run --server`, the caps counting those alone.",
         "",
         "  ",
     )
@@ -509,6 +535,10 @@ def _seconds(span: timedelta) -> str:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _hours(value: timedelta | None) -> str:
+    return "null" if value is None else f"{value.total_seconds() / 3600:g}h"
 
 
 def _optional(value: int | None) -> str:

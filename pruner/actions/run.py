@@ -1,4 +1,5 @@
-"""`pruner run [--dry-run] [--allow-large-deletions]`: one pass now, and a short report.
+"""`pruner run [--dry-run] [--allow-large-deletions] [--server ID|GLOB]… [--policy NAME]`: one
+pass now (of the whole account, or of the servers in scope), and a short report.
 
 The report on stdout says what was deleted (or would be) per server, what failed and why, and
 the summary; every detail is in the logs and in state_dir/last-plan.json. SIGTERM or SIGINT
@@ -23,9 +24,11 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from pruner.actions.common import for_config, load_and_warn
+from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Group
 from pruner.engine.results import PassResult
+from pruner.engine.scope import Scope
 from pruner.ops import signals
 from pruner.ops.metrics import PassMetrics, new_registry, previous_success, write_textfile
 from pruner.passes.hooks import PassHooks
@@ -47,15 +50,17 @@ _STILL_STOPPING = (
 
 def main(args: argparse.Namespace) -> int:
     config = load_and_warn(args)  # exit 2 before any API call
+    scope = scope_of(args, config)
     stop = threading.Event()
     with stop_on_signals(stop):
-        with textfile_metrics(config) as watching:
+        with textfile_metrics(config, scope) as watching:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
                 allow_large_deletions=args.allow_large_deletions,
                 stop=stop,
                 hooks=for_config(config, extra=watching),
+                scope=scope,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)
@@ -63,12 +68,25 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
+def textfile_metrics(config: Config, scope: Scope | None) -> Iterator[tuple[PassHooks, ...]]:
     """With metrics.textfile: the metrics hook while inside, and the file written after the
     pass (also when it raised after starting). A file that cannot be written is logged: the
-    pass's outcome stands."""
+    pass's outcome stands.
+
+    A scoped pass leaves the file as the last whole pass wrote it: replaced by its figures, the
+    account's gauges (stale servers, newest backup ages, backups by state) would describe only
+    the servers in scope, and its last success would hide that whole passes stopped."""
     path = config.metrics.textfile
     if path is None:
+        yield ()
+        return
+    if scope is not None:
+        structlog.get_logger("pruner.metrics").info(
+            "metrics.textfile_skipped",
+            path=str(path),
+            message=f"a pass scoped to {scope} does not write {path}: its figures would stand "
+            "for the whole account's; it keeps those of the last whole pass",
+        )
         yield ()
         return
     registry = new_registry()
@@ -139,6 +157,8 @@ def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
     if result.dry_run:
         yield f"DRY RUN: nothing will be deleted ({dry_run_cause})\n"
     yield f"Pass {result.run_id} at {plan.now.isoformat()}\n"
+    if plan.scope is not None:
+        yield f"Scoped to {plan.scope}: no other server was planned\n"
     for group in plan.groups:
         yield from _group_lines(result, group)
     yield from _not_pruned(plan.groups)

@@ -10,7 +10,8 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from pruner.engine.reasons import PROTECTED, Guard, Reason
+from pruner.engine.reasons import PENDING, PROTECTED, Guard, Reason
+from pruner.engine.scope import Scope
 from pruner.engine.units import Duration, Size
 
 __all__ = [
@@ -148,6 +149,11 @@ class Decision:
         """Protected backups count for nothing: not for staleness, nor for the caps."""
         return self.reasons[0].rule == PROTECTED
 
+    @property
+    def pending(self) -> bool:
+        """A deletion two-phase deletion holds back: kept this pass, awaiting confirmation."""
+        return self.reasons[0].rule == PENDING
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -211,6 +217,7 @@ class Plan:
     dry_run: bool
     groups: tuple[Group, ...]
     problems: tuple[Problem, ...] = field(default=())
+    scope: Scope | None = None  # None: every server; else the pass decided these alone
 
     @property
     def decisions(self) -> tuple[Decision, ...]:

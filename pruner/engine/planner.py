@@ -6,7 +6,7 @@ Every guard errs on the side of keeping: a group it trips keeps its backups, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -25,6 +25,8 @@ from pruner.engine.models import (
 )
 from pruner.engine.reasons import ORPHAN, SKIPPED_INCOMPLETE, UNMANAGED, Guard, Reason, skipped
 from pruner.engine.retention import decide
+from pruner.engine.scope import Scope
+from pruner.engine.two_phase import TwoPhase
 from pruner.engine.units import Duration, subtract
 
 __all__ = [
@@ -55,24 +57,43 @@ def build_plan(
     max_deletions_per_run: int | None,
     dry_run: bool,
     allow_large_deletions: bool = False,
+    two_phase: TwoPhase | None = None,
+    scope: Scope | None = None,
     revise: Revise | None = None,
     cap_hint: str = LARGE_DELETIONS_HINT,
 ) -> Plan:
     """Decide every group of the listing and apply the guards, in their documented order.
 
+    With `two_phase`, deletions not confirmed yet are held back (`pending:<first seen>`)
+    after the stale guard and before the caps, which count only what the pass deletes. With
+    `scope`, only the groups in scope are decided, and the guards and caps see them alone.
     `revise`, when given, changes the policy's decisions of each group it decides before the
-    guards judge them: the guards (stale, locked, the caps) then judge what it left.
-    `cap_hint` ends the message of a cap that trips: what to do if the deletions are meant."""
+    guards judge them: the guards (stale, locked, two-phase, the caps) then judge what it left.
+    `cap_hint` ends the message of a cap that trips: what to do if the deletions are meant.
+    """
     context = _Context.of(
-        listing, policies, now, zone, allow_large_deletions, revise=revise, cap_hint=cap_hint
+        listing,
+        policies,
+        now=now,
+        zone=zone,
+        allow_large_deletions=allow_large_deletions,
+        two_phase=two_phase,
+        scope=scope,
+        revise=revise,
+        cap_hint=cap_hint,
     )
+    subjects = list(_subjects(listing, context.servers))
+    in_scope = [subject for subject in subjects if context.in_scope(subject)]
     outcomes = [
         outcome
-        for outcome in map(context.plan_group, _subjects(listing, context.servers))
+        for outcome in map(context.plan_group, in_scope)
         if outcome.group.decisions or outcome.group.status != "unmanaged"
     ]
     groups = [outcome.group for outcome in outcomes]
-    problems = list(listing.problems)
+    hostnames = {subject.server_id: subject.hostname for subject in subjects}
+    problems = [problem for problem in listing.problems if context.concerns(problem, hostnames)]
+    if scope is not None:
+        problems.extend(_scope_warnings(scope, listing, subjects, in_scope))
     for outcome in outcomes:
         problems.extend(outcome.problems)
     empty = _empty(listing)
@@ -88,6 +109,7 @@ def build_plan(
         dry_run=dry_run,
         groups=tuple(groups),
         problems=tuple(problems),
+        scope=scope,
     )
 
 
@@ -202,6 +224,8 @@ class _Context:
     now: datetime
     zone: tzinfo | None
     allow_large_deletions: bool
+    two_phase: TwoPhase | None
+    scope: Scope | None
     listing_faults: dict[Resource, list[str]]  # why a whole resource cannot be pruned
     server_errors: dict[tuple[Resource, int], list[Problem]]
     revise: Revise | None
@@ -212,10 +236,12 @@ class _Context:
         cls,
         listing: Listing,
         policies: Sequence[Policy],
+        *,
         now: datetime,
         zone: tzinfo | None,
         allow_large_deletions: bool,
-        *,
+        two_phase: TwoPhase | None = None,
+        scope: Scope | None = None,
         revise: Revise | None = None,
         cap_hint: str = LARGE_DELETIONS_HINT,
     ) -> _Context:
@@ -227,11 +253,37 @@ class _Context:
             now,
             zone,
             allow_large_deletions,
+            two_phase,
+            scope,
             faults,
             server_errors,
             revise,
             cap_hint,
         )
+
+    def in_scope(self, subject: _Subject) -> bool:
+        """The group is one the pass decides: all are, unless the pass is scoped."""
+        scope = self.scope
+        if scope is None:
+            return True
+        if not scope.selects_server(subject.server_id, subject.hostname):
+            return False
+        if scope.policy is None:
+            return True
+        policy = self._policy_for(subject)
+        if isinstance(policy, _HostnameNeeded):  # may be the policy's: fail closed, show it
+            return any(candidate.name == scope.policy for candidate in policy.candidates)
+        return policy is not None and policy.name == scope.policy
+
+    def concerns(self, problem: Problem, hostnames: Mapping[int, str | None]) -> bool:
+        """A listing problem concerns the pass: it names no server, or one in scope."""
+        if self.scope is None or problem.server_id is None:
+            return True
+        server = self.servers.get(problem.server_id) if self.servers is not None else None
+        hostname = hostnames.get(problem.server_id) or (server.hostname if server else None)
+        if problem.resource is None:
+            return self.scope.selects_server(problem.server_id, hostname)
+        return self.in_scope(_Subject(problem.resource, problem.server_id, hostname, server, []))
 
     def plan_group(self, subject: _Subject) -> _Outcome:
         policy = self._policy_for(subject)
@@ -266,6 +318,8 @@ class _Context:
         stale = self._stale(subject, policy, decisions)
         if stale is not None:
             return _skipped(subject, policy, decisions, "stale", stale, notes=notes)
+        if self.two_phase is not None:
+            decisions = self.two_phase.hold(decisions, self.now)
         too_many = self._too_many(policy, decisions)
         if too_many is not None:
             return _skipped(
@@ -358,6 +412,27 @@ class _Context:
             f"({deleted / unprotected:.0%}), more than max_delete_fraction "
             f"{policy.max_delete_fraction} ({_governing(policy, 'max_delete_fraction')}): "
             f"not pruned; {self.cap_hint}"
+        )
+
+
+def _scope_warnings(
+    scope: Scope, listing: Listing, subjects: Sequence[_Subject], in_scope: Sequence[_Subject]
+) -> Iterable[Problem]:
+    """A server given that no listed server answers to, or a policy that none in scope has:
+    most likely a typo, which must not read as "nothing to do"."""
+    listed = [(server.id, server.hostname) for server in listing.servers or ()]
+    listed.extend((subject.server_id, subject.hostname) for subject in subjects)
+    for pattern in scope.unmatched(listed):
+        yield Problem(
+            level="warning",
+            message=f"--server {pattern} matches no listed server (by id or hostname): nothing "
+            "of it was planned; check the id or the hostname glob",
+        )
+    if scope.policy is not None and not in_scope:
+        among = f"the servers in scope ({Scope(scope.servers)})" if scope.servers else "the servers"
+        yield Problem(
+            level="warning",
+            message=f"--policy {scope.policy} matches none of {among}: nothing was planned",
         )
 
 

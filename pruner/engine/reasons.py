@@ -11,6 +11,7 @@ A reason costs what a tuple costs: the engine makes one for every backup it keep
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 __all__ = [
@@ -18,12 +19,15 @@ __all__ = [
     "KEEP_ALL",
     "NOT_SELECTED",
     "ORPHAN",
+    "PENDING",
     "PROTECTED",
+    "SKIPPED",
     "SKIPPED_INCOMPLETE",
     "UNMANAGED",
     "UNREVIEWED",
     "Guard",
     "Reason",
+    "pending",
     "skipped",
     "texts",
 ]
@@ -32,6 +36,8 @@ __all__ = [
 Guard = Literal["incomplete", "locked", "stale", "max_delete_fraction", "max_deletions_per_run"]
 
 PROTECTED = "protected"  # the rule of every reason that protects a backup
+SKIPPED = "skipped"  # the rule of every reason a guard gives
+PENDING = "pending"  # a deletion two-phase deletion holds back until a later pass confirms it
 
 
 class Reason(NamedTuple):
@@ -61,7 +67,13 @@ FORCED = Reason("forced")  # `apply --force`: the reviewed plan deletes what the
 
 def skipped(guard: Guard) -> Reason:
     """The reason of a backup a guard kept: `skipped:stale`, `skipped:max_delete_fraction` …"""
-    return Reason("skipped", guard)
+    return Reason(SKIPPED, guard)
+
+
+def pending(first_seen: datetime) -> Reason:
+    """The reason of a deletion waiting for its confirmation: when a pass first planned it, in
+    UTC to the second (`pending:2026-11-27T03:30:00+00:00`)."""
+    return Reason(PENDING, first_seen.astimezone(UTC).isoformat(timespec="seconds"))
 
 
 SKIPPED_INCOMPLETE = skipped("incomplete")

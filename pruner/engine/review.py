@@ -11,11 +11,15 @@ anything else:
   since (another server, name, created_at instant or size), becomes a keep, `unreviewed`. With
   `--force`, a backup the plan deletes and the keep rules now keep is deleted, `forced`; never a
   protected one nor one of the newest `min_keep`. The guards then judge what is left: a stale or
-  locked server, the caps on what apply itself deletes.
+  locked server, two-phase deletion (a deletion not confirmed yet is `pending`), the caps on
+  what apply itself deletes.
 - `Review.outcome`: what became of each reviewed deletion, and whether the plan is refused: it
   is when the current decision keeps one of them (the rules, the floor, protection, a stale,
-  orphaned or unmanaged server), unless `--force`. A locked server, an incomplete listing and a
-  cap only hold their backups back, as in any pass.
+  orphaned or unmanaged server, a deletion that waits for its confirmation), unless `--force`.
+  `--force` never lifts the floor, protection, those servers' keeps or a pending deletion. A
+  locked server, an incomplete listing and a cap only hold their backups back, as in any pass.
+  Of a scoped apply (`--server`, `--policy`: the plan's `scope`), the deletions of servers out
+  of scope are set aside: neither deleted nor judged, so they never refuse the plan.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ from itertools import islice
 from typing import Literal
 
 from pruner.engine.models import Backup, Decision, Group, Listing, Plan, Policy, Problem, Resource
-from pruner.engine.reasons import FORCED, ORPHAN, PROTECTED, UNMANAGED, UNREVIEWED, texts
+from pruner.engine.reasons import (
+    FORCED,
+    ORPHAN,
+    PENDING,
+    PROTECTED,
+    UNMANAGED,
+    UNREVIEWED,
+    texts,
+)
+from pruner.engine.scope import Scope
 from pruner.engine.units import Duration
 
 __all__ = ["CAP_HINT", "NotDeleted", "Review", "ReviewOutcome", "Reviewed", "ReviewedPlan"]
@@ -46,8 +59,9 @@ _PASSING_GUARDS = frozenset(
     {"incomplete", "locked", "max_delete_fraction", "max_deletions_per_run"}
 )
 _FORCE_LIMITS = (
-    "--force never deletes a protected backup, one of the newest min_keep of a server, or the "
-    "backups of a stale, orphaned or unmanaged server"
+    "--force never deletes a protected backup, one of the newest min_keep of a server, a "
+    "deletion that waits for its confirmation (pending, safety.confirm_after), or the backups "
+    "of a stale, orphaned or unmanaged server"
 )
 
 
@@ -120,9 +134,10 @@ class ReviewOutcome:
 
     reviewed: int  # the plan's delete decisions
     deleting: int  # of them, `delete` in apply's plan
-    skipped: tuple[NotDeleted, ...]  # the rest, in the plan's order
+    skipped: tuple[NotDeleted, ...]  # those in scope not deleted, in the plan's order
     refusals: tuple[str, ...]  # why apply refuses the plan; () when it does not
     problems: tuple[Problem, ...]  # for the plan and the log: one per backup, and the refusals
+    out_of_scope: tuple[Reviewed, ...] = ()  # a scoped apply left these alone, unjudged
 
     @property
     def refused(self) -> bool:
@@ -182,12 +197,16 @@ class Review:
             for group in plan.groups
             for d in group.decisions
         }
+        groups = {(group.resource, group.server_id) for group in plan.groups}
         deleting = 0
         skipped: list[NotDeleted] = []
+        out_of_scope: list[Reviewed] = []
         for reviewed in self.plan.deletions:
             backup = listed.get(reviewed.key)
             found = decided.get(reviewed.key)
-            if backup is None or found is None:
+            if found is None and _out_of_scope(reviewed, backup, plan.scope, groups, listing):
+                out_of_scope.append(reviewed)
+            elif backup is None or found is None:
                 skipped.append(self._unlisted(reviewed, listing))
             elif changes := reviewed.changes(backup):
                 why = f"changed since the plan ({', '.join(changes)}): not the backup reviewed"
@@ -204,6 +223,7 @@ class Review:
             skipped=tuple(skipped),
             refusals=refusals,
             problems=(*self._problems(skipped), *(Problem("warning", r) for r in refusals)),
+            out_of_scope=tuple(out_of_scope),
         )
 
     # -- helpers --------------------------------------------------------------------------
@@ -282,6 +302,12 @@ class Review:
             why = "no policy matches its server now (unmanaged)"
         elif first == ORPHAN:
             why = "its server is gone, and its policy keeps the backups of such servers (orphan)"
+        elif first.rule == PENDING:
+            why = (
+                f"it waits for its confirmation ({shown}): with safety.confirm_after, a deletion "
+                "goes only once a pass that long after the first to plan it plans it again; "
+                "apply a new plan after that"
+            )
         elif self.force:
             why = f"it is one of the newest min_keep of its server ({shown})"
         else:
@@ -302,6 +328,28 @@ class Review:
                     server_id=entry.backup.server_id,
                     backup_id=entry.backup.id,
                 )
+
+
+def _out_of_scope(
+    reviewed: Reviewed,
+    backup: Backup | None,
+    scope: Scope | None,
+    groups: set[tuple[Resource, int]],
+    listing: Listing,
+) -> bool:
+    """A reviewed deletion the scoped plan did not decide is out of scope when it is listed now
+    (a scoped plan decides every listed backup in scope), or when its group was not decided and
+    the scope may not select it (only the planner knows which policy a vanished group had)."""
+    if scope is None:
+        return False
+    if backup is not None:
+        return True
+    if (reviewed.resource, reviewed.server_id) in groups:
+        return False
+    if scope.policy is not None:
+        return True
+    hostname = next((s.hostname for s in listing.servers or () if s.id == reviewed.server_id), None)
+    return not scope.selects_server(reviewed.server_id, hostname)
 
 
 def _floor(decisions: tuple[Decision, ...], min_keep: int) -> frozenset[int]:

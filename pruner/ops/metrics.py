@@ -7,7 +7,8 @@ node_exporter (`write_textfile`).
 Three kinds of series:
 - counters over the passes of this process (`pruner_runs_total`, `pruner_deleted_total`, ...);
   a one-shot `pruner run` starts them at zero, so its textfile shows that one pass;
-- gauges of the last pass (`pruner_backups`, `pruner_run_duration_seconds`, timestamps);
+- gauges of the last pass (`pruner_backups`, `pruner_pending_deletions`,
+  `pruner_run_duration_seconds`, timestamps);
 - ages (`pruner_oldest_newest_backup_age_seconds`, `pruner_stale_servers`, per server with
   `metrics.per_server`), computed when scraped from the newest backups the last pass listed, so
   that they keep growing between passes when backups stop, like the problem they report.
@@ -153,6 +154,11 @@ class PassMetrics:
             "Backups and snapshots listed by the last pass, by what became of them",
             ["resource", "state"],
         )
+        self.pending = gauge(
+            "pruner_pending_deletions",
+            "Deletions the last pass held back to wait for their confirmation (confirm_after)",
+            ["resource"],
+        )
         self.deleted = counter(
             "pruner_deleted_total", "Backups and snapshots deleted (DELETE answered)", ["resource"]
         )
@@ -207,6 +213,7 @@ class PassMetrics:
         if result.execution is not None:
             self.size_freed.inc(result.execution.size_freed)
         self._count_states(result)
+        self._count_pending(result)
         if result.plan.groups or result.exit_code == EXIT_OK:  # else nothing was listed
             self._remember_newest(result)
 
@@ -262,6 +269,17 @@ class PassMetrics:
         self.backups.clear()
         for (resource, state), count in counts.items():
             self.backups.labels(resource, state).set(count)
+
+    def _count_pending(self, result: PassResult) -> None:
+        """pruner_pending_deletions of this pass: 0 for each resource without two-phase."""
+        counts = dict.fromkeys(self._resources, 0)
+        for decision in result.plan.decisions:
+            if decision.pending:
+                resource = decision.backup.resource
+                counts[resource] = counts.get(resource, 0) + 1
+        self.pending.clear()
+        for resource, count in counts.items():
+            self.pending.labels(resource).set(count)
 
     def _remember_newest(self, result: PassResult) -> None:
         """The newest backups the ages are computed from, kept until a pass lists again."""

@@ -14,7 +14,8 @@ else 0. Stale, locked, unmanaged and orphaned servers are warnings.
 `pruner apply` is a pass with a `review` (pruner.engine.review): once the lock is held, a plan
 too old or made under another config is refused before anything is listed; after listing, the
 planner carries out only the reviewed deletions, and a plan the current policy disagrees with
-is refused before anything is deleted.
+is refused before anything is deleted. With two-phase deletion, apply reads pending.json like
+any pass (a reviewed deletion still waiting is a keep) and never writes it.
 """
 
 from __future__ import annotations
@@ -40,13 +41,21 @@ from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
 from pruner.engine.results import CAP_GUARDS, Execution, PassResult
 from pruner.engine.review import CAP_HINT, Review, ReviewOutcome
+from pruner.engine.scope import Scope
+from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_CAPPED, EXIT_INCOMPLETE, EXIT_OK, EXIT_REFUSED
 from pruner.passes.audit import AuditTrail
 from pruner.passes.executor import execute
 from pruner.passes.hooks import FannedOut, PassHooks
 from pruner.passes.lock import PassLock
+from pruner.passes.pending import PendingDeletions, forget_pending, load_pending, record_pending
 from pruner.passes.review import log_review
-from pruner.passes.state import LAST_PLAN, recover_state_dir, write_json_atomically
+from pruner.passes.state import (
+    LAST_PLAN,
+    PENDING_FILE,
+    recover_state_dir,
+    write_json_atomically,
+)
 from pruner.report.pass_summary import PassSummary
 from pruner.report.plan_json import PlanOrigin, plan_to_json
 from pruner.report.problems import problem_scope
@@ -108,6 +117,7 @@ def run_pass(
     write_state: bool = True,
     hooks: Sequence[PassHooks] = (),
     timer: TimerFactory = threading.Timer,
+    scope: Scope | None = None,
     review: Review | None = None,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
@@ -130,6 +140,9 @@ def run_pass(
 
     Once started, a pass has `safety.max_pass_duration`: `timer(seconds, expire)` (a
     threading.Timer) then sets `stop` as a signal would, and the pass says its deadline ended it.
+
+    `scope` (`--server`, `--policy`): the pass lists everything, and decides, deletes and
+    records (pending.json) only the groups in scope; the caps count those alone.
 
     `review` makes it `pruner apply`: it deletes the reviewed plan's deletions that the fresh
     listing and the current policy confirm, or refuses the plan (exit 4); see the module doc.
@@ -175,6 +188,7 @@ def run_pass(
             log=log,
             started=time.monotonic(),
             deadline=deadline,
+            scope=scope,
             review=review,
         )
         try:
@@ -243,6 +257,7 @@ class _Pass:
     log: FilteringBoundLogger
     started: float
     deadline: _Deadline
+    scope: Scope | None
     review: Review | None
 
     def run(self) -> PassResult:
@@ -259,6 +274,7 @@ class _Pass:
         except (ApiAuthError, ApiPermissionError) as error:
             return self._ended_while_listing(resources, error.message, key_refused=True)
         generated_at = self.clock()
+        pending = self._pending()
         plan = build_plan(
             listing,
             self.config.policies,
@@ -268,6 +284,8 @@ class _Pass:
             max_deletions_per_run=self.config.safety.max_deletions_per_run,
             dry_run=self.dry_run,
             allow_large_deletions=self.allow_large_deletions,
+            two_phase=self._two_phase(pending),
+            scope=self.scope,
             **_reviewing(self.review),
         )
         summary = summarize(plan)  # of the plan as decided: completeness and guards
@@ -275,10 +293,17 @@ class _Pass:
         review = self._reviewed(listing, plan)
         if review is not None:
             plan = replace(plan, problems=(*plan.problems, *review.problems))
-        execution = None if review is not None and review.refused else self._carry_out(plan)
+        recorded = self._record_pending(plan, pending)
+        may_delete = recorded and (review is None or not review.refused)
+        execution = self._carry_out(plan) if may_delete else None
         if execution is not None:
             plan = execution.plan
         failures = list(_failures(plan, summary, execution, self.deadline.why_stopped()))
+        if not recorded:
+            failures.append(
+                f"state_dir {self.config.state_dir}: {PENDING_FILE} was not written, so nothing "
+                "was deleted"
+            )
         return self._finish(
             plan,
             listing,
@@ -321,6 +346,7 @@ class _Pass:
             dry_run=self.dry_run,
             groups=(),
             problems=review.problems,
+            scope=self.scope,
         )
         listing = Listing(backups=(), servers=None, resources=frozenset(resources))
         return self._finish(plan, listing, None, [], interrupted=False, review=review)
@@ -341,6 +367,7 @@ class _Pass:
             dry_run=self.dry_run,
             groups=(),
             problems=(Problem("error", message),),
+            scope=self.scope,
         )
         listing = Listing(backups=(), servers=None, resources=frozenset(resources))
         return self._finish(
@@ -405,6 +432,33 @@ class _Pass:
             failures=[failure],
         )
 
+    def _pending(self) -> PendingDeletions | None:
+        """What earlier passes planned to delete, when two-phase deletion is on."""
+        if self.config.safety.confirm_after is None:
+            return None
+        return load_pending(self.config.state_dir, self.log)
+
+    def _two_phase(self, pending: PendingDeletions | None) -> TwoPhase | None:
+        confirm_after = self.config.safety.confirm_after
+        if pending is None or confirm_after is None:
+            return None
+        return pending.two_phase(confirm_after)
+
+    def _record_pending(self, plan: Plan, pending: PendingDeletions | None) -> bool:
+        """Before any deletion, record what this pass planned (a pass that writes state, dry
+        runs included); whether the pass may delete.
+
+        `apply` only reads the record: its plan is the reviewed plan's, not the policy's (what
+        a reviewer struck is kept, `unreviewed`), and recording it would restart waits that no
+        change of the policy reset. The next pass brings the record up to date; what apply
+        deleted falls out of it then, no longer listed."""
+        if not self.write_state or self.review is not None:
+            return True
+        if pending is None:
+            forget_pending(self.config.state_dir, self.log)
+            return True
+        return record_pending(self.config.state_dir, pending, plan, self.log)
+
     def _carry_out(self, plan: Plan) -> Execution | None:
         if not self.execute or self.dry_run:
             return None  # the executor is not even built: a dry run sends no DELETE
@@ -464,6 +518,7 @@ class _Pass:
             dry_run=self.dry_run,
             execute=self.execute,
             resources=list(resources),
+            scope=None if self.scope is None else self.scope.as_json(),
             api=self.client.base_url,
             state_dir=str(self.config.state_dir),
         )

@@ -1,7 +1,8 @@
 """`pruner apply`'s log events: what became of the reviewed plan, beside the pass's own.
 
 - `apply.review` (info): the plan file, when it was made, and its deletions: reviewed, being
-  deleted (or, in a dry run, that would be), skipped;
+  deleted (or, in a dry run, that would be), skipped, and out of scope (a scoped apply left
+  them alone: neither deleted nor judged);
 - `apply.skipped` (warning): one per reviewed deletion not carried out, with its `kind`
   (`vanished`, `changed`, `kept`, `guarded`) and why;
 - `apply.refused` (error): why the plan was refused; nothing is deleted then.
@@ -24,6 +25,7 @@ def log_review(outcome: ReviewOutcome, plan: ReviewedPlan, log: FilteringBoundLo
         reviewed=outcome.reviewed,
         deleting=outcome.deleting,
         skipped=len(outcome.skipped),
+        out_of_scope=len(outcome.out_of_scope),
     )
     for entry in outcome.skipped:
         backup = entry.backup

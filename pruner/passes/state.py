@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # `pruner health` imports this module: it must not load struc
 __all__ = [
     "AUDIT_FILE",
     "LAST_PLAN",
+    "PENDING_FILE",
     "CutLine",
     "recover_state_dir",
     "remove_temp_files",
@@ -34,6 +35,7 @@ __all__ = [
 
 LAST_PLAN = "last-plan.json"
 AUDIT_FILE = "audit.jsonl"
+PENDING_FILE = "pending.json"  # two-phase deletion: when a pass first planned each deletion
 
 Writer = Callable[[TextIO], None]
 Write = Callable[[int, bytes], int]  # os.write's shape
@@ -172,24 +174,29 @@ def _stamp(moment: datetime) -> str:
 
 def recover_state_dir(state_dir: Path, *, now: datetime, log: FilteringBoundLogger) -> None:
     """Clear what a kill -9 or a full disk left in state_dir before a pass writes there: temp
-    files of last-plan.json are removed, a cut last line of the audit trail is set aside. Call
-    it holding the pass lock. Never raises: what it cannot do is logged (and the audit trail
-    refuses to add a line to a cut one, so nothing is deleted unrecorded meanwhile)."""
+    files of last-plan.json and pending.json are removed, a cut last line of the audit trail is
+    set aside. Call it holding the pass lock. Never raises: what it cannot do is logged (and the
+    audit trail refuses to add a line to a cut one, so nothing is deleted unrecorded meanwhile)."""
+    for name in (LAST_PLAN, PENDING_FILE):
+        _remove_temp_files(state_dir / name, log)
+    _recover_audit_trail(state_dir / AUDIT_FILE, now, log)
+
+
+def _remove_temp_files(path: Path, log: FilteringBoundLogger) -> None:
     try:
-        for temp, size in remove_temp_files(state_dir / LAST_PLAN):
+        for temp, size in remove_temp_files(path):
             log.info(
                 "state.temp_removed",
                 path=str(temp),
                 size=size,
-                message="removed a temp file of a pass killed while writing its plan",
+                message=f"removed a temp file of a pass killed while writing {path.name}",
             )
     except OSError as error:
         log.warning(
             "state.temp_not_removed",
-            path=str(state_dir),
-            message=f"{error.strerror or error}: remove .{LAST_PLAN}.*.tmp files by hand",
+            path=str(path.parent),
+            message=f"{error.strerror or error}: remove .{path.name}.*.tmp files by hand",
         )
-    _recover_audit_trail(state_dir / AUDIT_FILE, now, log)
 
 
 def _recover_audit_trail(path: Path, now: datetime, log: FilteringBoundLogger) -> None:

@@ -57,6 +57,7 @@ class PassSummary:
             "servers": result.servers,
             "groups": plan.groups,
             "kept": plan.kept,
+            "pending": plan.pending,
             "deleted": self.deleted,
             "failed": self.failed,
             "not_attempted": self.not_attempted,
@@ -79,6 +80,7 @@ class PassSummary:
         if result.review is not None:  # `pruner apply`
             fields["reviewed"] = result.review.reviewed
             fields["reviewed_skipped"] = len(result.review.skipped)
+            fields["reviewed_out_of_scope"] = len(result.review.out_of_scope)
             fields["refused"] = result.review.refused
         return fields
 
@@ -95,8 +97,9 @@ class PassSummary:
             acted = f"would delete {self.plan.deleted} ({self.plan.size_freed} GB)"
         else:
             acted = "deleted 0"
+        pending = f" ({self.plan.pending} pending)" if self.plan.pending else ""
         return (
-            f"kept {self.plan.kept}, {acted}; skipped groups {self.plan.skipped_groups}, "
+            f"kept {self.plan.kept}{pending}, {acted}; skipped groups {self.plan.skipped_groups}, "
             f"stale servers {self.stale_servers} ({result.duration:.1f}s)"
         )
 

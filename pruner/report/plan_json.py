@@ -116,6 +116,7 @@ def _head(plan: Plan, origin: PlanOrigin | None) -> dict[str, Any]:
     if origin is not None:
         head["config_sha256"] = origin.config_sha256
         head["api_base_url"] = origin.api_base_url
+    head["scope"] = None if plan.scope is None else plan.scope.as_json()
     return head
 
 
@@ -158,6 +159,7 @@ def _group_entry(group: Group, tally: Tally) -> dict[str, Any]:
         "kept": tally.kept,
         "deleted": tally.deleted,
         "size_freed": tally.size_freed,
+        "pending": tally.pending,
         "guard": group.guard,
         "blocked_deletions": group.blocked_deletions,
         "messages": list(group.messages),

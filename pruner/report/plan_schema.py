@@ -67,6 +67,10 @@ _DECISION = _object(
     },
 )
 
+_PENDING = {  # since deletions wait for a confirmation (safety.confirm_after)
+    "pending": {**_COUNT, "description": "of the kept: deletions that wait for a confirmation"}
+}
+
 _GROUP = _object(
     {
         "resource": _RESOURCE,
@@ -89,7 +93,8 @@ _GROUP = _object(
         },
         "blocked_deletions": _COUNT,
         "messages": {"type": "array", "items": {"type": "string"}},
-    }
+    },
+    _PENDING,
 )
 
 _PROBLEM = _object(
@@ -102,6 +107,19 @@ _PROBLEM = _object(
         "field": _TEXT_OR_NULL,
     }
 )
+
+_SCOPE = {
+    "description": "null: every server was planned; else only these (--server, --policy)",
+    "oneOf": [
+        {"type": "null"},
+        _object(
+            {
+                "servers": {"type": "array", "items": {"type": "string"}},
+                "policy": _TEXT_OR_NULL,
+            }
+        ),
+    ],
+}
 
 _EXECUTION = _object(
     {
@@ -131,7 +149,8 @@ PLAN_SCHEMA: dict[str, Any] = {
             "decisions": {"type": "array", "items": _DECISION},
             "groups": {"type": "array", "items": _GROUP},
             "summary": _object(
-                {"kept": _COUNT, "deleted": _COUNT, "skipped_groups": _COUNT, "size_freed": _COUNT}
+                {"kept": _COUNT, "deleted": _COUNT, "skipped_groups": _COUNT, "size_freed": _COUNT},
+                _PENDING,
             ),
             "problems": {"type": "array", "items": _PROBLEM},
         },
@@ -141,6 +160,7 @@ PLAN_SCHEMA: dict[str, Any] = {
             "api_base_url": {"type": "string", "pattern": "^https?://"},
             "run_id": {"type": "string"},
             "execution": _EXECUTION,
+            "scope": _SCOPE,
         },
     ),
 }

@@ -16,15 +16,18 @@ class Tally:
     kept: int
     deleted: int
     size_freed: int
+    pending: int = 0  # of the kept: deletions that wait for their confirmation (confirm_after)
 
     @classmethod
     def of(cls, group: Group) -> Tally:
-        deleted = size_freed = 0
+        deleted = size_freed = pending = 0
         for decision in group.decisions:
             if decision.action == "delete":
                 deleted += 1
                 size_freed += decision.backup.size or 0
-        return cls(len(group.decisions) - deleted, deleted, size_freed)
+            elif decision.pending:
+                pending += 1
+        return cls(len(group.decisions) - deleted, deleted, size_freed, pending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class Summary:
     incomplete_groups: int
     errors: int
     warnings: int
+    pending: int = 0  # of the kept: deletions that wait for their confirmation (confirm_after)
 
     @property
     def complete(self) -> bool:
@@ -53,6 +57,7 @@ class Summary:
             "deleted": self.deleted,
             "skipped_groups": self.skipped_groups,
             "size_freed": self.size_freed,
+            "pending": self.pending,
         }
 
     def as_log(self) -> dict[str, int | bool]:
@@ -80,4 +85,5 @@ def summarize(plan: Plan) -> Summary:
         incomplete_groups=statuses.count("incomplete"),
         errors=levels.count("error"),
         warnings=levels.count("warning"),
+        pending=sum(t.pending for t in tallies),
     )

@@ -16,6 +16,7 @@ from pruner.report.summary import Summary, Tally, summarize
 __all__ = ["render_table", "write_table"]
 
 _WIDTH = 100
+_REASON_WIDTH = len("pending:2026-11-27T03:30:00+00:00")  # the widest reason a column fits
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class _Columns:
             for decision in group.decisions:
                 id_width = max(id_width, len(str(decision.backup.id)))
                 reason_width = max(reason_width, *map(len, texts(decision.reasons)))
-        reason_width = min(reason_width, 30)
+        reason_width = min(reason_width, _REASON_WIDTH)
         fixed = len(f"  {'':6}  {'':{id_width}}  {'':25}  {'':5}  ") + 3  # "  " + a comma
         return cls(id_width, max(_WIDTH - fixed - reason_width, 12), reason_width)
 
@@ -50,6 +51,8 @@ def write_table(plan: Plan, stream: TextIO, summary: Summary | None = None) -> N
 def _table_lines(plan: Plan, summary: Summary) -> Iterator[str]:
     mode = " (dry run)" if plan.dry_run else ""
     yield f"Plan at {plan.now.isoformat()}{mode}, generated {plan.generated_at.isoformat()}\n"
+    if plan.scope is not None:
+        yield f"Scoped to {plan.scope}: no other server was planned\n"
     yield from _attention(plan)
     columns = _Columns.of(plan)
     for group, tally in zip(plan.groups, summary.tallies, strict=True):
@@ -87,7 +90,7 @@ def _group_lines(group: Group, tally: Tally, columns: _Columns) -> Iterator[str]
     status = group.status if group.guard is None else f"{group.status} ({group.guard})"
     yield (
         f"server {group.server_id}{_hostname(group)} · {group.resource} · {policy} · {status}"
-        f" · kept {tally.kept}, deleted {tally.deleted}\n"
+        f" · kept {_kept(tally.kept, tally.pending)}, deleted {tally.deleted}\n"
     )
     for message in group.messages:
         yield from _wrapped(message, "  ! ", "    ")
@@ -139,7 +142,7 @@ def _reason_lines(reasons: list[str], width: int) -> list[str]:
 
 def _summary_lines(plan: Plan, summary: Summary) -> Iterator[str]:
     yield (
-        f"Summary: kept {summary.kept}, deleted {summary.deleted}, "
+        f"Summary: kept {_kept(summary.kept, summary.pending)}, deleted {summary.deleted}, "
         f"skipped groups {summary.skipped_groups}, size freed {summary.size_freed} GB\n"
     )
     if summary.incomplete_groups:
@@ -149,6 +152,11 @@ def _summary_lines(plan: Plan, summary: Summary) -> Iterator[str]:
         )
     if plan.dry_run:
         yield "dry run: nothing was deleted\n"
+
+
+def _kept(kept: int, pending: int) -> str:
+    """`5`, or `5 (2 pending)` when some of them are deletions waiting for a confirmation."""
+    return f"{kept} ({pending} pending)" if pending else str(kept)
 
 
 def _hostname(group: Group) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from pruner.cli import main
 from pruner.passes.lock import PassLock
+from pruner.passes.pending import PendingDeletions, read_pending, write_pending
 from pruner.sim import WRITE_TOKEN, Simulator, generate_fleet
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -383,3 +385,206 @@ def test_apply_exits_2_on_a_max_age_it_cannot_use(
 
     assert code == 2
     assert f"argument --max-age: '{given}': {says}" in capsys.readouterr().err
+
+
+# --- scoped: --server, --policy -----------------------------------------------------------------
+
+
+def _by_server(decisions: list[Document]) -> dict[int, set[Item]]:
+    found: dict[int, set[Item]] = {}
+    for decision in decisions:
+        found.setdefault(decision["server_id"], set()).add((decision["resource"], decision["id"]))
+    return found
+
+
+def test_apply_scoped_to_a_server_deletes_its_reviewed_deletions_alone(
+    sim: Simulator, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _plan(config, capsys)
+    by_server = _by_server(_deletions(document))
+    server = max(by_server, key=lambda server_id: len(by_server[server_id]))
+    others = _items(_deletions(document)) - by_server[server]
+    assert others
+
+    code = _apply(config, _save(tmp_path, document), "--server", str(server))
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert set(sim.deleted) == by_server[server]
+    assert f"Scoped to servers {server}: no other server was planned" in captured.out
+    assert f"{len(others)} out of scope" in captured.out
+    last = _last_plan(config)
+    assert last["scope"] == {"servers": [str(server)], "policy": None}
+    assert {group["server_id"] for group in last["groups"]} == {server}
+    events = _events(captured.err)
+    assert [e for e in events if e["event"] in ("apply.skipped", "apply.refused")] == []
+    review = next(e for e in events if e["event"] == "apply.review")
+    assert review["out_of_scope"] == len(others)
+    summary = next(e for e in events if e["event"] == "pass.summary")
+    assert summary["reviewed_out_of_scope"] == len(others)
+
+
+def test_apply_scoped_neither_refuses_nor_deletes_what_is_out_of_scope(
+    sim: Simulator, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _plan(config, capsys)
+    by_server = _by_server(_deletions(document))
+    server, other = sorted(by_server, key=lambda server_id: len(by_server[server_id]))[-2:]
+    kept_elsewhere = next(
+        d
+        for d in document["decisions"]
+        if d["server_id"] == other and d["action"] == "keep" and d["reasons"] != ["protected"]
+    )
+    kept_elsewhere["action"] = "delete"  # out of scope: the whole plan would be refused
+    plan = _save(tmp_path, document)
+
+    whole = _apply(config, plan, "--dry-run")
+    scoped = _apply(config, plan, "--server", str(server))
+
+    captured = capsys.readouterr()
+    assert whole == 4
+    assert scoped == 0, captured.err
+    assert set(sim.deleted) == by_server[server]
+
+
+def test_apply_scoped_judges_the_caps_on_the_scoped_deletions(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _plan(make_config(), capsys)
+    by_server = _by_server(_deletions(document))
+    server = min(by_server, key=lambda server_id: len(by_server[server_id]))
+    capped = make_config(safety={"max_deletions_per_run": len(by_server[server])})
+    plan = _save(tmp_path, document)
+
+    whole = _apply(capped, plan, "--ignore-config-change", "--dry-run")
+    scoped = _apply(capped, plan, "--ignore-config-change", "--server", str(server))
+
+    captured = capsys.readouterr()
+    assert whole == 3
+    assert scoped == 0, captured.err
+    assert set(sim.deleted) == by_server[server]
+
+
+def test_apply_scoped_to_a_policy_deletes_that_policys_reviewed_deletions_alone(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(
+        policies=[
+            {"name": "snapshots", "resource": "snapshots", "keep_last": 1},
+            {"name": "all", "keep_daily": 7},
+        ]
+    )
+    document = _plan(config, capsys)
+    snapshots = {item for item in _items(_deletions(document)) if item[0] == "snapshots"}
+    assert snapshots
+    assert _items(_deletions(document)) - snapshots
+
+    code = _apply(config, _save(tmp_path, document), "--policy", "snapshots")
+
+    assert code == 0, capsys.readouterr().err
+    assert set(sim.deleted) == snapshots
+    assert _last_plan(config)["scope"] == {"servers": [], "policy": "snapshots"}
+
+
+def test_apply_exits_2_on_a_policy_the_config_does_not_have_before_any_request(
+    sim: Simulator, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = _save(tmp_path, _plan(config, capsys))
+    requests = sim.request_count()
+
+    code = _apply(config, plan, "--policy", "al")
+
+    assert code == 2
+    assert sim.request_count() == requests
+    assert "--policy al: the config has no such policy; its policies are: all" in (
+        capsys.readouterr().err
+    )
+
+
+# --- two-phase deletion: apply reads pending.json, never writes it -------------------------------
+
+
+def _pending_path(config: Path) -> Path:
+    return Path(json.loads(config.read_text())["state_dir"]) / "pending.json"
+
+
+def _first_planned_a_day_earlier(config: Path) -> None:
+    """As if the pass that recorded pending.json had run a day ago."""
+    path = _pending_path(config)
+    pending = read_pending(path)
+    assert pending is not None
+    earlier = [
+        replace(e, first_seen=e.first_seen - timedelta(days=1)) for e in pending.entries.values()
+    ]
+    write_pending(path, PendingDeletions.of(earlier))
+
+
+def test_apply_refuses_a_deletion_that_waits_for_its_confirmation_and_force_keeps_it(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(safety={"confirm_after": "12h"})
+    document = _plan(config, capsys)  # no pass planned anything yet: every deletion waits
+    waiting = [d for d in document["decisions"] if d["reasons"][0].startswith("pending:")]
+    assert waiting
+    assert _deletions(document) == []
+    for decision in waiting:
+        decision["action"] = "delete"  # a reviewer who will not wait
+    plan = _save(tmp_path, document)
+
+    refused = _apply(config, plan)
+    refusal = capsys.readouterr().out
+    forced = _apply(config, plan, "--force")
+
+    out = " ".join(capsys.readouterr().out.split())
+    assert refused == 4
+    assert "waits for its confirmation" in refusal
+    assert forced == 0
+    assert sim.request_count("DELETE") == 0
+    assert "kept although --force" in out
+    assert "a deletion that waits for its confirmation (pending, safety.confirm_after)" in out
+    assert not _pending_path(config).exists()  # apply reads it, never writes it
+
+
+def test_apply_deletes_what_passes_confirmed_and_the_next_pass_forgets_those_deleted(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_config(safety={"confirm_after": "12h"})
+    assert main(["--config", str(config), "run"]) == 0  # records what it plans, deletes nothing
+    assert sim.deleted == []
+    capsys.readouterr()
+    _first_planned_a_day_earlier(config)
+    document = _plan(config, capsys)
+    for struck in _deletions(document)[::2]:
+        struck["action"] = "keep"
+    reviewed = _items(_deletions(document))
+    assert reviewed
+    recorded = _pending_path(config).read_bytes()
+
+    code = _apply(config, _save(tmp_path, document))
+
+    assert code == 0, capsys.readouterr().err
+    assert set(sim.deleted) == reviewed
+    assert _pending_path(config).read_bytes() == recorded
+    assert main(["--config", str(config), "run", "--dry-run"]) == 0
+    after = read_pending(_pending_path(config))
+    assert after is not None
+    assert not set(after.entries) & reviewed  # no longer listed: fallen away
+    assert set(after.entries) >= _items(_deletions(document)[1::2]) - reviewed
+    struck = {(d["resource"], d["id"]) for d in document["decisions"] if d["action"] == "keep"}
+    assert set(after.entries) & struck  # the struck deletions still wait, as they did
+
+
+def test_apply_with_two_phase_off_leaves_a_pending_json_alone(
+    sim: Simulator, make_config: MakeConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_phase = make_config(safety={"confirm_after": "12h"})
+    assert main(["--config", str(two_phase), "run"]) == 0
+    capsys.readouterr()
+    recorded = _pending_path(two_phase).read_bytes()
+    config = make_config()
+
+    code = _apply(config, _save(tmp_path, _plan(config, capsys)))
+
+    assert code == 0, capsys.readouterr().err
+    assert sim.deleted
+    assert _pending_path(config).read_bytes() == recorded  # a run would remove it

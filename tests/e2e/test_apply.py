@@ -191,3 +191,25 @@ def test_apply_exits_75_while_another_pass_holds_the_lock(e2e: E2E) -> None:
     assert result.returncode == 75
     assert e2e.simulator.request_count() == requests
     assert "holds the lock" in result.stderr
+
+
+def test_apply_scoped_by_glob_deletes_the_reviewed_deletions_of_those_servers_alone(
+    e2e: E2E,
+) -> None:
+    config = e2e.config()
+    document = _plan(e2e, config)
+    databases = {s["id"] for s in e2e.simulator.servers() if s["hostname"].startswith("db-")}
+    ours = _items([d for d in _deletions(document) if d["server_id"] in databases])
+    theirs = _items(_deletions(document)) - ours
+    assert ours
+    assert theirs
+
+    result = e2e.cli("--config", config, "apply", _save(e2e, document), "--server", "db-*")
+
+    assert result.returncode == 0, result.stderr
+    assert set(e2e.simulator.deleted) == ours
+    assert f"{len(theirs)} out of scope" in result.stdout
+    last = _last_plan(e2e)
+    jsonschema.validate(last, SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert last["scope"] == {"servers": ["db-*"], "policy": None}
+    assert {group["server_id"] for group in last["groups"]} == databases

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pruner.engine.models import Backup, Group, Listing, Plan, Policy, Problem, Server
 from pruner.engine.planner import build_plan
 from pruner.engine.reasons import texts
+from pruner.engine.scope import Scope
 from pruner.report.summary import summarize
 from tests._factories import NOW, backup, daily, listing, policy
 
@@ -592,3 +593,94 @@ def test_build_plan_shows_servers_of_a_failed_listing_as_incomplete() -> None:
     )
     assert [(g.server_id, g.status, g.decisions) for g in plan.groups] == [(1, "incomplete", ())]
     assert "could not be read completely" in plan.groups[0].messages[0]
+
+
+# --- scope ----------------------------------------------------------------------------------
+
+DB = policy("databases", keep_last=2, hostnames=("db-*",))
+WEB = policy("web", keep_last=3, hostnames=("web-*",))
+FLEET = [
+    *daily(4, 1, hostname="db-01"),
+    *daily(4, 2, first_id=10, hostname="db-02"),
+    *daily(4, 3, first_id=20, hostname="web-01"),
+    *daily(4, 4, first_id=30, hostname="other"),
+]
+
+
+def _scoped(scope: Scope | None, given: Listing | None = None, cap: int | None = None) -> Plan:
+    return build_plan(
+        given or listing(FLEET),
+        [DB, WEB],
+        now=NOW,
+        generated_at=NOW,
+        zone=None,
+        max_deletions_per_run=cap,
+        dry_run=True,
+        scope=scope,
+    )
+
+
+def _servers(plan: Plan) -> list[int]:
+    return [group.server_id for group in plan.groups]
+
+
+def test_build_plan_scoped_by_id_decides_that_server_alone() -> None:
+    plan = _scoped(Scope(("2",)))
+    assert _servers(plan) == [2]
+    assert plan.scope == Scope(("2",))
+    assert plan.problems == ()  # not even the warning for the unmanaged server
+
+
+def test_build_plan_scoped_by_glob_decides_the_servers_whose_hostname_matches() -> None:
+    assert _servers(_scoped(Scope(("db-*", "web-01")))) == [1, 2, 3]
+
+
+def test_build_plan_scoped_by_policy_decides_that_policys_groups_alone() -> None:
+    assert _servers(_scoped(Scope((), "web"))) == [3]
+    assert _servers(_scoped(Scope(("db-01", "web-01"), "databases"))) == [1]
+
+
+def test_build_plan_scoped_leaves_the_rest_unplanned() -> None:
+    assert _scoped(None).scope is None
+    assert _servers(_scoped(None)) == [1, 2, 3, 4]
+
+
+def test_build_plan_scoped_counts_the_run_cap_over_the_scope_alone() -> None:
+    assert _scoped(None, cap=3).groups[0].guard == "max_deletions_per_run"  # 2 + 2 + 1 > 3
+    assert [g.deleted for g in _scoped(Scope(("db-*",)), cap=4).groups] == [2, 2]
+
+
+def test_build_plan_scoped_by_policy_keeps_a_server_it_cannot_tell_in_scope() -> None:
+    nameless = daily(3, 9, first_id=50, hostname=None)
+    plan = _scoped(Scope((), "web"), listing([*FLEET, *nameless]))
+    assert [(g.server_id, g.status) for g in plan.groups] == [(3, "ok"), (9, "incomplete")]
+
+
+def test_build_plan_scoped_keeps_the_listing_problems_of_its_servers_and_of_none() -> None:
+    problems = (
+        Problem("error", "bad backup of server 1", resource="backups", server_id=1),
+        Problem("error", "bad backup of server 3", resource="backups", server_id=3),
+        Problem("warning", "of the whole listing"),
+    )
+    plan = _scoped(Scope(("db-*",)), listing(FLEET, problems=problems))
+    assert [p.message for p in plan.problems] == ["bad backup of server 1", "of the whole listing"]
+    assert [g.status for g in plan.groups] == ["incomplete", "ok"]
+
+
+def test_build_plan_warns_of_a_server_given_that_no_listed_server_answers_to() -> None:
+    servers = [Server(5, hostname="db-05")]  # listed, no backups: it answers to db-*
+    plan = _scoped(Scope(("db-*", "dv-01", "99")), listing(FLEET, servers))
+    assert [w for w in _warnings(plan) if w.startswith("--server")] == [
+        "--server dv-01 matches no listed server (by id or hostname): nothing of it was planned; "
+        "check the id or the hostname glob",
+        "--server 99 matches no listed server (by id or hostname): nothing of it was planned; "
+        "check the id or the hostname glob",
+    ]
+
+
+def test_build_plan_warns_of_a_policy_no_server_in_scope_has() -> None:
+    plan = _scoped(Scope(("db-01",), "web"))
+    assert plan.groups == ()
+    assert _warnings(plan) == [
+        "--policy web matches none of the servers in scope (servers db-01): nothing was planned"
+    ]

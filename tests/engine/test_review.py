@@ -16,6 +16,8 @@ from pruner.engine.models import Backup, Listing, Plan, Policy, Server
 from pruner.engine.planner import build_plan
 from pruner.engine.reasons import texts
 from pruner.engine.review import Review, Reviewed, ReviewedPlan, ReviewOutcome
+from pruner.engine.scope import Scope
+from pruner.engine.two_phase import TwoPhase
 from pruner.engine.units import parse_duration
 from tests._factories import NOW, backup, daily, listing, policy
 
@@ -60,6 +62,8 @@ def apply(
     the_review: Review,
     *,
     cap: int | None = None,
+    scope: Scope | None = None,
+    two_phase: TwoPhase | None = None,
 ) -> tuple[Plan, ReviewOutcome]:
     plan = build_plan(
         given,
@@ -70,6 +74,8 @@ def apply(
         max_deletions_per_run=cap,
         dry_run=False,
         revise=the_review.revise,
+        scope=scope,
+        two_phase=two_phase,
     )
     return plan, the_review.outcome(given, plan)
 
@@ -435,3 +441,108 @@ def test_apply_with_force_keeps_the_newest_min_keep(
 
     unprotected = [d for d in plan.decisions if not d.protected]
     assert all(d.action == "keep" for d in unprotected[: the_policy.min_keep])
+
+
+# --- scoped -------------------------------------------------------------------------------------
+
+
+def test_a_scoped_apply_sets_aside_the_deletions_of_servers_out_of_scope_unjudged() -> None:
+    ours, theirs = daily(10, server_id=1), daily(10, server_id=2, first_id=11)
+    kept_there = theirs[0]  # keep_last keeps it: unscoped, the plan would be refused
+
+    plan, outcome = apply(
+        listing([*ours, *theirs]),
+        [KEEP_3],
+        review(ours[5], theirs[5], kept_there),
+        scope=Scope(("1",)),
+    )
+
+    assert deleted_ids(plan) == [6]
+    assert (outcome.deleting, outcome.skipped, outcome.refused) == (1, (), False)
+    assert [r.id for r in outcome.out_of_scope] == [16, 11]
+    assert plan.problems == ()
+
+
+def test_a_scoped_apply_tells_a_vanished_backup_in_scope_from_one_out_of_scope() -> None:
+    ours = daily(10, server_id=1)
+    gone_here = backup(98, server_id=1, created_at=NOW - timedelta(days=30))
+    gone_there = backup(99, server_id=2, created_at=NOW - timedelta(days=30))
+    gone_with_its_group = backup(97, server_id=3, created_at=NOW - timedelta(days=30))
+
+    _, outcome = apply(
+        listing(ours),
+        [KEEP_3],
+        review(gone_here, gone_there, gone_with_its_group),
+        scope=Scope(("1", "3")),
+    )
+
+    assert [(s.backup.id, s.kind) for s in outcome.skipped] == [(98, "vanished"), (97, "vanished")]
+    assert [r.id for r in outcome.out_of_scope] == [99]
+
+
+# --- two-phase deletion -------------------------------------------------------------------------
+
+HALF_DAY = timedelta(hours=12)
+
+
+def confirmed(*items: Backup) -> TwoPhase:
+    """Two-phase deletion where a pass a day ago first planned to delete `items`."""
+    return TwoPhase(HALF_DAY, {(b.resource, b.id): NOW - timedelta(days=1) for b in items})
+
+
+def test_apply_deletes_a_reviewed_deletion_two_phase_deletion_confirmed() -> None:
+    backups = daily(10)
+
+    plan, outcome = apply(
+        listing(backups), [KEEP_3], review(backups[5]), two_phase=confirmed(backups[5])
+    )
+
+    assert deleted_ids(plan) == [6]
+    assert not outcome.refused
+
+
+def test_apply_refuses_a_reviewed_deletion_that_waits_for_its_confirmation() -> None:
+    backups = daily(10)
+    waiting = TwoPhase(HALF_DAY, {("backups", 7): NOW - timedelta(hours=1)})
+
+    plan, outcome = apply(
+        listing(backups), [KEEP_3], review(backups[5], backups[6]), two_phase=waiting
+    )
+
+    assert outcome.refused
+    assert deleted_ids(plan) == []  # id 6 was never planned before: it waits too
+    assert reasons_of(plan, 7)[0] == f"pending:{(NOW - timedelta(hours=1)).isoformat()}"
+    assert {(s.backup.id, s.kind) for s in outcome.skipped} == {(6, "kept"), (7, "kept")}
+    assert all("waits for its confirmation" in s.why for s in outcome.skipped)
+    [refusal] = outcome.refusals
+    assert "safety.confirm_after" in refusal
+
+
+def test_apply_force_never_deletes_a_deletion_that_waits_for_its_confirmation() -> None:
+    backups = daily(10)
+
+    plan, outcome = apply(
+        listing(backups),
+        [KEEP_3],
+        review(backups[5], backups[6], force=True),
+        two_phase=confirmed(backups[5]),
+    )
+
+    assert not outcome.refused
+    assert deleted_ids(plan) == [6]
+    [kept] = outcome.skipped
+    assert (kept.backup.id, kept.kind) == (7, "kept")
+    assert "kept although --force" in kept.why
+    assert "waits for its confirmation" in kept.why
+
+
+def test_apply_force_deletes_what_the_keep_rules_keep_without_waiting() -> None:
+    backups = daily(10)  # no pass ever plans what the rules keep, so none could confirm it
+
+    plan, outcome = apply(
+        listing(backups), [KEEP_3], review(backups[1], force=True), two_phase=confirmed()
+    )
+
+    assert deleted_ids(plan) == [2]
+    assert reasons_of(plan, 2) == ["forced"]
+    assert not outcome.refused

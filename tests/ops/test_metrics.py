@@ -225,6 +225,28 @@ def test_pass_metrics_of_a_dry_run_show_what_would_be_deleted(sim: Simulator, ru
     assert value(found, "pruner_runs_total", result="ok") == 1
 
 
+def test_pass_metrics_count_the_deletions_waiting_for_their_confirmation(
+    sim: Simulator, run: Run, tmp_path: Path
+) -> None:
+    two_phase = make_config(
+        sim,
+        tmp_path,
+        safety={"max_delete_fraction": 1.0, "max_deletions_per_run": None, "confirm_after": "12h"},
+    )
+
+    result, registry, _ = run(two_phase)  # the first pass: every deletion waits
+    found = scrape(registry)
+    deletes = sim.request_count("DELETE")
+    _, without, _ = run()
+
+    assert deletes == 0
+    for resource in ("backups", "snapshots"):
+        waiting = sum(d.pending for d in result.plan.decisions if d.backup.resource == resource)
+        assert waiting > 0
+        assert value(found, "pruner_pending_deletions", resource=resource) == waiting
+        assert value(scrape(without), "pruner_pending_deletions", resource=resource) == 0
+
+
 def test_pass_metrics_count_failed_deletions_and_no_success(
     sim: Simulator, run: Run, tmp_path: Path
 ) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 import threading
-from collections.abc import Callable, Iterator, MutableMapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,14 @@ from structlog.testing import capture_logs
 from pruner.config.digest import config_sha256
 from pruner.config.load import parse_config
 from pruner.config.schema import Config
+from pruner.engine.models import Decision
 from pruner.engine.results import PassResult
+from pruner.engine.scope import Scope
+from pruner.engine.two_phase import planned_deletion
 from pruner.ops.logging import configure_logging
 from pruner.passes.lock import LockHeld, PassLock
 from pruner.passes.one_pass import run_pass
+from pruner.report.summary import summarize
 from pruner.sim import (
     READ_TOKEN,
     WRITE_TOKEN,
@@ -89,9 +95,8 @@ def run(sim: Simulator) -> Iterator[Run]:
         sessions.append(session)
         client = ApiClient.from_settings(config.api, Secret(token), session=session, stop=stop)
         options.setdefault("dry_run", False)
-        return run_pass(
-            config, client=client, token=Secret(token), clock=lambda: NOW, stop=stop, **options
-        )
+        options.setdefault("clock", lambda: NOW)
+        return run_pass(config, client=client, token=Secret(token), stop=stop, **options)
 
     yield run_it
     for session in sessions:
@@ -609,3 +614,251 @@ def test_run_pass_says_nothing_of_staleness_without_stale_after(
 
     assert [e for e in events if e["event"] == "backup.stale"] == []
     assert "stale" not in {g.guard for g in result.plan.groups}
+
+
+# --- two-phase deletion (safety.confirm_after) ---------------------------------------------------
+
+WINDOW = timedelta(hours=12)
+
+
+def _at(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+def _two_phase(make_config: MakeConfig, keep_daily: int = 7, **safety: Any) -> Config:
+    return make_config(
+        safety={"confirm_after": "12h", **safety},
+        policies=[{"name": "all", "keep_daily": keep_daily}],
+    )
+
+
+def _items(decisions: Iterable[Decision]) -> set[tuple[str, int]]:
+    return {(d.backup.resource, d.backup.id) for d in decisions}
+
+
+def _waiting(result: PassResult) -> dict[tuple[str, int], str]:
+    """What waits for its confirmation, and since when (the detail of its `pending` reason)."""
+    return {
+        (d.backup.resource, d.backup.id): str(d.reasons[0].detail)
+        for d in result.plan.decisions
+        if d.pending
+    }
+
+
+def _planned(result: PassResult) -> set[tuple[str, int]]:
+    """What the pass planned to delete: deleted, waiting, or held back by a guard (locked...)."""
+    return _items(d for d in result.plan.decisions if planned_deletion(d))
+
+
+def _pending_file(config: Config) -> dict[tuple[str, int], str]:
+    document = json.loads((config.state_dir / "pending.json").read_text(encoding="utf-8"))
+    assert document["schema"] == "pruner.pending/v1"
+    return {(e["resource"], e["id"]): e["first_seen"] for e in document["entries"]}
+
+
+def test_run_pass_two_phase_first_pass_deletes_nothing_and_records_what_it_planned(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = _two_phase(make_config)
+    planned = _items(run(make_config(), execute=False).plan.deletions)
+
+    result = run(config)
+
+    assert sim.request_count("DELETE") == 0
+    assert result.exit_code == 0
+    assert result.plan.deletions == ()
+    assert set(_waiting(result)) == planned
+    assert set(_waiting(result).values()) == {NOW.isoformat()}
+    assert summarize(result.plan).pending == len(planned) > 0
+    assert _planned(result) > planned  # and what the locked and stale servers hold back
+    assert _pending_file(config) == dict.fromkeys(_planned(result), NOW.isoformat())
+    assert _last_plan(config)["summary"]["pending"] == len(planned)
+
+
+def test_run_pass_two_phase_inside_the_window_deletes_nothing(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = _two_phase(make_config)
+    first = run(config)
+
+    second = run(config, clock=_at(NOW + WINDOW - timedelta(seconds=1)))
+
+    assert sim.request_count("DELETE") == 0
+    assert _waiting(second) == _waiting(first)  # still since the first pass
+    assert _pending_file(config) == dict.fromkeys(_planned(first), NOW.isoformat())
+
+
+def test_run_pass_two_phase_after_the_window_deletes_exactly_what_both_passes_planned(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    first = run(_two_phase(make_config, keep_daily=10))
+    later = NOW + WINDOW
+    stricter = _two_phase(make_config, keep_daily=7)  # plans more deletions than the first
+
+    second = run(stricter, clock=_at(later))
+
+    both = set(_waiting(first))
+    assert _items(second.plan.deletions) == both
+    assert set(sim.deleted) == both
+    newly = _planned(second) - _planned(first)
+    assert newly
+    assert set(_waiting(second)) <= newly
+    assert _pending_file(stricter) == {
+        **dict.fromkeys(_planned(first), NOW.isoformat()),  # the deleted: until no longer listed
+        **dict.fromkeys(newly, later.isoformat()),
+    }
+
+
+def test_run_pass_two_phase_never_deletes_a_backup_a_pass_in_between_planned_to_keep(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    strict, lenient = _two_phase(make_config, keep_daily=5), _two_phase(make_config, keep_daily=9)
+    first = run(strict)
+    between = run(lenient, clock=_at(NOW + timedelta(hours=6)))  # a fixed mistake, say
+
+    third = run(strict, clock=_at(NOW + 2 * WINDOW))
+
+    kept_between = set(_waiting(first)) - _planned(between)
+    assert kept_between
+    assert not kept_between & set(sim.deleted)
+    assert set(sim.deleted) == set(_waiting(first)) - kept_between
+    assert all(_waiting(third)[item] == (NOW + 2 * WINDOW).isoformat() for item in kept_between)
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"schema": "pruner.pending/v1"}', "[]"])
+def test_run_pass_two_phase_with_a_corrupt_pending_file_deletes_nothing_and_rebuilds_it(
+    sim: Simulator, make_config: MakeConfig, run: Run, content: str
+) -> None:
+    config = _two_phase(make_config)
+    first = run(config)
+    (config.state_dir / "pending.json").write_text(content, encoding="utf-8")
+    later = NOW + 2 * WINDOW
+
+    with capture_logs() as logs:
+        result = run(config, clock=_at(later))
+
+    assert sim.request_count("DELETE") == 0
+    assert result.exit_code == 0
+    [error] = [e for e in logs if e["event"] == "pending.unreadable"]
+    assert error["path"] == str(config.state_dir / "pending.json")
+    assert _pending_file(config) == dict.fromkeys(_planned(first), later.isoformat())
+
+
+def test_run_pass_two_phase_dry_runs_count_as_the_first_phase(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = _two_phase(make_config)
+    dry = run(config, dry_run=True)
+    assert _pending_file(config) == dict.fromkeys(_planned(dry), NOW.isoformat())
+
+    real = run(config, clock=_at(NOW + WINDOW))
+
+    assert set(sim.deleted) == set(_waiting(dry)) == _items(real.plan.deletions)
+
+
+def test_run_pass_two_phase_plan_reads_the_pending_file_and_never_writes_it(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = _two_phase(make_config)
+    first = run(config)
+    before = (config.state_dir / "pending.json").read_bytes()
+
+    audit = run(config, execute=False, clock=_at(NOW + WINDOW))
+
+    assert _items(audit.plan.deletions) == set(_waiting(first))
+    assert (config.state_dir / "pending.json").read_bytes() == before
+
+
+def test_run_pass_two_phase_deletes_nothing_when_the_pending_file_cannot_be_written(
+    sim: Simulator, make_config: MakeConfig, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _two_phase(make_config)
+    run(config)
+
+    def full_disk(path: Path, pending: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("pruner.passes.pending.write_pending", full_disk)
+    with capture_logs() as logs:
+        result = run(config, clock=_at(NOW + WINDOW))
+
+    assert sim.request_count("DELETE") == 0
+    assert result.exit_code == 1
+    assert result.plan.deletions  # confirmed, and still not deleted
+    assert f"{config.state_dir}: pending.json was not written" in result.failures[-1]
+    assert "pending.write_failed" in {e["event"] for e in logs}
+
+
+def test_run_pass_two_phase_off_removes_an_old_pending_file(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    run(_two_phase(make_config))
+    config = make_config(policies=[{"name": "all", "keep_daily": 7}])
+
+    with capture_logs() as logs:
+        result = run(config, clock=_at(NOW + timedelta(hours=1)))
+
+    assert len(sim.deleted) == result.would_delete > 0  # at once: no wait
+    assert not (config.state_dir / "pending.json").exists()
+    assert "pending.removed" in {e["event"] for e in logs}
+
+
+# --- scoping a pass (--server, --policy) -------------------------------------------------------
+
+
+def test_run_pass_scoped_deletes_on_the_scoped_servers_alone(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    owners = {("backups", b["id"]): b["server_id"] for b in sim.backups()}
+    unscoped = run(make_config(), execute=False)
+    web = {
+        g.server_id for g in unscoped.plan.groups if (g.server_hostname or "").startswith("web-")
+    }
+    [some] = [g.server_id for g in unscoped.plan.groups if g.status == "ok" and g.deleted][:1]
+
+    result = run(make_config(), scope=Scope((str(some), "web-*")))
+
+    scoped = {some} | web
+    assert {g.server_id for g in result.plan.groups} == scoped
+    pruned = {g.server_id for g in unscoped.plan.groups if g.server_id in scoped and g.deleted}
+    assert len(pruned) > 1
+    assert {owners[item] for item in sim.deleted} == pruned
+    assert set(sim.deleted) == _items(result.plan.deletions)
+    assert _last_plan(make_config())["scope"] == {"servers": [str(some), "web-*"], "policy": None}
+
+
+def test_run_pass_scoped_counts_the_run_cap_over_the_scope(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    unscoped = run(make_config(), execute=False)
+    ok = [g for g in unscoped.plan.groups if g.status == "ok" and g.deleted]
+    largest = max(ok, key=lambda g: g.deleted)
+    config = make_config(safety={"max_deletions_per_run": largest.deleted})
+    assert run(config, execute=False).exit_code == 0  # a plan: the cap shows, no exit 3
+
+    result = run(config, scope=Scope((str(largest.server_id),)))
+
+    assert result.exit_code == 0
+    assert len(sim.deleted) == largest.deleted
+
+
+def test_run_pass_scoped_records_pending_deletions_of_the_scoped_servers_alone(
+    sim: Simulator, make_config: MakeConfig, run: Run
+) -> None:
+    config = _two_phase(make_config)
+    first = run(config)
+    waiting = [
+        g for g in first.plan.groups if g.status == "ok" and any(d.pending for d in g.decisions)
+    ]
+    some = waiting[0].server_id
+    later = NOW + WINDOW
+
+    scoped = run(config, clock=_at(later), scope=Scope((str(some),)))
+
+    owners = {item: d.backup.server_id for d in first.plan.decisions for item in _items([d])}
+    assert {owners[item] for item in sim.deleted} == {some}
+    recorded = _pending_file(config)
+    others = {item for item in _planned(first) if owners[item] != some}
+    assert others
+    assert {item: recorded[item] for item in others} == dict.fromkeys(others, NOW.isoformat())
+    assert _items(scoped.plan.deletions) == set(sim.deleted)

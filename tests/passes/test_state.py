@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from pruner.passes.state import (
     AUDIT_FILE,
     LAST_PLAN,
+    PENDING_FILE,
     CutLine,
     recover_state_dir,
     remove_temp_files,
@@ -170,6 +171,19 @@ def test_recover_state_dir_clears_what_a_crash_left_and_says_what_it_did(tmp_pat
         CUT,
     )
     assert str(tmp_path / "audit.jsonl.cut-20261127T033000Z") in cut["message"]
+
+
+def test_recover_state_dir_removes_what_a_crash_left_of_pending_json_too(tmp_path: Path) -> None:
+    (tmp_path / PENDING_FILE).write_text("{}", encoding="utf-8")
+    (tmp_path / ".pending.json.a1b2c3.tmp").write_text('{"sch', encoding="utf-8")
+
+    with capture_logs() as events:
+        recover_state_dir(tmp_path, now=NOW, log=structlog.get_logger("test"))
+
+    assert [p.name for p in tmp_path.iterdir()] == [PENDING_FILE]
+    assert [(e["event"], e["path"]) for e in events] == [
+        ("state.temp_removed", str(tmp_path / ".pending.json.a1b2c3.tmp"))
+    ]
 
 
 def test_recover_state_dir_that_cannot_set_a_cut_line_aside_says_so_and_changes_nothing(

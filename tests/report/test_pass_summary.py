@@ -102,3 +102,23 @@ def test_the_summary_event_counts_what_the_pass_did() -> None:
     assert fields["failures"] == ["one", "two"]
     assert "would_delete" not in fields
     assert PassSummary.of(_result(executed=False)).log_fields(would=True)["would_delete"] == 1
+
+
+def test_a_pass_counts_the_deletions_that_wait_for_their_confirmation() -> None:
+    newest, waiting = daily(2)
+    group = Group(
+        "backups",
+        2478,
+        "ubuntu-2gb",
+        "default",
+        "ok",
+        (
+            Decision(newest, "keep", (Reason("keep_last", "1"),)),
+            Decision(waiting, "keep", (Reason("pending", NOW.isoformat()), NOT_SELECTED)),
+        ),
+    )
+    plan = Plan(NOW, NOW, False, (group,))
+    summary = PassSummary.of(PassResult("run1", plan, (), 0, False, 0.5))
+
+    assert summary.log_fields(would=False)["pending"] == 1
+    assert summary.sentence().startswith("kept 2 (1 pending), deleted 0;")

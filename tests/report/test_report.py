@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from pruner.engine.models import Backup, Decision, Group, Plan, Problem
 from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped, texts
+from pruner.engine.scope import Scope
 from pruner.report.plan_json import SCHEMA, PlanOrigin, plan_to_json, write_plan_json
 from pruner.report.table import render_table
 
@@ -86,6 +88,7 @@ def test_plan_to_json_has_the_spec_shape() -> None:
         "generated_at",
         "now",
         "dry_run",
+        "scope",
         "decisions",
         "groups",
         "summary",
@@ -95,6 +98,7 @@ def test_plan_to_json_has_the_spec_shape() -> None:
     assert document["generated_at"] == "2026-11-27T03:30:00+00:00"
     assert document["now"] == "2026-11-27T03:30:00+00:00"
     assert document["dry_run"] is True
+    assert document["scope"] is None
 
 
 ORIGIN = PlanOrigin(config_sha256="ab" * 32, api_base_url="https://api.vpsbg.eu/v1")
@@ -168,6 +172,7 @@ def test_plan_to_json_shapes_groups_with_the_added_fields() -> None:
         "kept": 1,
         "deleted": 1,
         "size_freed": 50,
+        "pending": 0,
         "guard": None,
         "blocked_deletions": 0,
         "messages": [],
@@ -178,7 +183,13 @@ def test_plan_to_json_shapes_groups_with_the_added_fields() -> None:
 
 def test_plan_to_json_sums_up_and_lists_problems() -> None:
     document = plan_to_json(_plan())
-    assert document["summary"] == {"kept": 2, "deleted": 1, "skipped_groups": 1, "size_freed": 50}
+    assert document["summary"] == {
+        "kept": 2,
+        "deleted": 1,
+        "skipped_groups": 1,
+        "size_freed": 50,
+        "pending": 0,
+    }
     assert document["problems"] == [
         {
             "level": "warning",
@@ -300,3 +311,52 @@ def test_render_table_names_incomplete_groups_in_the_summary() -> None:
     )
     table = render_table(Plan(GENERATED, GENERATED, True, (group,)))
     assert "1 group(s) incomplete: their backups are kept" in table
+
+
+def _pending_plan() -> Plan:
+    first_seen = GENERATED - timedelta(hours=3)
+    waiting = Reason("pending", first_seen.isoformat())
+    group = Group(
+        "backups",
+        2478,
+        "ubuntu-2gb",
+        "default",
+        "ok",
+        (
+            Decision(_backup(0), "keep", (Reason("keep_last", "1"),)),
+            Decision(_backup(1, name="x" * 80), "keep", (waiting, NOT_SELECTED)),
+            Decision(_backup(2), "delete", (NOT_SELECTED,)),
+        ),
+    )
+    return Plan(GENERATED, GENERATED, False, (group,))
+
+
+def test_plan_to_json_counts_the_pending_deletions_among_the_kept() -> None:
+    document = plan_to_json(_pending_plan())
+    assert document["summary"]["kept"] == 2
+    assert document["summary"]["pending"] == 1
+    assert document["groups"][0]["pending"] == 1
+    assert document["decisions"][1]["reasons"] == [
+        "pending:2026-11-27T00:30:00+00:00",
+        "not_selected",
+    ]
+
+
+def test_render_table_counts_pending_deletions_and_fits_their_reason() -> None:
+    table = render_table(_pending_plan())
+    assert "· kept 2 (1 pending), deleted 1" in table
+    assert "Summary: kept 2 (1 pending), deleted 1," in table
+    assert max(len(line) for line in table.splitlines()) <= 100
+    pending_row = next(line for line in table.splitlines() if "pending:" in line)
+    assert pending_row.endswith("pending:2026-11-27T00:30:00+00:00,")
+
+
+def test_a_scoped_plan_says_so_in_json_and_in_the_table() -> None:
+    plan = replace(_plan(), scope=Scope(("2478", "db-*"), "default"))
+    assert plan_to_json(plan)["scope"] == {"servers": ["2478", "db-*"], "policy": "default"}
+    stream = io.StringIO()
+    write_plan_json(plan, stream)
+    assert json.loads(stream.getvalue()) == plan_to_json(plan)
+    table = render_table(plan).splitlines()
+    assert table[1] == "Scoped to servers 2478, db-*; policy default: no other server was planned"
+    assert "Scoped" not in render_table(_plan())
