@@ -50,6 +50,34 @@ def test_configure_logging_routes_stdlib_logging_through_the_same_renderer() -> 
     assert (event["event"], event["logger"]) == ("retrying GET /backups", "urllib3")
 
 
+def test_configure_logging_writes_pruners_events_without_the_standard_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A line per deletion: through logging's records, formatter and caller lookup, each cost
+    # twice as much. The standard library's own records still reach the same stream.
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    records: list[logging.LogRecord] = []
+    make_record = logging.getLogRecordFactory()
+
+    def counting(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        records.append(record)
+        return record
+
+    monkeypatch.setattr(logging, "_logRecordFactory", counting)
+    structlog.get_logger("pruner").info("backup.deleted", backup_id=7)
+    logging.getLogger("urllib3").warning("pool is full")
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["event"], e["logger"]) for e in lines] == [
+        ("backup.deleted", "pruner"),
+        ("pool is full", "urllib3"),
+    ]
+    assert records
+    assert {record.name for record in records} == {"urllib3"}  # and the formatter copies it
+
+
 def test_configure_logging_filters_below_the_level() -> None:
     stream = io.StringIO()
     configure_logging("json", "warning", stream)
