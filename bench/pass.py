@@ -8,7 +8,8 @@ about 1,630 backups and snapshots, of which the policies below delete about 1,24
 - requests: what the simulator counted, against the minimum (one GET a page of 50, one DELETE
   a deletion);
 - wall: the command's wall time, start-up included, against its floor (below), and the ratio;
-- CPU: the pruner process's user + system time, start-up included, and that per request.
+- CPU: the pruner process's user + system time, start-up included, and that per request;
+- RSS: the process's peak resident memory.
 
 The floor is the round trips the pass cannot do without, each taking L. The three listings
 (servers, backups, snapshots) could all start at once, and each needs its page 1 before it
@@ -23,6 +24,7 @@ At L = 0 the floor is 0: those rows measure pruner's own cost. Run from the repo
 
     .venv/bin/python bench/pass.py                   # L = 0 and 20 ms, c = 1, 4, 8; 3 runs each
     .venv/bin/python bench/pass.py --latency 20 --concurrency 4 --repeat 5
+    .venv/bin/python bench/pass.py --servers 300 --dry-run --latency 0 --concurrency 4 --repeat 1
 
 Other work on the machine only adds time, so the goals are judged on the best run of each
 combination; the script exits 1 when one is missed: more requests than the minimum, CPU over
@@ -34,7 +36,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -77,27 +78,30 @@ def main() -> int:
     )
     parser.add_argument("--servers", type=int, default=SERVERS)
     parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list and plan only: memory of a larger fleet"
+    )
     args = parser.parse_args()
     print(
-        f"pruner run, {args.servers} servers over {args.days} days, caps lifted, "
-        f"logs as JSON lines to a file; {os.cpu_count()} cores"
+        f"pruner run{' --dry-run' if args.dry_run else ''}, {args.servers} servers over "
+        f"{args.days} days, caps lifted, logs as JSON lines to a file; {os.cpu_count()} cores"
     )
     return _bench(args, installed_environment())
 
 
 def _bench(args: argparse.Namespace, environment: dict[str, str]) -> int:
     print(
-        f"{'L ms':>5}{'c':>3}{'pages':>6}{'deletions':>10}{'requests':>9}{'min':>6}"
-        f"{'wall s':>8}{'floor s':>8}{'ratio':>6}{'CPU s':>7}{'CPU/req ms':>11}"
+        f"{'L ms':>5}{'c':>3}{'pages':>6}{'deletions':>10}{'requests':>10}{'min':>8}"
+        f"{'wall s':>8}{'floor s':>8}{'ratio':>6}{'CPU s':>7}{'CPU/req ms':>11}{'RSS MB':>8}"
     )
     missed = []
     for latency in args.latency:
         for concurrency in args.concurrency:
             runs = []
             for _ in range(args.repeat):
-                runs.append(_measure(args.servers, args.days, latency, concurrency, environment))
+                runs.append(_measure(args, latency, concurrency, environment))
                 print(runs[-1].line(), flush=True)
-            missed += _missed_goals(runs)
+            missed += [] if args.dry_run else _missed_goals(runs)
     for goal in missed:
         print(f"missed: {goal}")
     return 1 if missed else 0
@@ -133,6 +137,7 @@ class _Row:
     minimum: int
     wall: float
     cpu: float
+    rss: float
 
     @property
     def floor(self) -> float:
@@ -150,20 +155,22 @@ class _Row:
         ratio = f"{self.wall / self.floor:6.2f}" if self.floor else f"{'-':>6}"
         return (
             f"{self.latency_ms:5g}{self.concurrency:3d}{self.pages:6d}{self.deletions:10,d}"
-            f"{self.requests:9,d}{self.minimum:6,d}{self.wall:8.2f}{self.floor:8.2f}{ratio}"
-            f"{self.cpu:7.2f}{self.cpu_per_request_ms:11.2f}"
+            f"{self.requests:10,d}{self.minimum:8,d}{self.wall:8.2f}{self.floor:8.2f}{ratio}"
+            f"{self.cpu:7.2f}{self.cpu_per_request_ms:11.2f}{self.rss:8.0f}"
         )
 
 
 def _measure(
-    servers: int, days: int, latency_ms: float, concurrency: int, environment: dict[str, str]
+    args: argparse.Namespace, latency_ms: float, concurrency: int, environment: dict[str, str]
 ) -> _Row:
     with (
         tempfile.TemporaryDirectory(prefix="pruner-bench-") as directory,
-        SimulatorProcess(servers, days, latency_ms) as simulator,
+        SimulatorProcess(args.servers, args.days, latency_ms) as simulator,
     ):
         config = _write_config(Path(directory), simulator.base_url, concurrency)
-        wall, cpu = _run_pruner(config, Path(directory) / "pruner.log", environment)
+        wall, cpu, rss = _run_pruner(
+            config, Path(directory) / "pruner.log", environment, dry_run=args.dry_run
+        )
         counts = simulator.counts()
     return _Row(
         latency_ms=latency_ms,
@@ -175,6 +182,7 @@ def _measure(
         minimum=counts.minimum_pages + counts.deleted,
         wall=wall,
         cpu=cpu,
+        rss=rss,
     )
 
 
@@ -197,23 +205,25 @@ def _write_config(directory: Path, base_url: str, concurrency: int) -> Path:
     return path
 
 
-def _run_pruner(config: Path, log: Path, environment: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user + sys) of `pruner run`; the simulator is not reaped yet, so
-    the children's usage grows by this command's alone."""
+def _run_pruner(
+    config: Path, log: Path, environment: dict[str, str], *, dry_run: bool
+) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak resident MB of `pruner run`, from the
+    kernel's account of that one process."""
     environment = {**environment, "VPSBG_API_TOKEN": WRITE_TOKEN, "NO_PROXY": "127.0.0.1"}
     command = [sys.executable, "-m", "pruner", "--config", str(config), "run"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command += ["--dry-run"] if dry_run else []
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as stderr:
-        result = subprocess.run(
-            command, env=environment, stdout=subprocess.DEVNULL, stderr=stderr, check=False
+        process = subprocess.Popen(
+            command, env=environment, stdout=subprocess.DEVNULL, stderr=stderr
         )
+        _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        sys.exit(f"pruner run failed ({result.returncode}):\n{log.read_text()[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.exit(f"pruner run failed ({process.returncode}):\n{log.read_text()[-3000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 if __name__ == "__main__":
