@@ -147,7 +147,11 @@ def _idle_daemon(directory: Path, environment: dict[str, str], seconds: float) -
     print(f"daemon: {command[-1]} with an hourly schedule, waiting")
     print(f"  resident memory after start      {rss_start / 2**20:7.1f} MB")
     print(f"  resident memory after {seconds:g} s idle {rss_idle / 2**20:7.1f} MB")
-    print(f"  CPU time while idle              {per_30_s:7.3f} s per 30 s ({seconds:g} s measured)")
+    step = 1 / TICKS
+    print(
+        f"  CPU time while idle              {per_30_s:7.3f} s per 30 s "
+        f"({seconds:g} s measured, in steps of {step:g} s)"
+    )
     print(f"  CPU time to start                {cpu_start:7.3f} s")
     print()
     if per_30_s > GOAL_IDLE_CPU_PER_30_S:
