@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import structlog
-from prometheus_client import CollectorRegistry
 
 from pruner.actions.common import for_config, load_and_warn
 from pruner.actions.scoping import scope_of
@@ -30,10 +29,12 @@ from pruner.engine.models import Group
 from pruner.engine.results import PassResult
 from pruner.engine.scope import Scope
 from pruner.ops import signals
-from pruner.ops.metrics import PassMetrics, new_registry, previous_success, write_textfile
 from pruner.passes.hooks import PassHooks
 from pruner.passes.one_pass import run_pass
 from pruner.report.pass_summary import PassSummary
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["main", "stop_on_signals", "textfile_metrics", "write_pass_report"]
 
@@ -89,6 +90,9 @@ def textfile_metrics(config: Config, scope: Scope | None) -> Iterator[tuple[Pass
         )
         yield ()
         return
+    # prometheus_client only when there is a file to write: a pass without one never loads it.
+    from pruner.ops.metrics import PassMetrics, new_registry, previous_success  # noqa: PLC0415
+
     registry = new_registry()
     watcher = PassMetrics(config, registry, clock=lambda: datetime.now(UTC))
     earlier = previous_success(path)
@@ -102,6 +106,8 @@ def textfile_metrics(config: Config, scope: Scope | None) -> Iterator[tuple[Pass
 
 
 def _write_textfile(registry: CollectorRegistry, path: Path) -> None:
+    from pruner.ops.metrics import write_textfile  # noqa: PLC0415
+
     log = structlog.get_logger("pruner.metrics")
     try:
         write_textfile(registry, path)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from structlog.typing import FilteringBoundLogger
@@ -80,7 +81,7 @@ def execute(
     )
     attempts: list[_Attempt] = []
     audit_error: str | None = None
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="pruner-delete") as pool:
+    with _pool(concurrency) as pool:
         for start in range(0, len(work), wave_size):
             wave = work[start : start + wave_size]
             if stop.is_set() or worker.halt.is_set():
@@ -95,6 +96,17 @@ def execute(
     return _execution(plan, work, attempts, log, audit_error=audit_error, breaker=breaker)
 
 
+@contextmanager
+def _pool(concurrency: int) -> Iterator[ThreadPoolExecutor | None]:
+    """The workers; None with one: the calling thread then deletes, one after another, with
+    no hand-off to a thread and back for each deletion."""
+    if concurrency == 1:
+        yield None
+        return
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="pruner-delete") as pool:
+        yield pool
+
+
 class _AuditFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -102,7 +114,7 @@ class _AuditFailed(Exception):
 
 
 def _run_wave(
-    pool: ThreadPoolExecutor,
+    pool: ThreadPoolExecutor | None,
     worker: _Worker,
     wave: Sequence[tuple[Group, Decision]],
     audit: AuditTrail | None,
@@ -157,7 +169,7 @@ _Record = Callable[[Decision, str, int | None, str | None], None]
 
 
 def _delete_all(
-    pool: ThreadPoolExecutor,
+    pool: ThreadPoolExecutor | None,
     worker: _Worker,
     wave: Sequence[tuple[Group, Decision]],
     record: _Record | None,
@@ -165,14 +177,18 @@ def _delete_all(
     """The wave's deletions, in its order: one at a time until a deletion was done in this
     execution, then the rest by every worker at once."""
     attempts: list[_Attempt] = []
-    while len(attempts) < len(wave) and not worker.proven.is_set():
+    while len(attempts) < len(wave) and (pool is None or not worker.proven.is_set()):
         group, decision = wave[len(attempts)]
         attempts.append(worker.delete(group, decision, record))
+    if pool is None:
+        return attempts
     # Each deletion in a copy of this context: the pass's run_id and masked secrets follow.
     futures = [
         pool.submit(contextvars.copy_context().run, worker.delete, group, decision, record)
         for group, decision in wave[len(attempts) :]
     ]
+    # Woken once, when the whole wave is over, not once for each deletion as it ends.
+    wait(futures)
     return attempts + [future.result() for future in futures]
 
 

@@ -8,6 +8,7 @@ that registered them, and in the worker threads it starts with `contextvars.copy
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -20,9 +21,11 @@ __all__ = ["REDACTED", "mask_secrets", "redact_secrets"]
 
 REDACTED = "[redacted]"
 _SECRET_WORDS = ("token", "authorization", "password", "secret", "api_key", "apikey", "cookie")
+_SECRET_KEY = re.compile("|".join(_SECRET_WORDS), re.IGNORECASE)
 _BEARER = re.compile(r"Bearer \S+")
 _MIN_SECRET = 4  # shorter values would mask ordinary words and are no real secret anyway
 _PLAIN = (int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)  # exactly these types: the common case, checked first
 
 _secrets: ContextVar[frozenset[str]] = ContextVar("pruner_log_secrets", default=frozenset())
 
@@ -46,8 +49,15 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
 def _redacted(
     mapping: MutableMapping[str, Any], secrets: frozenset[str]
 ) -> MutableMapping[str, Any]:
+    # Every log line passes here: the common values (text, numbers) take the shortest way.
     for key, value in mapping.items():
-        mapping[key] = REDACTED if _is_secret(key) else _redacted_value(value, secrets)
+        if _is_secret(key):
+            mapping[key] = REDACTED
+        elif type(value) is str:
+            if secrets or "Bearer " in value:
+                mapping[key] = _masked(value, secrets)
+        elif type(value) not in _PLAIN_TYPES:
+            mapping[key] = _redacted_value(value, secrets)
     return mapping
 
 
@@ -75,5 +85,9 @@ def _masked(text: str, secrets: frozenset[str]) -> str:
 
 
 def _is_secret(key: object) -> bool:
-    lowered = str(key).lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+    return _names_a_secret(key if isinstance(key, str) else str(key))
+
+
+@functools.lru_cache(maxsize=1024)  # log lines use a few dozen keys over and over
+def _names_a_secret(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None

@@ -4,10 +4,13 @@ import contextvars
 import io
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pruner.ops.logging import configure_logging
 from pruner.vpsbg.redaction import REDACTED, mask_secrets, redact_secrets
@@ -45,6 +48,34 @@ def test_configure_logging_routes_stdlib_logging_through_the_same_renderer() -> 
     logging.getLogger("urllib3").warning("retrying %s", "GET /backups")
     event = json.loads(stream.getvalue())
     assert (event["event"], event["logger"]) == ("retrying GET /backups", "urllib3")
+
+
+def test_configure_logging_writes_pruners_events_without_the_standard_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A line per deletion: through logging's records, formatter and caller lookup, each cost
+    # twice as much. The standard library's own records still reach the same stream.
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    records: list[logging.LogRecord] = []
+    make_record = logging.getLogRecordFactory()
+
+    def counting(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        records.append(record)
+        return record
+
+    monkeypatch.setattr(logging, "_logRecordFactory", counting)
+    structlog.get_logger("pruner").info("backup.deleted", backup_id=7)
+    logging.getLogger("urllib3").warning("pool is full")
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(e["event"], e["logger"]) for e in lines] == [
+        ("backup.deleted", "pruner"),
+        ("pool is full", "urllib3"),
+    ]
+    assert records
+    assert {record.name for record in records} == {"urllib3"}  # and the formatter copies it
 
 
 def test_configure_logging_filters_below_the_level() -> None:
@@ -136,3 +167,56 @@ def test_mask_secrets_ignores_values_too_short_to_be_a_token() -> None:
         structlog.get_logger("pruner").info("plan.summary", status="ok", dry_run="a")
     event = json.loads(stream.getvalue())
     assert (event["status"], event["dry_run"]) == ("ok", "a")
+
+
+# --- redaction against a plain reference: every line passes through it, so it is tuned ------
+
+_WORDS = ("token", "authorization", "password", "secret", "api_key", "apikey", "cookie")
+
+
+def _reference_value(value: object, secrets: frozenset[str]) -> object:
+    """The masking rules written plainly, value by value."""
+    if isinstance(value, str):
+        text = re.sub(r"Bearer \S+", f"Bearer {REDACTED}", value)
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+    if isinstance(value, int | float | bool | type(None)):
+        return value
+    if isinstance(value, dict):
+        return {
+            key: REDACTED
+            if any(word in str(key).lower() for word in _WORDS)
+            else _reference_value(item, secrets)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_reference_value(item, secrets) for item in value]
+    text = str(value)
+    masked = _reference_value(text, secrets)
+    return value if masked == text else masked
+
+
+_KEYS = st.sampled_from(["event", "server_id", "Token", "x-API_KEY", "name", "cookies", "h"])
+_TEXT = st.sampled_from(["", "plain", "Bearer abc", "has s3cret-value in it", "s3cret-value"])
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(_KEYS, inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    event=st.dictionaries(_KEYS, _VALUES, max_size=6),
+    secrets=st.sets(st.sampled_from(["s3cret-value", "abc"])),
+)
+def test_redact_secrets_masks_exactly_what_the_plain_rules_mask(
+    event: dict[str, object], secrets: set[str]
+) -> None:
+    expected = _reference_value(dict(event), frozenset(secrets))
+    with mask_secrets(*secrets):
+        assert redact_secrets(None, "info", dict(event)) == expected

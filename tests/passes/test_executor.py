@@ -368,3 +368,27 @@ def test_execute_fans_out_only_once_a_deletion_was_done(
     # The first failed, so the second went alone too; the rest only after it was done.
     assert done_before[:2] == [0, 0]
     assert min(done_before[2:]) >= 1
+
+
+def test_execute_with_one_worker_deletes_in_the_calling_thread(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    # One request at a time needs no pool: handing each deletion to a worker thread and back
+    # cost two thread switches a deletion.
+    plan = _plan(sim)
+    threads: set[str] = set()
+    client = make_client(concurrency=1)
+    original = client.delete
+
+    def delete(resource: Any, item_id: int) -> Any:
+        threads.add(threading.current_thread().name)
+        return original(resource, item_id)
+
+    client.delete = delete  # type: ignore[method-assign]
+
+    execution = execute(
+        plan, client, concurrency=1, stop=threading.Event(), log=structlog.get_logger("test")
+    )
+
+    assert len(execution.done) == 6
+    assert threads == {threading.current_thread().name}

@@ -37,6 +37,22 @@ def test_write_json_atomically_replaces_the_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["last-plan.json"]  # no temp file left
 
 
+def test_write_json_atomically_writes_one_list_entry_a_line(tmp_path: Path) -> None:
+    # last-plan.json of a large fleet: a decision a line reads and greps well, and the C
+    # encoder writes it (an indented document goes through json's pure-Python encoder).
+    path = tmp_path / "last-plan.json"
+    decisions = [{"id": n, "reasons": ["keep_last:1"], "name": "a\nb"} for n in range(3)]
+    document = {"schema": "pruner.plan/v1", "decisions": decisions, "groups": [], "x": {"k": 1}}
+
+    write_json_atomically(path, document)
+
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == document
+    lines = text.splitlines()
+    assert [json.loads(line.rstrip(",")) for line in lines if '"id"' in line] == decisions
+    assert text.endswith("}\n")
+
+
 def test_write_json_atomically_takes_a_writer(tmp_path: Path) -> None:
     path = tmp_path / "plan.json"
 
