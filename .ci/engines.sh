@@ -139,7 +139,7 @@ cleanup() {
 # cached as a tarball keyed by suite and packages; the host's CA bundle goes into the image (not
 # the cache), so pip in the image build trusts the roots this machine trusts.
 base_image() {
-    local tag=$1 packages=$2 key ca tarball rootfs started=$EPOCHREALTIME
+    local tag=$1 packages=$2 key ca tarball rootfs source started=$EPOCHREALTIME
     key=$(printf '%s %s\n' "$SUITE" "$packages" | sha256sum | cut -c1-16)
     ca=$(sha256sum </etc/ssl/certs/ca-certificates.crt | cut -c1-16)
     if [ "$(dk image inspect --format '{{index .Config.Labels "pruner.engines.base"}}' "$tag" \
@@ -157,16 +157,18 @@ base_image() {
             || fatal "base image $tag: debootstrap failed: $(tail -n 2 "$work/debootstrap.log")"
         tar -C "$rootfs" -cf "$tarball.partial" .
         mv "$tarball.partial" "$tarball"
+        source="debootstrap, cached in $tarball"
     else
         mkdir -p "$rootfs"
         tar -C "$rootfs" -xf "$tarball"
+        source="the cached $tarball"
     fi
     mkdir -p "$rootfs/etc/ssl/certs"
     cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
     tar -C "$rootfs" -c . | dk import --change "LABEL pruner.engines.base=$key-$ca" - "$tag" \
         >/dev/null
     rm -rf "$rootfs"
-    ok "base image $tag: made in $(since "$started") s (root filesystem cached in $tarball)"
+    ok "base image $tag: made in $(since "$started") s from $source"
 }
 
 build_image() {
