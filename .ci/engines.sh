@@ -96,7 +96,6 @@ install_missing() {
 }
 
 start_dockerd() {
-    mkdir -p "$ENGINE_ROOT"
     local stale
     stale=$(cat "$ENGINE_ROOT/dockerd.pid" 2>/dev/null || true)
     if [ -n "$stale" ] && grep -qs "$ENGINE_ROOT" "/proc/$stale/cmdline"; then
@@ -114,15 +113,21 @@ start_dockerd() {
         engine_unavailable "dockerd did not start: $(tail -n 1 "$work/dockerd.log")"
     fi
     ok "dockerd $(dk version --format '{{.Server.Version}}') on $SOCKET"
+    remove_containers   # a run that was killed may have left some
+}
+
+remove_containers() {
+    local containers
+    mapfile -t containers < <(dk ps -aq --filter "label=$LABEL" 2>/dev/null || true)
+    [ ${#containers[@]} = 0 ] || dk rm -f "${containers[@]}" >/dev/null 2>&1 || true
+    dk volume rm -f "$STATE_VOLUME" >/dev/null 2>&1 || true
 }
 
 cleanup() {
-    local pid containers
+    local pid
     for pid in "${simulator_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [ -n "$dockerd_pid" ]; then
-        mapfile -t containers < <(dk ps -aq --filter "label=$LABEL" 2>/dev/null || true)
-        [ ${#containers[@]} = 0 ] || dk rm -f "${containers[@]}" >/dev/null 2>&1 || true
-        dk volume rm -f "$STATE_VOLUME" >/dev/null 2>&1 || true
+        remove_containers
         dk image prune -f >/dev/null 2>&1 || true   # layers of earlier builds, untagged now
         kill "$dockerd_pid" 2>/dev/null || true
         wait "$dockerd_pid" 2>/dev/null || true
@@ -609,8 +614,10 @@ systemd_checks() {
 main() {
     local started=$EPOCHREALTIME docker_started systemd_started
     install_missing
-    work=$(mktemp -d /var/tmp/pruner-engines.XXXXXX)
-    chmod 0755 "$work"   # the image's user reads the config mounted from here
+    work=$ENGINE_ROOT/work   # emptied first: a run that was killed may have left it
+    rm -rf "$work"
+    mkdir -p "$work"
+    chmod 0755 "$ENGINE_ROOT" "$work"   # the image's user reads the config mounted from here
     export DOCKER_CONFIG=$work/docker-config   # not root's: no credential helpers, no registries
     trap cleanup EXIT
     start_dockerd

@@ -2,7 +2,8 @@
 
     engines_sim.py serve DIR TOKEN_FILE   serve a fresh fleet on 127.0.0.1 that accepts only that
                                           token; DIR/url holds the API's base URL once it answers;
-                                          on SIGTERM, DIR/deleted.json lists what was deleted
+                                          on SIGTERM (or after 15 minutes, if nothing stops
+                                          it), DIR/deleted.json lists what was deleted
     engines_sim.py compare PLAN DELETED [LAST_PLAN]
                                           the deletions are exactly PLAN's `delete` decisions (and
                                           a pass's LAST_PLAN deleted each of them, no other)
@@ -20,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -39,6 +41,7 @@ FLEET_SERVERS = 8
 FLEET_DAYS = 40
 FLEET_SEED = 1
 LEAK_FRAGMENT = 12  # characters: any run of this many from the token counts as a leak
+LIFETIME = 15 * 60.0  # seconds: a simulator whose script was killed stops by itself
 
 Deletion = tuple[str, int]  # (resource, id)
 
@@ -54,7 +57,8 @@ def serve(directory: Path, token_file: Path) -> int:
         _write_atomically(directory / "url", simulator.base_url + "\n")
         # A timed wait: only the main thread runs signal handlers, and an untimed wait would
         # never give it the chance.
-        while not stopping.wait(0.2):
+        deadline = time.monotonic() + LIFETIME
+        while not stopping.wait(0.2) and time.monotonic() < deadline:
             pass
     deleted = sorted(f"{resource}:{item_id}" for resource, item_id in simulator.deleted)
     _write_atomically(directory / "deleted.json", json.dumps(deleted) + "\n")
