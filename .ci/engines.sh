@@ -329,15 +329,16 @@ check_docker_non_root() {
 }
 
 check_docker_stop() {
-    local started=$EPOCHREALTIME took code
+    local started=$EPOCHREALTIME took result
     dk stop "$DAEMON" >/dev/null
     took=$(since "$started")
-    code=$(dk inspect --format '{{.State.ExitCode}}' "$DAEMON")
+    result=$(dk inspect --format 'exit code {{.State.ExitCode}}, {{.RestartCount}} restarts' \
+        "$DAEMON")
     # A daemon that ignored SIGTERM would be killed after --stop-timeout (90 s), exit 137.
-    if [ "$code" = 0 ] && within 10 "$took"; then
-        ok "docker: docker stop took $took s, exit code 0"
+    if [ "$result" = "exit code 0, 0 restarts" ] && within 10 "$took"; then
+        ok "docker: docker stop took $took s, $result"
     else
-        fail "docker: docker stop took $took s, exit code $code"
+        fail "docker: docker stop took $took s, $result"
     fi
 }
 
@@ -481,7 +482,8 @@ check_unit_stop() {
     sx systemctl stop "$1"
     took=$(since "$started")
     result="Result=$(unit_property "$1" Result), exit status $(unit_property "$1" ExecMainStatus)"
-    if [ "$result" = "Result=success, exit status 0" ] && within 10 "$took"; then
+    result+=", $(unit_property "$1" NRestarts) restarts"
+    if [ "$result" = "Result=success, exit status 0, 0 restarts" ] && within 10 "$took"; then
         ok "$1: systemctl stop took $took s, $result"
     else
         fail "$1: systemctl stop took $took s, $result"
