@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # pruner as a container: `pruner daemon` by default, `pruner run` for one pass (a CronJob).
-# Operating it (config, token, state, stop timeout): "Operating pruner" in README.md.
+# Operating it (config, token, state, stop timeout): docs/operating.md.
 # CI has no Docker engine: ci/check-deploy.sh lints this file with hadolint, and
 # tests/test_deploy.py runs its ENTRYPOINT, CMD and HEALTHCHECK from a venv built the same way.
 
@@ -47,8 +47,9 @@ WORKDIR /var/lib/pruner
 # state_dir (the default /var/lib/pruner): lock, heartbeat, last plan
 VOLUME ["/var/lib/pruner"]
 
-# tini forwards SIGTERM to pruner, which lets requests on the wire finish: give `docker stop`
-# more than api.timeout (docker run --stop-timeout 90, compose stop_grace_period: 90s).
+# tini forwards signals to pruner: SIGHUP reloads its config, and SIGTERM lets requests on the
+# wire finish: give `docker stop` more than api.timeout (docker run --stop-timeout 90, compose
+# stop_grace_period: 90s).
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["pruner", "daemon"]
 # Liveness only: the daemon's heartbeat is fresh (pass results are in the logs).

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from pruner.config import load_config
-from pruner.listing import load_listing
-from pruner.models import Backup
-from pruner.planner import build_plan
-from pruner.report import write_plan_json
-from pruner.retention import decide
+from pruner.config.load import load_config
+from pruner.engine.models import Backup
+from pruner.engine.planner import build_plan
+from pruner.engine.retention import decide
+from pruner.report.plan_json import write_plan_json
+from pruner.vpsbg.listing import load_listing
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 SOFIA = timezone(timedelta(hours=3))

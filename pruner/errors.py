@@ -1,4 +1,4 @@
-"""Errors a user can fix, and the exit codes of SPEC §2, in one place."""
+"""Errors a user can fix, and the exit codes (docs/exit-codes.md), in one place."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ __all__ = [
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_USAGE",
-    "NotAvailableError",
     "PassFailed",
     "UserError",
 ]
@@ -30,10 +29,6 @@ class UserError(Exception):
     def __init__(self, *lines: str) -> None:
         super().__init__(*lines)
         self.lines = lines
-
-
-class NotAvailableError(UserError):
-    """A command of the contract that this version does not implement yet."""
 
 
 class PassFailed(UserError):

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pruner.models import Backup, Listing, Policy, Resource, Server
-from pruner.units import parse_duration, parse_size
+from pruner.engine.models import Backup, Listing, Policy, Resource, Server
+from pruner.engine.units import parse_duration, parse_size
 
 __all__ = ["ABSENT", "DOCS_EXAMPLE_PAGE", "NOW", "backup", "daily", "item", "listing", "policy"]
 

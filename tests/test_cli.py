@@ -15,11 +15,12 @@ from structlog.testing import capture_logs
 
 from pruner import __version__
 from pruner.actions.run import stop_on_signals
-from pruner.api import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
 from pruner.cli import _as_user_error, main
-from pruner.config import ConfigError
-from pruner.lock import LockHeld, PassLock
-from pruner.simulator import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
+from pruner.config.digest import config_sha256
+from pruner.config.load import ConfigError, load_config
+from pruner.passes.lock import LockHeld, PassLock
+from pruner.sim import READ_TOKEN, WRITE_TOKEN, Simulator, generate_fleet
+from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, TokenMissing
 from tests._factories import DOCS_EXAMPLE_PAGE, item
 
 CONFIG = """\
@@ -130,6 +131,17 @@ def test_main_plan_writes_clean_json_to_stdout_and_logs_to_stderr(
     assert (events[-1]["kept"], events[-1]["deleted"]) == (2, 2)
 
 
+def test_main_plan_json_names_the_config_and_the_api_it_was_made_with(
+    config: Path, listing: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--config", str(config), "plan", "--listing", str(listing), "--format", "json"])
+
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert plan["config_sha256"] == config_sha256(load_config(config))
+    assert plan["api_base_url"] == "https://api.vpsbg.eu/v1"
+
+
 def test_main_plan_fixes_the_clock_with_now(
     config: Path, listing: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -233,14 +245,6 @@ def test_main_plan_without_a_listing_or_a_token_exits_2(
     captured = capsys.readouterr()
     assert "no VPSBG API token: $VPSBG_API_TOKEN is not set" in captured.err
     assert captured.out == ""
-
-
-@pytest.mark.parametrize("command", ["simulate"])
-def test_main_stub_commands_say_they_are_not_implemented(
-    command: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main([command]) == 2
-    assert f"pruner: {command}: not implemented yet" in capsys.readouterr().err
 
 
 def test_main_help_shows_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
@@ -412,7 +416,13 @@ def test_python_m_pruner_plans_a_listing_as_json(config: Path, listing: Path) ->
     )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert plan["summary"] == {"kept": 2, "deleted": 2, "skipped_groups": 0, "size_freed": 100}
+    assert plan["summary"] == {
+        "kept": 2,
+        "deleted": 2,
+        "skipped_groups": 0,
+        "size_freed": 100,
+        "pending": 0,
+    }
     assert json.loads(result.stderr.splitlines()[-1])["event"] == "plan.summary"
 
 
@@ -480,6 +490,30 @@ def test_main_run_deletes_and_reports_per_server(
     assert "· policy all: deleted " in out
     assert f"Summary: kept {_count_kept(config)}, deleted {len(sim.deleted)}, failed 0" in out
     assert len(sim.deleted) > 0
+
+
+def test_main_run_scoped_to_a_server_prunes_it_alone_and_says_so(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [server] = [s for s in sim.servers() if s["hostname"] == "db-01"]
+    owners = {b["id"]: b["server_id"] for b in sim.backups()}
+
+    assert main(["--config", str(live_config()), "run", "--server", str(server["id"])]) == 0
+
+    out = capsys.readouterr().out
+    assert out.splitlines()[1] == f"Scoped to servers {server['id']}: no other server was planned"
+    assert sim.deleted
+    assert {owners[id_] for _, id_ in sim.deleted} == {server["id"]}
+
+
+def test_main_run_with_an_unknown_policy_exits_2_before_any_request(
+    sim: Simulator, live_config: MakeLiveConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(live_config()), "run", "--policy", "al"]) == 2
+    assert "--policy al: the config has no such policy; its policies are: all" in (
+        capsys.readouterr().err
+    )
+    assert sim.request_count() == 0
 
 
 def _count_kept(config: Path) -> int:
@@ -554,7 +588,9 @@ def test_main_check_config_online_says_the_api_answered(
     assert main(["--config", str(live_config()), "check-config", "--online"]) == 0
     out = capsys.readouterr().out
     visible = sum(1 for s in sim.servers() if s["status"] in ("active", "suspended"))
-    assert f"API OK: {sim.base_url} answered, token accepted ({visible} servers)" in out
+    rows = [line.split(maxsplit=2) for line in out.splitlines()]
+    assert ["ok", "API", f"{sim.base_url} answered"] in rows
+    assert ["ok", "token", f"accepted: $VPSBG_API_TOKEN ({visible} servers)"] in rows
 
 
 def test_main_check_config_online_exits_1_when_the_token_is_rejected(

@@ -1,7 +1,7 @@
 """The deployment files: Dockerfile, systemd units, Kubernetes manifests.
 
 CI has neither a Docker engine nor a running systemd. So the files are parsed and their
-settings checked here (ci/check-deploy.sh adds systemd-analyze and hadolint), and the image is
+settings checked here (.ci/check-deploy.sh adds systemd-analyze and hadolint), and the image is
 exercised without being built: the wheel goes into a fresh venv standing in for the image's
 /opt/pruner, and the Dockerfile's ENTRYPOINT, CMD and HEALTHCHECK, and the CronJob's command,
 run from it against the simulated API, with the image's ENV and its paths mapped to temp dirs.
@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,18 +27,18 @@ from typing import Any
 import pytest
 import yaml
 
-from pruner.api import CREDENTIAL_NAME
-from pruner.config import parse_config
-from pruner.daemon import HEARTBEAT_INTERVAL
-from pruner.health import MAX_AGE
-from pruner.simulator import WRITE_TOKEN, Simulator, generate_fleet
+from pruner.config.load import parse_config
+from pruner.ops.daemon import HEARTBEAT_INTERVAL
+from pruner.ops.heartbeat import MAX_AGE
+from pruner.sim import WRITE_TOKEN, Simulator, generate_fleet
+from pruner.vpsbg.token import CREDENTIAL_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
 SYSTEMD = ROOT / "systemd"
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 
-API_TIMEOUT = timedelta(seconds=30)  # api.timeout's default (SPEC §3)
+API_TIMEOUT = timedelta(seconds=30)  # api.timeout's default
 PROBE_TIMEOUT = timedelta(seconds=5)  # what orchestrators give `pruner health`
 IMAGE_VENV = "/opt/pruner"
 IMAGE_CONFIG_DIR = "/etc/pruner"
@@ -302,6 +303,12 @@ def test_systemd_daemon_notifies_and_is_watched(units: dict[str, Unit], name: st
     assert watchdog >= HEARTBEAT_INTERVAL.total_seconds() * 2
     assert watchdog <= MAX_AGE.total_seconds()
     assert shlex.split(setting(unit, "Service", "ExecStart"))[-1] == "daemon"
+
+
+@pytest.mark.parametrize("name", DAEMON_SERVICES)
+def test_systemd_daemon_reloads_on_sighup(units: dict[str, Unit], name: str) -> None:
+    # `systemctl reload`: SIGHUP to the daemon, which reloads its config and token.
+    assert setting(units[name], "Service", "ExecReload") == "/bin/kill -HUP $MAINPID"
 
 
 def test_systemd_daemon_uses_the_default_state_and_config(units: dict[str, Unit]) -> None:
@@ -601,7 +608,7 @@ def image(
     text = _mapped(yaml.safe_dump(config), paths)
     (paths[IMAGE_CONFIG_DIR] / "config.yaml").write_text(text)
     entrypoint = exec_form(only(runtime, "ENTRYPOINT"))
-    if not Path(entrypoint[0]).exists():  # no tini here (ci/check-deploy.sh installs it)
+    if not Path(entrypoint[0]).exists():  # no tini here (.ci/check-deploy.sh installs it)
         entrypoint = []
     return Image(
         entrypoint=entrypoint,
@@ -682,6 +689,51 @@ def test_image_cmd_runs_the_daemon_that_the_healthcheck_finds_alive(
     assert WRITE_TOKEN not in log.read_text()
 
 
+def test_image_daemon_reloads_its_config_on_sighup_to_pid_1(image: Image, tmp_path: Path) -> None:
+    log = tmp_path / "daemon.log"
+    with log.open("w") as stderr:
+        daemon = subprocess.Popen(
+            [*image.entrypoint, *image.cmd],
+            env=image.env,
+            cwd=image.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        health = _first_healthy(image, daemon, attempts=20)  # signals are handled by then
+        assert health.returncode == 0, f"{health.stderr}\ndaemon log:\n{log.read_text()[-3000:]}"
+        config = image.paths[IMAGE_CONFIG_DIR] / "config.yaml"
+        config.write_text(config.read_text().replace("keep_last: 2", "keep_last: 3"))
+        daemon.send_signal(signal.SIGHUP)  # `docker kill --signal HUP`: to tini, PID 1
+        reloaded = _first_event(log, daemon, "config.reloaded", attempts=40)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert reloaded["changed"] == ["policies[0].keep_last"]
+
+
+def _first_event(
+    log: Path, daemon: subprocess.Popen[str], event: str, attempts: int
+) -> dict[str, Any]:
+    """The first `event` line of the daemon's JSON log, once written; waiting on the daemon
+    between reads doubles as noticing that it died."""
+    for _ in range(attempts):
+        for line in log.read_text().splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            if entry.get("event") == event:
+                return entry
+        try:
+            code = daemon.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"the daemon exited {code} before logging {event}:\n{log.read_text()}")
+    pytest.fail(f"no {event} in the daemon's log:\n{log.read_text()[-3000:]}")
+
+
 def _first_healthy(
     image: Image, daemon: subprocess.Popen[str], attempts: int
 ) -> subprocess.CompletedProcess[str]:
@@ -697,3 +749,10 @@ def _first_healthy(
             continue
         pytest.fail(f"the daemon exited {code} before the healthcheck passed")
     return result
+
+
+def test_the_kubernetes_image_tag_is_the_package_version() -> None:
+    # One version source: pyproject.toml. The manifests deploy the image of that version.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert [image["newTag"] for image in kustomization["images"]] == [project["version"]]

@@ -1,16 +1,22 @@
-"""What the actions share: finding the config, logging its warnings."""
+"""What the actions share: finding the config, logging its warnings, the hooks it asks for.
+
+Light to import: `pruner health` uses `config_path`, and must not load pydantic, structlog or
+requests; what needs them is imported where it is used.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pruner.config import Config
+    from pruner.config.schema import Config
+    from pruner.passes.hooks import PassHooks
 
-__all__ = ["DEFAULT_CONFIG", "config_path", "load_and_warn"]
+__all__ = ["DEFAULT_CONFIG", "config_path", "for_config", "load_and_warn"]
 
 DEFAULT_CONFIG = Path("/etc/pruner/config.yaml")
 
@@ -28,10 +34,27 @@ def load_and_warn(args: argparse.Namespace) -> Config:
     # Imported here: `pruner health` uses config_path and must not load pydantic and structlog.
     import structlog  # noqa: PLC0415
 
-    from pruner.config import load_config  # noqa: PLC0415
+    from pruner.config.load import load_config  # noqa: PLC0415
 
     config = load_config(config_path(args))
     log = structlog.get_logger("pruner")
     for warning in config.warnings:
         log.warning("config.warning", message=warning)
     return config
+
+
+def for_config(config: Config, extra: Sequence[PassHooks] = ()) -> tuple[PassHooks, ...]:
+    """The hooks `config` asks for (health pings when notify.urls is set, webhooks when
+    notify.webhooks is), then `extra` (e.g. the daemon's metrics). Pass the result to
+    run_pass(hooks=...). The one place that knows which hooks a config asks for, for `pruner
+    run` and the daemon alike."""
+    from pruner.ops.notify import Notifier  # noqa: PLC0415 (requests: not for probes)
+    from pruner.ops.webhook import Webhooks  # noqa: PLC0415
+
+    hooks: list[PassHooks] = []
+    run_cap = config.safety.max_deletions_per_run
+    if config.notify.urls:
+        hooks.append(Notifier(config.notify, max_deletions_per_run=run_cap))
+    if config.notify.webhooks:
+        hooks.append(Webhooks(config.notify, max_deletions_per_run=run_cap))
+    return (*hooks, *extra)

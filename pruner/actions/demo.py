@@ -24,14 +24,19 @@ from pathlib import Path
 from typing import TextIO
 
 from pruner.actions.run import stop_on_signals
-from pruner.api import Secret
-from pruner.config import Config, parse_config
+from pruner.config.load import parse_config
+from pruner.config.schema import Config
+from pruner.engine.models import Backup, Decision, Group, Plan, Resource
+from pruner.engine.reasons import Reason
+from pruner.engine.results import PassResult
 from pruner.errors import EXIT_INCOMPLETE, UserError
-from pruner.logging import configure_logging
-from pruner.models import Backup, Decision, Group, Plan, Resource
-from pruner.passes import PassResult, run_pass
-from pruner.report import render_table
-from pruner.simulator import WRITE_TOKEN, Fleet, Simulator, generate_fleet
+from pruner.ops.logging import configure_logging
+from pruner.passes.one_pass import run_pass
+from pruner.report.pass_summary import PassSummary
+from pruner.report.problems import problem_line
+from pruner.report.table import render_table
+from pruner.sim import WRITE_TOKEN, Fleet, Simulator, generate_fleet
+from pruner.vpsbg.token import Secret
 
 __all__ = ["EXAMPLE_CONFIG", "Change", "example_config_path", "for_simulator", "main"]
 
@@ -46,7 +51,7 @@ _WIDTH = 100
 _EXAMPLE_ROWS = 12  # decision rows shown of one server's plan
 _SHOWN_FAILURES = 5
 
-# The rule of a reason (the text before its first colon) as one letter, for the kept lists.
+# The rule of a reason as one letter, for the kept lists.
 _RULE_LETTERS = {
     "keep_last": "L",
     "keep_hourly": "H",
@@ -95,7 +100,8 @@ def main(args: argparse.Namespace) -> int:
     ):
         state_dir = Path(folder)
         demo, changes = for_simulator(config, simulator.base_url, state_dir)
-        _write(out, _intro(fleet, simulator.base_url, str(example), changes))
+        intro = _intro(fleet, simulator.base_url, changes)
+        _write(out, [*intro, *_loosened(config.safety.confirm_after, str(example))])
         planned = run_pass(demo, dry_run=False, execute=False, token=token, stop=stop)
         if planned.interrupted or stop.is_set():
             _write(out, ["", "Stopped by a signal before the pass: nothing was deleted."])
@@ -141,14 +147,21 @@ class Change:
 def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Config, list[Change]]:
     """The config with what a simulator needs changed, and the changes in words."""
     api, safety = config.api, config.safety
-    demo = replace(
-        config,
-        source=f"{config.source} (changed for pruner demo)",
-        api=replace(api, base_url=base_url, backoff=_BACKOFF),
-        dry_run=False,
-        state_dir=state_dir,
-        safety=replace(safety, max_delete_fraction=1.0, max_deletions_per_run=None),
-        policies=tuple(replace(policy, max_delete_fraction=1.0) for policy in config.policies),
+    demo = config.model_copy(
+        update={
+            "source": f"{config.source} (changed for pruner demo)",
+            "api": api.model_copy(update={"base_url": base_url, "backoff": _BACKOFF}),
+            "dry_run": False,
+            "state_dir": state_dir,
+            "safety": safety.model_copy(
+                update={
+                    "max_delete_fraction": 1.0,
+                    "max_deletions_per_run": None,
+                    "confirm_after": None,
+                }
+            ),
+            "policies": tuple(replace(p, max_delete_fraction=1.0) for p in config.policies),
+        }
     )
     token = f"file {api.token_file}" if api.token_file else f"${api.token_env}"
     own_fractions = [
@@ -180,11 +193,17 @@ def for_simulator(config: Config, base_url: str, state_dir: Path) -> tuple[Confi
             "null",
             "caps loosened, see below",
         ),
+        Change(
+            "safety.confirm_after",
+            _hours(safety.confirm_after),
+            "null",
+            "two-phase deletion off: one pass deletes, see below",
+        ),
     ]
     return demo, changes
 
 
-def _intro(fleet: Fleet, base_url: str, example: str, changes: Sequence[Change]) -> Iterator[str]:
+def _intro(fleet: Fleet, base_url: str, changes: Sequence[Change]) -> Iterator[str]:
     yield "pruner demo: a simulated VPSBG account, planned and pruned for real on 127.0.0.1"
     yield ""
     yield (
@@ -200,11 +219,26 @@ def _intro(fleet: Fleet, base_url: str, example: str, changes: Sequence[Change])
             "  ",
             " " * (width + 4),
         )
+
+
+def _loosened(confirm_after: timedelta | None, example: str) -> Iterator[str]:
+    """Why the caps (and two-phase deletion) are off here, and what a real account meets."""
+    if confirm_after is None:
+        said = "Caps loosened:"
+        first = ""
+    else:
+        said = "Caps loosened and two-phase deletion off:"
+        first = (
+            "the first passes delete nothing: each deletion waits safety.confirm_after "
+            f"({_hours(confirm_after)}) until a later pass confirms it (`pruner plan` shows it "
+            "pending meanwhile); then "
+        )
     yield from _wrapped(
-        f"Caps loosened: this account has {_DAYS} days of history that was never pruned, so one "
-        "pass deletes most of it. On a real account that is exactly what the caps stop: the pass "
-        "deletes nothing and exits 3. There, review `pruner plan`, then run "
-        "`pruner run --allow-large-deletions` once.",
+        f"{said} this account has {_DAYS} days of history that was never pruned, so one pass "
+        f"deletes most of it. On a real account with this config, {first}the caps stop it: the "
+        "pass deletes nothing and exits 3. There, review `pruner plan`, then run "
+        "`pruner run --allow-large-deletions` once, or prune it a few servers at a time with "
+        "`pruner run --server`, the caps counting those alone.",
         "",
         "  ",
     )
@@ -279,7 +313,7 @@ def _guards(view: _ServerView) -> str:
 
 
 def _rules(group: Group) -> set[str]:
-    return {reason.split(":", 1)[0] for decision in group.decisions for reason in decision.reasons}
+    return {reason.rule for decision in group.decisions for reason in decision.reasons}
 
 
 def _example_group(plan: Plan) -> Group | None:
@@ -309,7 +343,7 @@ def _example_rows(plan: Plan, group: Group) -> Iterator[str]:
         (f"… and {more} more rows of {group.server_hostname}. " if more else "")
         + f"`pruner plan` prints every row of every server ({len(plan.decisions):,} here), "
         "`pruner plan --format json` the same for scripts. To plan this fleet yourself: "
-        f"`python -m pruner.simulator --days {_DAYS}` serves it; point api.base_url at the URL "
+        f"`python -m pruner.sim --days {_DAYS}` serves it; point api.base_url at the URL "
         "it prints and set VPSBG_API_TOKEN=sim-read-token.",
         "  ",
         "  ",
@@ -327,8 +361,10 @@ def _pass_section(result: PassResult) -> Iterator[str]:
         f"  Deleted {done['backups']:,} backups and {done['snapshots']:,} snapshots in "
         f"{result.duration:.1f} s (pass {result.run_id}, exit code {result.exit_code})."
     )
-    for failure in result.failures:
-        yield from _wrapped(f"FAILED: {failure}", "  ", "    ")
+    summary = PassSummary.of(result)
+    yield from _wrapped(f"Summary: {summary.sentence()}", "  ", "    ")
+    for failure in summary.failures():
+        yield from _wrapped(failure, "  ", "    ")
     for outcome in failed[:_SHOWN_FAILURES]:
         yield from _wrapped(f"{outcome.resource} {outcome.id}: {outcome.message}", "    ", "      ")
 
@@ -399,8 +435,8 @@ def _kept_tokens(kept: Sequence[Decision], year: int) -> list[str]:
     return tokens
 
 
-def _letter(reason: str) -> str:
-    return _RULE_LETTERS.get(reason.split(":", 1)[0], "?")
+def _letter(reason: Reason) -> str:
+    return _RULE_LETTERS.get(reason.rule, "?")
 
 
 def _span_of(backups: Sequence[Backup], year: int) -> str:
@@ -428,7 +464,7 @@ def _guard_section(plan: Plan) -> Iterator[str]:
         yield from _wrapped(f"{label}: {where}: {detail}", "  ", "    ")
     errors = [problem for problem in plan.problems if problem.level == "error"]
     for problem in errors:
-        yield from _wrapped(f"error: {problem.message}", "  ", "    ")
+        yield from _wrapped(problem_line(problem), "  ", "    ")
 
 
 # --- the end -----------------------------------------------------------------------------------
@@ -499,6 +535,10 @@ def _seconds(span: timedelta) -> str:
 
 def _flag(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _hours(value: timedelta | None) -> str:
+    return "null" if value is None else f"{value.total_seconds() / 3600:g}h"
 
 
 def _optional(value: int | None) -> str:

@@ -15,10 +15,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pruner import _yaml
 from pruner.actions.common import config_path
+from pruner.config import _yaml
+from pruner.config.defaults import DEFAULT_STATE_DIR
 from pruner.errors import EXIT_OK
-from pruner.health import DEFAULT_STATE_DIR, check
+from pruner.ops.heartbeat import check
 
 __all__ = ["EXIT_UNHEALTHY", "main"]
 

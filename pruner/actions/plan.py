@@ -3,6 +3,8 @@
 Live (the default), a pass with execute=False lists through the API (a Read key is enough),
 takes no lock and writes no state. With --listing FILE, it decides on a saved listing and makes
 no API call at all. Either way the report goes to stdout; exit 1 when the plan is incomplete.
+With two-phase deletion on, it reads state_dir/pending.json (never writes it) to show what a
+pass would delete now and what still waits.
 """
 
 from __future__ import annotations
@@ -19,37 +21,45 @@ from typing import TextIO
 import structlog
 
 from pruner.actions.common import load_and_warn
-from pruner.config import Config
+from pruner.actions.scoping import scope_of
+from pruner.config.digest import plan_origin
+from pruner.config.schema import Config
+from pruner.engine.models import Plan
+from pruner.engine.planner import build_plan
+from pruner.engine.scope import Scope
+from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
-from pruner.listing import load_listing
-from pruner.models import Plan
-from pruner.passes import log_problem, run_pass
-from pruner.planner import build_plan
-from pruner.report import Summary, summarize, write_plan_json, write_table
+from pruner.passes.one_pass import log_problem, run_pass
+from pruner.passes.pending import load_pending
+from pruner.report.html import write_html
+from pruner.report.plan_json import write_plan_json
+from pruner.report.summary import Summary, summarize
+from pruner.report.table import write_table
+from pruner.vpsbg.listing import load_listing
 
 __all__ = ["main"]
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.listing is None:
-        return _plan_live(args)
-    now: datetime = args.now or datetime.now(UTC)
     config = load_and_warn(args)
+    scope = scope_of(args, config)
+    if args.listing is None:
+        return _plan_live(args, config, scope)
+    now: datetime = args.now or datetime.now(UTC)
     with _without_cyclic_gc():
-        complete = _plan_listing(args.listing, config, now, args.format)
+        complete = _plan_listing(args.listing, config, now, args.format, scope)
     return EXIT_OK if complete else EXIT_INCOMPLETE
 
 
-def _plan_live(args: argparse.Namespace) -> int:
-    config = load_and_warn(args)
-    result = run_pass(config, dry_run=False, execute=False, now=args.now)
+def _plan_live(args: argparse.Namespace, config: Config, scope: Scope | None) -> int:
+    result = run_pass(config, dry_run=False, execute=False, now=args.now, scope=scope)
     if result.key_refused:  # an empty plan would read as "nothing to delete"
         raise PassFailed(*result.failures)
-    _write_report(result.plan, summarize(result.plan), args.format, sys.stdout)
+    _write_report(result.plan, summarize(result.plan), config, args.format, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
 
-def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:
+def _plan_listing(path: Path, config: Config, now: datetime, fmt: str, scope: Scope | None) -> bool:
     """Plan a saved listing and report it; whether the plan is complete."""
     listing = load_listing(path)
     plan = build_plan(
@@ -60,16 +70,28 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str) -> bool:
         zone=config.timezone,
         max_deletions_per_run=config.safety.max_deletions_per_run,
         dry_run=config.dry_run,
+        two_phase=_two_phase(config),
+        scope=scope,
     )
     summary = summarize(plan)
     _log_plan(plan, summary, path)
-    _write_report(plan, summary, fmt, sys.stdout)
+    _write_report(plan, summary, config, fmt, sys.stdout)
     return summary.complete
 
 
-def _write_report(plan: Plan, summary: Summary, fmt: str, stream: TextIO) -> None:
+def _two_phase(config: Config) -> TwoPhase | None:
+    confirm_after = config.safety.confirm_after
+    if confirm_after is None:
+        return None
+    log = structlog.get_logger("pruner")
+    return load_pending(config.state_dir, log).two_phase(confirm_after)
+
+
+def _write_report(plan: Plan, summary: Summary, config: Config, fmt: str, stream: TextIO) -> None:
     if fmt == "json":
-        write_plan_json(plan, stream, summary)
+        write_plan_json(plan, stream, summary, origin=plan_origin(config))
+    elif fmt == "html":
+        write_html(plan, stream, summary, origin=plan_origin(config))
     else:
         write_table(plan, stream, summary)
     stream.flush()

@@ -1,4 +1,5 @@
-"""`pruner run [--dry-run] [--allow-large-deletions]`: one pass now, and a short report.
+"""`pruner run [--dry-run] [--allow-large-deletions] [--server ID|GLOB]… [--policy NAME]`: one
+pass now (of the whole account, or of the servers in scope), and a short report.
 
 The report on stdout says what was deleted (or would be) per server, what failed and why, and
 the summary; every detail is in the logs and in state_dir/last-plan.json. SIGTERM or SIGINT
@@ -22,15 +23,19 @@ from typing import TextIO
 import structlog
 from prometheus_client import CollectorRegistry
 
-from pruner import signals
-from pruner.actions.common import load_and_warn
-from pruner.config import Config
-from pruner.hooks import PassHooks, for_config
-from pruner.metrics import PassMetrics, new_registry, previous_success, write_textfile
-from pruner.models import Group
-from pruner.passes import CAP_GUARDS, PassResult, run_pass
+from pruner.actions.common import for_config, load_and_warn
+from pruner.actions.scoping import scope_of
+from pruner.config.schema import Config
+from pruner.engine.models import Group
+from pruner.engine.results import PassResult
+from pruner.engine.scope import Scope
+from pruner.ops import signals
+from pruner.ops.metrics import PassMetrics, new_registry, previous_success, write_textfile
+from pruner.passes.hooks import PassHooks
+from pruner.passes.one_pass import run_pass
+from pruner.report.pass_summary import PassSummary
 
-__all__ = ["main", "stop_on_signals", "write_pass_report"]
+__all__ = ["main", "stop_on_signals", "textfile_metrics", "write_pass_report"]
 
 _WIDTH = 100
 _STOPPING = (
@@ -45,15 +50,17 @@ _STILL_STOPPING = (
 
 def main(args: argparse.Namespace) -> int:
     config = load_and_warn(args)  # exit 2 before any API call
+    scope = scope_of(args, config)
     stop = threading.Event()
     with stop_on_signals(stop):
-        with _textfile_metrics(config) as watching:
+        with textfile_metrics(config, scope) as watching:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
                 allow_large_deletions=args.allow_large_deletions,
                 stop=stop,
                 hooks=for_config(config, extra=watching),
+                scope=scope,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)
@@ -61,12 +68,25 @@ def main(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _textfile_metrics(config: Config) -> Iterator[tuple[PassHooks, ...]]:
+def textfile_metrics(config: Config, scope: Scope | None) -> Iterator[tuple[PassHooks, ...]]:
     """With metrics.textfile: the metrics hook while inside, and the file written after the
     pass (also when it raised after starting). A file that cannot be written is logged: the
-    pass's outcome stands."""
+    pass's outcome stands.
+
+    A scoped pass leaves the file as the last whole pass wrote it: replaced by its figures, the
+    account's gauges (stale servers, newest backup ages, backups by state) would describe only
+    the servers in scope, and its last success would hide that whole passes stopped."""
     path = config.metrics.textfile
     if path is None:
+        yield ()
+        return
+    if scope is not None:
+        structlog.get_logger("pruner.metrics").info(
+            "metrics.textfile_skipped",
+            path=str(path),
+            message=f"a pass scoped to {scope} does not write {path}: its figures would stand "
+            "for the whole account's; it keeps those of the last whole pass",
+        )
         yield ()
         return
     registry = new_registry()
@@ -133,28 +153,26 @@ def write_pass_report(
 
 def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
     plan = result.plan
+    summary = PassSummary.of(result)
     if result.dry_run:
         yield f"DRY RUN: nothing will be deleted ({dry_run_cause})\n"
     yield f"Pass {result.run_id} at {plan.now.isoformat()}\n"
+    if plan.scope is not None:
+        yield f"Scoped to {plan.scope}: no other server was planned\n"
     for group in plan.groups:
         yield from _group_lines(result, group)
     yield from _not_pruned(plan.groups)
     yield "\n"
-    yield from _wrapped(_summary_line(result), "")
-    if result.blocked_by_caps:
-        caps = sorted({g.guard for g in plan.groups if g.guard in CAP_GUARDS} - {None})
-        yield from _wrapped(
-            f"Caps held back {result.blocked_by_caps} deletion(s) ({', '.join(map(str, caps))}): "
-            "run with --allow-large-deletions for one pass if this is intended",
-            "",
-        )
-    for failure in result.failures:
-        yield from _wrapped(f"FAILED: {failure}", "")
+    yield from _wrapped(f"Summary: {summary.sentence()}", "")
+    caps = summary.caps()
+    if caps is not None:
+        yield from _wrapped(caps, "")
+    for failure in summary.failures():
+        yield from _wrapped(failure, "")
     if result.dry_run:
-        freed = sum(d.backup.size or 0 for d in plan.deletions)
         yield (
-            f"DRY RUN: nothing was deleted; a real pass would delete {result.would_delete} "
-            f"backups and snapshots ({freed} GB)\n"
+            f"DRY RUN: nothing was deleted; a real pass would delete {summary.plan.deleted} "
+            f"backups and snapshots ({summary.plan.size_freed} GB)\n"
         )
 
 
@@ -190,23 +208,6 @@ def _not_pruned(groups: tuple[Group, ...]) -> Iterator[str]:
         status = f"{group.status} ({group.guard})" if group.guard else group.status
         reason = group.messages[-1] if group.messages else ""
         yield from _wrapped(f"{_where(group)} · {status}: {reason}", "  ")
-
-
-def _summary_line(result: PassResult) -> str:
-    plan = result.plan
-    kept = sum(1 for d in plan.decisions if d.action == "keep")
-    skipped = sum(1 for g in plan.groups if g.status == "skipped")
-    if result.executed and result.execution is not None:
-        execution = result.execution
-        acted = (
-            f"deleted {len(execution.done)}, failed {len(execution.failed)}, "
-            f"not attempted {len(execution.not_attempted)}, freed {execution.size_freed} GB"
-        )
-    elif result.dry_run:
-        acted = f"would delete {result.would_delete}"
-    else:
-        acted = "deleted 0"
-    return f"Summary: kept {kept}, {acted}, skipped groups {skipped} ({result.duration:.1f}s)"
 
 
 def _where(group: Group) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pruner.simulator import ScriptedResponse
+from pruner.sim import ScriptedResponse
 
 from .conftest import E2E, CliOutputs, _clean_environment
 
@@ -43,7 +43,9 @@ interval = timedelta(seconds=float(sys.argv[1]))
 
 def shortened(args):
     config = load_and_warn(args)
-    return replace(config, schedule=replace(config.schedule, interval=interval))
+    assert config.schedule is not None
+    schedule = config.schedule.model_copy(update={"interval": interval})
+    return config.model_copy(update={"schedule": schedule})
 
 
 action.load_and_warn = shortened

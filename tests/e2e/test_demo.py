@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from pruner.actions.demo import EXAMPLE_CONFIG, example_config_path, for_simulator
-from pruner.config import parse_config
-from pruner.simulator import WRITE_TOKEN
+from pruner.config.load import parse_config
+from pruner.sim import WRITE_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDTH = 100
@@ -83,7 +83,12 @@ def test_demo_says_what_it_changed_in_the_example_config(demo: DemoRun) -> None:
     assert re.search(
         r"api\.base_url +https://api\.vpsbg\.eu/v1 -> http://127\.0\.0\.1:\d+/v1", intro
     )
-    assert "Caps loosened:" in intro
+    assert re.search(r"safety\.confirm_after +12h -> null +\(two-phase deletion off", intro)
+    said = " ".join(intro.split())
+    assert "Caps loosened and two-phase deletion off:" in said
+    # what a real account with the example config goes through: first the wait, then the caps
+    assert "the first passes delete nothing: each deletion waits safety.confirm_after (12h)" in said
+    assert "`pruner run --allow-large-deletions` once" in said
 
 
 def test_demo_prints_the_plan_per_server_and_the_first_rows(demo: DemoRun) -> None:
@@ -166,6 +171,8 @@ def test_for_simulator_loosens_only_what_a_simulator_needs(tmp_path: Path) -> No
     assert demo.state_dir == tmp_path
     assert demo.safety.max_delete_fraction == 1.0
     assert demo.safety.max_deletions_per_run is None
+    assert config.safety.confirm_after is not None  # the example waits before it deletes ...
+    assert demo.safety.confirm_after is None  # ... the demo's one pass deletes at once
     assert demo.safety.min_keep == config.safety.min_keep
     assert demo.safety.stale_after == config.safety.stale_after
     unchanged = [
@@ -180,6 +187,7 @@ def test_for_simulator_loosens_only_what_a_simulator_needs(tmp_path: Path) -> No
         "state_dir",
         "safety.max_delete_fraction",
         "safety.max_deletions_per_run",
+        "safety.confirm_after",
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pruner.simulator import Simulator
+from pruner.sim import Simulator
 
 from .conftest import E2E
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pruner.simulator import Fleet, Simulator, generate_fleet
+from pruner.sim import Fleet, Simulator, generate_fleet
 
 from .conftest import (
     CLI_TIMEOUT,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pruner.simulator import ScriptedResponse
+from pruner.sim import ScriptedResponse
 
 from .conftest import E2E, CliOutputs, _clean_environment
 from .test_daemon import WAIT, DaemonProcess

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from pruner.models import Plan
-from pruner.simulator import Faults, ScriptedResponse
+from pruner.engine.models import Plan
+from pruner.sim import Faults, ScriptedResponse
 
 from .conftest import E2E
 

@@ -1,4 +1,4 @@
-"""The safety guards of SPEC §5, end to end: each trips with its documented exit code and deletes
+"""The safety guards, end to end: each trips with its documented exit code and deletes
 nothing it protects, while the rest of the fleet is pruned as planned."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pruner.models import Plan
+from pruner.engine.models import Plan
 
 from .conftest import E2E, POLICIES
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from pruner.models import Plan
-from pruner.simulator import ScriptedResponse
+from pruner.engine.models import Plan
+from pruner.engine.reasons import texts
+from pruner.sim import ScriptedResponse
 
 from .conftest import E2E
 
@@ -27,7 +28,9 @@ def _rows(document: dict[str, Any]) -> set[Row]:
 
 
 def _engine_rows(plan: Plan) -> set[Row]:
-    return {(d.backup.resource, d.backup.id, d.action, d.reasons) for d in plan.decisions}
+    return {
+        (d.backup.resource, d.backup.id, d.action, tuple(texts(d.reasons))) for d in plan.decisions
+    }
 
 
 def _groups(document: dict[str, Any]) -> set[GroupRow]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pruner.simulator import Faults, ScriptedResponse
+from pruner.sim import Faults, ScriptedResponse
 
 from .conftest import E2E, leaked_fragment
 

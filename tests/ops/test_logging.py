@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import contextvars
+import io
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import structlog
+
+from pruner.ops.logging import configure_logging
+from pruner.vpsbg.redaction import REDACTED, mask_secrets, redact_secrets
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_configure_logging_writes_json_lines_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    configure_logging("auto", "info", stream)
+    structlog.get_logger("pruner").info("plan.summary", kept=3)
+    [event] = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert (event["event"], event["kept"], event["level"]) == ("plan.summary", 3, "info")
+    assert event["timestamp"].endswith("Z")
+
+
+def test_configure_logging_writes_key_value_on_a_terminal() -> None:
+    stream = _Terminal()
+    configure_logging("auto", "info", stream)
+    structlog.get_logger("pruner").warning("plan.problem", server_id=2478)
+    line = stream.getvalue()
+    assert "plan.problem" in line
+    assert "server_id" in line
+    assert not line.startswith("{")
+
+
+def test_configure_logging_routes_stdlib_logging_through_the_same_renderer() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    logging.getLogger("urllib3").warning("retrying %s", "GET /backups")
+    event = json.loads(stream.getvalue())
+    assert (event["event"], event["logger"]) == ("retrying GET /backups", "urllib3")
+
+
+def test_configure_logging_filters_below_the_level() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "warning", stream)
+    structlog.get_logger("pruner").info("hidden")
+    logging.getLogger("other").info("hidden too")
+    assert stream.getvalue() == ""
+
+
+def test_configure_logging_rejects_an_unknown_level() -> None:
+    with pytest.raises(ValueError, match="unknown log level 'loud'"):
+        configure_logging("json", "loud", io.StringIO())
+
+
+def test_configure_logging_masks_secrets() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    structlog.get_logger("pruner").info(
+        "request", token="abc", headers={"Authorization": "Bearer abc"}, server_id=5
+    )
+    event = json.loads(stream.getvalue())
+    assert event["token"] == REDACTED
+    assert event["headers"] == {"Authorization": REDACTED}
+    assert event["server_id"] == 5
+    assert "abc" not in stream.getvalue()
+
+
+def test_redact_secrets_leaves_other_keys_alone() -> None:
+    event = redact_secrets(None, "info", {"event": "x", "password": "p", "api_key": "k", "n": 1})
+    assert event == {"event": "x", "password": REDACTED, "api_key": REDACTED, "n": 1}
+
+
+def test_configure_logging_masks_bearer_credentials_in_any_value() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    structlog.get_logger("pruner").info("sent", header="Bearer abc123", nested=[{"h": "Bearer x"}])
+    logging.getLogger("urllib3").warning("headers: Authorization: Bearer abc123 sent")
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["header"] == f"Bearer {REDACTED}"
+    assert first["nested"] == [{"h": f"Bearer {REDACTED}"}]
+    assert second["event"] == f"headers: Authorization: Bearer {REDACTED} sent"
+    assert "abc123" not in stream.getvalue()
+
+
+def test_mask_secrets_masks_the_live_token_wherever_it_appears() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    log = structlog.get_logger("pruner")
+    with mask_secrets("s3cret-value"):
+        log.info("api.retry", problem="echoed s3cret-value back", error=ValueError("s3cret-value"))
+        logging.getLogger("requests").warning("url ?key=%s", "s3cret-value")
+        try:
+            raise RuntimeError("boom with s3cret-value")
+        except RuntimeError:
+            log.exception("pass.failed")
+    log.info("after", value="s3cret-value")  # outside the pass: no longer registered
+    lines = stream.getvalue().splitlines()
+    assert "s3cret-value" not in "".join(lines[:-1])
+    assert json.loads(lines[0])["problem"] == f"echoed {REDACTED} back"
+    assert json.loads(lines[0])["error"] == REDACTED
+    assert json.loads(lines[1])["event"] == f"url ?key={REDACTED}"
+    assert "boom with [redacted]" in json.loads(lines[2])["exception"]
+    assert json.loads(lines[-1])["value"] == "s3cret-value"
+
+
+def test_mask_secrets_follows_the_context_into_worker_threads() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    log = structlog.get_logger("pruner")
+    with (
+        mask_secrets("s3cret-value"),
+        structlog.contextvars.bound_contextvars(run_id="abc123def456"),
+        ThreadPoolExecutor(1) as pool,
+    ):
+        pool.submit(contextvars.copy_context().run, log.info, "work", v="s3cret-value").result()
+        pool.submit(
+            contextvars.copy_context().run, logging.getLogger("urllib3").info, "stdlib line"
+        ).result()
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [e["run_id"] for e in events] == ["abc123def456"] * 2
+    assert events[0]["v"] == REDACTED
+
+
+def test_mask_secrets_ignores_values_too_short_to_be_a_token() -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    with mask_secrets("a", ""):
+        structlog.get_logger("pruner").info("plan.summary", status="ok", dry_run="a")
+    event = json.loads(stream.getvalue())
+    assert (event["status"], event["dry_run"]) == ("ok", "a")

@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from pruner.engine.models import Backup, Decision, Group, Plan, Problem
+from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped, texts
+from pruner.engine.scope import Scope
+from pruner.report.plan_json import SCHEMA, PlanOrigin, plan_to_json, write_plan_json
+from pruner.report.table import render_table
+
+SOFIA_SUMMER = timezone(timedelta(hours=3))
+GENERATED = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
+
+
+def _backup(id_: int, **fields: Any) -> Backup:
+    values: dict[str, Any] = {
+        "resource": "backups",
+        "id": id_,
+        "server_id": 2478,
+        "created_at": datetime(2023, 6, 19, 22, 36, 35, tzinfo=SOFIA_SUMMER)
+        - timedelta(days=min(id_, 1000)),
+        "name": f"{id_}_ubuntu-2gb_2023_06_19-19_34_40.qcow2.gz",
+        "size": 50,
+        "server_hostname": "ubuntu-2gb",
+    }
+    values.update(fields)
+    return Backup(**values)
+
+
+def _plan(dry_run: bool = True) -> Plan:
+    ok = Group(
+        resource="backups",
+        server_id=2478,
+        server_hostname="ubuntu-2gb",
+        policy="default",
+        status="ok",
+        decisions=(
+            Decision(
+                _backup(0),
+                "keep",
+                (Reason("keep_last", "1"), Reason("keep_daily", "2023-06-19")),
+            ),
+            Decision(_backup(1), "delete", (NOT_SELECTED,)),
+        ),
+    )
+    stale = Group(
+        resource="snapshots",
+        server_id=7,
+        server_hostname="db-1",
+        policy="snaps",
+        status="skipped",
+        guard="stale",
+        blocked_deletions=1,
+        messages=("its newest backup is older than stale_after 14d",),
+        decisions=(
+            Decision(
+                _backup(5, resource="snapshots", server_id=7, server_hostname=None),
+                "keep",
+                (skipped("stale"),),
+            ),
+        ),
+    )
+    problem = Problem(
+        "warning", "server 7 (db-1), snapshots: stale", resource="snapshots", server_id=7
+    )
+    return Plan(
+        generated_at=GENERATED,
+        now=GENERATED,
+        dry_run=dry_run,
+        groups=(ok, stale),
+        problems=(problem,),
+    )
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def test_plan_to_json_has_the_spec_shape() -> None:
+    document = plan_to_json(_plan())
+    assert list(document) == [
+        "schema",
+        "generated_at",
+        "now",
+        "dry_run",
+        "scope",
+        "decisions",
+        "groups",
+        "summary",
+        "problems",
+    ]
+    assert document["schema"] == SCHEMA == "pruner.plan/v1"
+    assert document["generated_at"] == "2026-11-27T03:30:00+00:00"
+    assert document["now"] == "2026-11-27T03:30:00+00:00"
+    assert document["dry_run"] is True
+    assert document["scope"] is None
+
+
+ORIGIN = PlanOrigin(config_sha256="ab" * 32, api_base_url="https://api.vpsbg.eu/v1")
+
+
+def test_plan_to_json_adds_where_the_plan_comes_from_after_the_head() -> None:
+    document = plan_to_json(_plan(), origin=ORIGIN)
+
+    assert list(document)[:6] == [
+        "schema",
+        "generated_at",
+        "now",
+        "dry_run",
+        "config_sha256",
+        "api_base_url",
+    ]
+    assert document["config_sha256"] == "ab" * 32
+    assert document["api_base_url"] == "https://api.vpsbg.eu/v1"
+
+
+def test_write_plan_json_writes_the_origin_as_plan_to_json_does() -> None:
+    stream = io.StringIO()
+
+    write_plan_json(_plan(), stream, origin=ORIGIN)
+
+    assert json.loads(stream.getvalue()) == plan_to_json(_plan(), origin=ORIGIN)
+
+
+def test_plan_to_json_shapes_each_decision_as_the_spec_does() -> None:
+    first = plan_to_json(_plan())["decisions"][0]
+    assert first == {
+        "resource": "backups",
+        "id": 0,
+        "server_id": 2478,
+        "server_hostname": "ubuntu-2gb",
+        "name": "0_ubuntu-2gb_2023_06_19-19_34_40.qcow2.gz",
+        "created_at": "2023-06-19T22:36:35+03:00",
+        "size": 50,
+        "policy": "default",
+        "action": "keep",
+        "reasons": ["keep_last:1", "keep_daily:2023-06-19"],
+    }
+    assert list(first) == [
+        "resource",
+        "id",
+        "server_id",
+        "server_hostname",
+        "name",
+        "created_at",
+        "size",
+        "policy",
+        "action",
+        "reasons",
+    ]
+
+
+def test_plan_to_json_gives_snapshots_the_groups_hostname() -> None:
+    snapshot = plan_to_json(_plan())["decisions"][2]
+    assert (snapshot["resource"], snapshot["server_hostname"]) == ("snapshots", "db-1")
+    assert snapshot["reasons"] == ["skipped:stale"]
+
+
+def test_plan_to_json_shapes_groups_with_the_added_fields() -> None:
+    ok, stale = plan_to_json(_plan())["groups"]
+    assert ok == {
+        "resource": "backups",
+        "server_id": 2478,
+        "server_hostname": "ubuntu-2gb",
+        "policy": "default",
+        "status": "ok",
+        "kept": 1,
+        "deleted": 1,
+        "size_freed": 50,
+        "pending": 0,
+        "guard": None,
+        "blocked_deletions": 0,
+        "messages": [],
+    }
+    assert (stale["status"], stale["guard"], stale["blocked_deletions"]) == ("skipped", "stale", 1)
+    assert stale["messages"] == ["its newest backup is older than stale_after 14d"]
+
+
+def test_plan_to_json_sums_up_and_lists_problems() -> None:
+    document = plan_to_json(_plan())
+    assert document["summary"] == {
+        "kept": 2,
+        "deleted": 1,
+        "skipped_groups": 1,
+        "size_freed": 50,
+        "pending": 0,
+    }
+    assert document["problems"] == [
+        {
+            "level": "warning",
+            "message": "server 7 (db-1), snapshots: stale",
+            "resource": "snapshots",
+            "server_id": 7,
+            "backup_id": None,
+            "field": None,
+        }
+    ]
+
+
+def test_write_plan_json_writes_what_plan_to_json_returns() -> None:
+    stream = io.StringIO()
+    write_plan_json(_plan(), stream)
+    assert json.loads(stream.getvalue()) == plan_to_json(_plan())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": 'quote " and backslash \\ and }, {', "size": None},
+        {"name": "ünïcode ☃ \u2028 tab\t", "server_hostname": None},
+        {"name": None, "created_at": datetime(2024, 8, 29, 14, 21, 54, 123456, tzinfo=UTC)},
+    ],
+)
+def test_write_plan_json_escapes_like_the_json_module(fields: dict[str, Any]) -> None:
+    group = Group(
+        "backups",
+        1,
+        None,
+        None,
+        "unmanaged",
+        (Decision(_backup(1, **fields), "keep", (Reason('un"managed'),)),),
+    )
+    plan = Plan(GENERATED, GENERATED, False, (group,))
+    stream = io.StringIO()
+    write_plan_json(plan, stream)
+    assert json.loads(stream.getvalue()) == plan_to_json(plan)
+
+
+def test_write_plan_json_writes_one_decision_per_line() -> None:
+    stream = io.StringIO()
+    write_plan_json(_plan(), stream)
+    lines = stream.getvalue().splitlines()
+    decision_lines = [line for line in lines if '"action": ' in line]
+    assert len(decision_lines) == 3
+
+
+def test_write_plan_json_handles_an_empty_plan() -> None:
+    plan = Plan(GENERATED, GENERATED, True, ())
+    stream = io.StringIO()
+    write_plan_json(plan, stream)
+    document = json.loads(stream.getvalue())
+    assert document["decisions"] == []
+    assert document == plan_to_json(plan)
+
+
+# --- table ----------------------------------------------------------------------------------
+
+
+def test_render_table_shows_groups_rows_and_summary() -> None:
+    table = render_table(_plan())
+    lines = table.splitlines()
+    assert any(
+        line.startswith("server 2478 (ubuntu-2gb) · backups · policy default · ok")
+        for line in lines
+    )
+    assert any("snapshots · policy snaps · skipped (stale)" in line for line in lines)
+    keep_row = next(line for line in lines if line.lstrip().startswith("keep ") and " 0 " in line)
+    assert "2023-06-19T22:36:35+03:00" in keep_row
+    assert "keep_last:1" in keep_row
+    delete_row = next(line for line in lines if line.lstrip().startswith("delete"))
+    assert "not_selected" in delete_row
+    assert "Summary: kept 2, deleted 1, skipped groups 1, size freed 50 GB" in table
+    assert lines[-1] == "dry run: nothing was deleted"
+
+
+def test_render_table_puts_stale_servers_and_problems_first() -> None:
+    table = render_table(_plan())
+    assert table.index("Stale servers") < table.index("Problems") < table.index("server 2478 (")
+    assert (
+        "  server 7 (db-1), snapshots: newest backup 2023-06-14T22:36+03:00 (1261 days old)\n"
+        in table
+    )
+    assert "warning: server 7 (db-1), snapshots: stale" in table
+
+
+def test_render_table_fits_in_100_columns() -> None:
+    long_reasons = (
+        Reason("keep_within_daily", "2026-11-20"),
+        Reason("keep_monthly", "2026-11"),
+        Reason("keep_yearly", "2026", oldest=True),
+    )
+    group = Group(
+        "backups",
+        2478,
+        "ubuntu-2gb",
+        "default",
+        "ok",
+        (Decision(_backup(123456789, name="x" * 80, created_at=GENERATED), "keep", long_reasons),),
+        messages=("a long message " * 20,),
+    )
+    plan = Plan(GENERATED, GENERATED, False, (group,), (Problem("error", "problem " * 40),))
+    table = render_table(plan)
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert all(reason in table for reason in texts(long_reasons))
+    assert "dry run" not in table
+
+
+def test_render_table_names_incomplete_groups_in_the_summary() -> None:
+    group = Group(
+        "backups",
+        1,
+        None,
+        "p",
+        "incomplete",
+        (Decision(_backup(1), "keep", (SKIPPED_INCOMPLETE,)),),
+    )
+    table = render_table(Plan(GENERATED, GENERATED, True, (group,)))
+    assert "1 group(s) incomplete: their backups are kept" in table
+
+
+def _pending_plan() -> Plan:
+    first_seen = GENERATED - timedelta(hours=3)
+    waiting = Reason("pending", first_seen.isoformat())
+    group = Group(
+        "backups",
+        2478,
+        "ubuntu-2gb",
+        "default",
+        "ok",
+        (
+            Decision(_backup(0), "keep", (Reason("keep_last", "1"),)),
+            Decision(_backup(1, name="x" * 80), "keep", (waiting, NOT_SELECTED)),
+            Decision(_backup(2), "delete", (NOT_SELECTED,)),
+        ),
+    )
+    return Plan(GENERATED, GENERATED, False, (group,))
+
+
+def test_plan_to_json_counts_the_pending_deletions_among_the_kept() -> None:
+    document = plan_to_json(_pending_plan())
+    assert document["summary"]["kept"] == 2
+    assert document["summary"]["pending"] == 1
+    assert document["groups"][0]["pending"] == 1
+    assert document["decisions"][1]["reasons"] == [
+        "pending:2026-11-27T00:30:00+00:00",
+        "not_selected",
+    ]
+
+
+def test_render_table_counts_pending_deletions_and_fits_their_reason() -> None:
+    table = render_table(_pending_plan())
+    assert "· kept 2 (1 pending), deleted 1" in table
+    assert "Summary: kept 2 (1 pending), deleted 1," in table
+    assert max(len(line) for line in table.splitlines()) <= 100
+    pending_row = next(line for line in table.splitlines() if "pending:" in line)
+    assert pending_row.endswith("pending:2026-11-27T00:30:00+00:00,")
+
+
+def test_a_scoped_plan_says_so_in_json_and_in_the_table() -> None:
+    plan = replace(_plan(), scope=Scope(("2478", "db-*"), "default"))
+    assert plan_to_json(plan)["scope"] == {"servers": ["2478", "db-*"], "policy": "default"}
+    stream = io.StringIO()
+    write_plan_json(plan, stream)
+    assert json.loads(stream.getvalue()) == plan_to_json(plan)
+    table = render_table(plan).splitlines()
+    assert table[1] == "Scoped to servers 2478, db-*; policy default: no other server was planned"
+    assert "Scoped" not in render_table(_plan())
