@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -325,8 +325,22 @@ def test_systemd_template_has_its_own_config_state_and_credential(
     unit = units["pruner@.service"]
     command = shlex.split(setting(unit, "Service", "ExecStart"))
     assert command[command.index("--config") + 1] == "%E/pruner/%i.yaml"
-    assert setting(unit, "Service", "StateDirectory") == "pruner/%i"
+    assert setting(unit, "Service", "StateDirectory") == "pruner-%i"
     assert "%i" in setting(unit, "Service", "LoadCredential").partition(":")[2]
+
+
+def test_systemd_template_state_is_beside_the_daemons_not_inside_it(
+    units: dict[str, Unit],
+) -> None:
+    """An account's daemon and the default one may share a host. With DynamicUser=, a unit's
+    state directory is a symlink into /var/lib/private, so one nested in another's cannot be
+    made: whichever starts second fails with 238/STATE_DIRECTORY (seen under systemd 252)."""
+    default = PurePosixPath(setting(units["pruner.service"], "Service", "StateDirectory"))
+    account = PurePosixPath(
+        setting(units["pruner@.service"], "Service", "StateDirectory").replace("%i", "acme")
+    )
+    assert not account.is_relative_to(default)
+    assert not default.is_relative_to(account)
 
 
 def test_systemd_timer_runs_the_one_shot_and_catches_up(units: dict[str, Unit]) -> None:
