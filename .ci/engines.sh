@@ -460,7 +460,12 @@ check_unit_status() {
     fi
 }
 
-# `systemctl reload` once the unit has ExecReload=: the daemon stays, with the same PID.
+reload_logged() {
+    sx journalctl -u "$1" -o cat --no-pager | grep -q '"event": *"config.reloaded"'
+}
+
+# `systemctl reload` once the unit has ExecReload=: the daemon stays, with the same PID, and
+# logs that it read its config again (`config.reloaded`).
 check_reload() {
     local unit=$1 file=$2 pid
     if [ -z "$(unit_property "$unit" ExecReload)" ]; then
@@ -469,11 +474,13 @@ check_reload() {
     fi
     pid=$(unit_property "$unit" MainPID)
     if sx systemctl reload "$unit" && [ "$(unit_property "$unit" ActiveState)" = active ] \
-        && [ "$(unit_property "$unit" MainPID)" = "$pid" ]; then
-        ok "$unit: systemctl reload: still active, same PID $pid"
+        && [ "$(unit_property "$unit" MainPID)" = "$pid" ] && wait_until 15 reload_logged "$unit"
+    then
+        ok "$unit: systemctl reload: still active, same PID $pid, config.reloaded logged"
     else
         fail "$unit: systemctl reload: $(unit_property "$unit" ActiveState)," \
-            "PID $pid -> $(unit_property "$unit" MainPID)"
+            "PID $pid -> $(unit_property "$unit" MainPID);" \
+            "$(sx journalctl -u "$unit" -o cat --no-pager | tail -n 2)"
     fi
 }
 

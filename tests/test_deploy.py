@@ -307,8 +307,30 @@ def test_systemd_daemon_notifies_and_is_watched(units: dict[str, Unit], name: st
 
 @pytest.mark.parametrize("name", DAEMON_SERVICES)
 def test_systemd_daemon_reloads_on_sighup(units: dict[str, Unit], name: str) -> None:
-    # `systemctl reload`: SIGHUP to the daemon, which reloads its config and token.
-    assert setting(units[name], "Service", "ExecReload") == "/bin/kill -HUP $MAINPID"
+    # `systemctl reload` runs ExecReload= with $MAINPID set: it must send the daemon SIGHUP
+    # (which reloads its config and token) with nothing but what every Debian has: /bin/sh.
+    # /bin/kill comes with procps, which a minimal system lacks.
+    command = shlex.split(setting(units[name], "Service", "ExecReload").replace("$$", "$"))
+    assert command[0] == "/bin/sh"
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time\n"
+            "signal.signal(signal.SIGHUP, lambda *_: sys.exit(7))\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(30)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as daemon:
+        try:
+            assert daemon.stdout is not None
+            assert daemon.stdout.readline() == "ready\n"
+            subprocess.run(command, env={"MAINPID": str(daemon.pid)}, check=True, timeout=10)
+            assert daemon.wait(timeout=10) == 7
+        finally:
+            daemon.kill()
 
 
 def test_systemd_daemon_uses_the_default_state_and_config(units: dict[str, Unit]) -> None:
