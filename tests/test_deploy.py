@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from pruner.config.load import parse_config
+from pruner.errors import EXIT_USAGE
 from pruner.ops.daemon import HEARTBEAT_INTERVAL
 from pruner.ops.heartbeat import MAX_AGE
 from pruner.sim import WRITE_TOKEN, Simulator, generate_fleet
@@ -303,6 +304,14 @@ def test_systemd_daemon_notifies_and_is_watched(units: dict[str, Unit], name: st
     assert watchdog >= HEARTBEAT_INTERVAL.total_seconds() * 2
     assert watchdog <= MAX_AGE.total_seconds()
     assert shlex.split(setting(unit, "Service", "ExecStart"))[-1] == "daemon"
+
+
+@pytest.mark.parametrize("name", DAEMON_SERVICES)
+def test_systemd_daemon_restarts_on_failure_but_not_for_a_config_mistake(
+    units: dict[str, Unit], name: str
+) -> None:
+    assert setting(units[name], "Service", "Restart") == "on-failure"
+    assert setting(units[name], "Service", "RestartPreventExitStatus") == str(EXIT_USAGE)
 
 
 @pytest.mark.parametrize("name", DAEMON_SERVICES)
