@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pruner
 from pruner.actions.common import DEFAULT_CONFIG
-from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PassFailed, UserError
+from pruner.errors import EXIT_OK, EXIT_USAGE, PassFailed, UserError
 
 if TYPE_CHECKING:
     from pruner.engine.units import Duration
@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     handler: _Handler = args.handler
     try:
         return handler(args)
-    except BrokenPipeError:  # `pruner plan | head`: the reader left; say nothing more
+    except BrokenPipeError:  # `pruner plan | head`: the reader left, as Unix tools take it
         _discard_stdout()
-        return EXIT_INCOMPLETE
+        return EXIT_OK
     except KeyboardInterrupt:  # Ctrl-C where no pass catches it (`run` and `daemon` do)
         print("pruner: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -641,3 +641,25 @@ def test_stop_on_signals_sets_stop_and_a_second_signal_only_says_what_it_waits_f
         ("run.stopping", number.name),
         ("run.still_stopping", number.name),
     ]
+
+
+def test_python_m_pruner_plan_into_a_reader_that_leaves_ends_quietly_with_0(
+    config: Path, tmp_path: Path
+) -> None:
+    """`pruner plan | head`: the reader goes away, and pruner stops as Unix tools do."""
+    items = [item(n, created_at=f"2026-10-{1 + n % 28:02d}T03:00:00+03:00") for n in range(3000)]
+    listing = _listing(tmp_path, items)
+    argv = ["plan", "--listing", str(listing), "--format", "json", "--now", "2026-11-27T03:30Z"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "pruner", "--config", str(config), "--log-level", "error", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().startswith("{")
+        process.stdout.close()  # far more than a pipe holds is still to come
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 0
+    assert stderr == ""
