@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -472,8 +473,15 @@ def test_main_run_dry_run_reports_what_it_would_delete(
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "DRY RUN: nothing will be deleted (--dry-run)"
-    assert lines[-1].startswith("DRY RUN: nothing was deleted; a real pass would delete ")
+    assert re.fullmatch(
+        r"DRY RUN: nothing was deleted; a real pass would delete \d+ of \d+ backups "
+        r"\(\d+ kept\)",
+        lines[-1],
+    )
     assert "· policy all: would delete" in out
+    words = " ".join(out.split())
+    assert "disk size of the backups it would delete: " in words
+    assert not re.search(r"(?<!would )delete[ds]? \d", words)  # conditional throughout
     assert "Not pruned this pass" in out
     assert sim.request_count("DELETE") == 0
 
@@ -488,7 +496,13 @@ def test_main_run_deletes_and_reports_per_server(
     out = capsys.readouterr().out
     assert "DRY RUN" not in out
     assert "· policy all: deleted " in out
-    assert f"Summary: kept {_count_kept(config)}, deleted {len(sim.deleted)}, failed 0" in out
+    kept, deleted = _count_kept(config), len(sim.deleted)
+    words = " ".join(out.split())  # the report wraps at 100 columns
+    assert (
+        f"Summary: deleted {deleted} of {kept + deleted} backups ({kept} kept); "
+        "disk size of the deleted backups: "
+    ) in words
+    assert "freed" not in words
     assert len(sim.deleted) > 0
 
 

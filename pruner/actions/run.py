@@ -33,7 +33,7 @@ from pruner.ops import signals
 from pruner.ops.metrics import PassMetrics, new_registry, previous_success, write_textfile
 from pruner.passes.hooks import PassHooks
 from pruner.passes.one_pass import run_pass
-from pruner.report.pass_summary import PassSummary
+from pruner.report.pass_summary import PassSummary, group_outcome
 
 __all__ = ["main", "stop_on_signals", "textfile_metrics", "write_pass_report"]
 
@@ -170,24 +170,19 @@ def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
     for failure in summary.failures():
         yield from _wrapped(failure, "")
     if result.dry_run:
-        yield (
-            f"DRY RUN: nothing was deleted; a real pass would delete {summary.plan.deleted} "
-            f"backups and snapshots ({summary.plan.size_freed} GB)\n"
-        )
+        would = f"a real pass {summary.acted()}" if summary.decided else summary.acted()
+        yield f"DRY RUN: nothing was deleted; {would}\n"
 
 
 def _group_lines(result: PassResult, group: Group) -> Iterator[str]:
     deletions = [d for d in group.decisions if d.action == "delete"]
     if not deletions:
         return
-    size = sum(d.backup.size or 0 for d in deletions)
-    head = f"{_where(group)} · policy {group.policy}"
+    yield from _wrapped(
+        f"{_where(group)} · policy {group.policy}: {group_outcome(result, group)}", ""
+    )
     if not result.executed:
-        yield f"{head}: would delete {len(deletions)} ({size} GB)\n"
         return
-    done = [d for d in deletions if result.outcome_of(d) in ("deleted", "already_gone")]
-    freed = sum(d.backup.size or 0 for d in done)
-    yield f"{head}: deleted {len(done)} of {len(deletions)} ({freed} GB)\n"
     why = {(o.resource, o.id): o.message for o in result.outcomes if not o.done}
     for decision in deletions:
         outcome = result.outcome_of(decision)

@@ -527,11 +527,12 @@ class _Pass:
             self.log.warning("pass.dry_run", message=f"{_DRY_RUN} ({cause})")
 
     def _log_summary(self, result: PassResult) -> None:
-        fields = PassSummary.of(result).log_fields(would=result.dry_run or not self.execute)
+        summary = PassSummary.of(result, planned_only=not self.execute)
+        fields = summary.log_fields(would=summary.would)
         emit = {EXIT_OK: self.log.info, EXIT_CAPPED: self.log.warning}.get(
             result.exit_code, self.log.error
         )
-        emit("pass.summary", **fields)
+        emit("pass.summary", message=summary.sentence(), **fields)
 
 
 def _reviewing(review: Review | None) -> dict[str, Any]:
