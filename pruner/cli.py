@@ -225,6 +225,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TIME",
         help="fix the clock (RFC 3339, e.g. 2026-11-27T03:30:00Z) for reproducible audits",
     )
+    plan.add_argument(
+        "--details",
+        "-v",
+        action="store_true",
+        help="also every backup of every server: its full name, date (in the configured "
+        "timezone) and reasons",
+    )
     _add_scope(plan)
     apply = command(
         "apply",

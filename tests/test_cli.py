@@ -169,8 +169,8 @@ def test_main_plan_writes_a_table_by_default(
 ) -> None:
     assert main(["--config", str(config), "plan", "--listing", str(listing)]) == 0
     out = capsys.readouterr().out
-    assert "server 2478 (ubuntu-2gb) · backups · policy default · ok" in out
-    assert "Summary: kept 2, deleted 2" in out
+    assert re.search(r"^ubuntu-2gb +2478 +default +2 +2 +0 ", out, re.M)
+    assert "Totals: would delete 2 of 4 backups (2 kept)" in out
 
 
 def test_main_accepts_global_options_after_the_command(
@@ -677,3 +677,40 @@ def test_python_m_pruner_plan_into_a_reader_that_leaves_ends_quietly_with_0(
         stderr = process.stderr.read()
         assert process.wait(timeout=60) == 0
     assert stderr == ""
+
+
+def test_only_a_plan_for_a_terminal_draws_with_rich(config: Path, listing: Path) -> None:
+    """rich is for people at a terminal: probes never load it, and JSON and pipes never load
+    pruner's terminal view. (structlog itself imports rich when it is installed.)"""
+    program = f"""
+import sys
+from pruner.cli import main
+for argv in (["--version"], ["--help"], ["health"]):
+    main(argv)
+assert "rich" not in sys.modules, "a probe loaded rich"
+plan = ["--config", {str(config)!r}, "--log-level", "error", "plan", "--listing", {str(listing)!r}]
+for argv in ([*plan, "--format", "json"], plan):
+    main(argv)
+assert "pruner.report.terminal" not in sys.modules, "the terminal view without a terminal"
+sys.stdout.isatty = lambda: True
+main(plan)
+assert "pruner.report.terminal" in sys.modules
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Totals: would delete 2 of 4 backups (2 kept)" in result.stdout
+
+
+def test_main_plan_details_adds_every_backup_with_its_full_name(
+    config: Path, listing: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag in ("--details", "-v"):
+        assert main(["--config", str(config), "plan", "--listing", str(listing), flag]) == 0
+        out = capsys.readouterr().out
+        assert "4_ubuntu-2gb_2023_06_19-19_34_40.qcow2.gz" in out
+        assert "· backups · policy default · ok · would delete 2 of 4 backups (2 kept)" in out
+    assert main(["--config", str(config), "plan", "--listing", str(listing)]) == 0
+    assert "qcow2.gz" not in capsys.readouterr().out

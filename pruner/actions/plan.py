@@ -47,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
         return _plan_live(args, config, scope)
     now: datetime = args.now or datetime.now(UTC)
     with _without_cyclic_gc():
-        complete = _plan_listing(args.listing, config, now, args.format, scope)
+        complete = _plan_listing(args, config, now, scope)
     return EXIT_OK if complete else EXIT_INCOMPLETE
 
 
@@ -55,12 +55,15 @@ def _plan_live(args: argparse.Namespace, config: Config, scope: Scope | None) ->
     result = run_pass(config, dry_run=False, execute=False, now=args.now, scope=scope)
     if result.key_refused:  # an empty plan would read as "nothing to delete"
         raise PassFailed(*result.failures)
-    _write_report(result.plan, summarize(result.plan), config, args.format, sys.stdout)
+    _write_report(result.plan, summarize(result.plan), config, args, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
 
-def _plan_listing(path: Path, config: Config, now: datetime, fmt: str, scope: Scope | None) -> bool:
-    """Plan a saved listing and report it; whether the plan is complete."""
+def _plan_listing(
+    args: argparse.Namespace, config: Config, now: datetime, scope: Scope | None
+) -> bool:
+    """Plan the saved listing args.listing and report it; whether the plan is complete."""
+    path: Path = args.listing
     listing = load_listing(path)
     plan = build_plan(
         listing,
@@ -75,7 +78,7 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str, scope: Sc
     )
     summary = summarize(plan)
     _log_plan(plan, summary, path)
-    _write_report(plan, summary, config, fmt, sys.stdout)
+    _write_report(plan, summary, config, args, sys.stdout)
     return summary.complete
 
 
@@ -87,14 +90,28 @@ def _two_phase(config: Config) -> TwoPhase | None:
     return load_pending(config.state_dir, log).two_phase(confirm_after)
 
 
-def _write_report(plan: Plan, summary: Summary, config: Config, fmt: str, stream: TextIO) -> None:
-    if fmt == "json":
+def _write_report(
+    plan: Plan, summary: Summary, config: Config, args: argparse.Namespace, stream: TextIO
+) -> None:
+    if args.format == "json":
         write_plan_json(plan, stream, summary, origin=plan_origin(config))
-    elif fmt == "html":
+    elif args.format == "html":
         write_html(plan, stream, summary, origin=plan_origin(config))
+    elif _is_terminal(stream):
+        from rich.console import Console  # noqa: PLC0415 (only a terminal needs rich)
+
+        from pruner.report.terminal import print_plan  # noqa: PLC0415
+
+        console = Console(file=stream, highlight=False)
+        print_plan(plan, console, summary, zone=config.timezone, details=args.details)
     else:
-        write_table(plan, stream, summary)
+        write_table(plan, stream, summary, zone=config.timezone, details=args.details)
     stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 @contextmanager
