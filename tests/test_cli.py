@@ -239,6 +239,28 @@ def test_main_plan_exits_0_for_a_warning_only_listing(
     assert "meta.total says 6" in warnings[0]["message"]
 
 
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_main_plan_on_a_terminal_says_each_problem_once(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+) -> None:
+    listing = tmp_path / "backups-page.json"
+    listing.write_text(DOCS_EXAMPLE_PAGE, encoding="utf-8")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+
+    argv = ["--config", str(config), "--log-format", log_format, "plan", "--listing", str(listing)]
+    assert main(argv) == 0
+
+    captured = capsys.readouterr()
+    assert "meta.total says 6" in captured.out  # the report's problems
+    logged = "meta.total says 6" in captured.err
+    assert logged is (log_format == "json")  # machines still get every event
+    assert ("plan.summary" in captured.err) is (log_format == "json")
+
+
 def test_main_plan_without_a_listing_or_a_token_exits_2(
     config: Path, capsys: pytest.CaptureFixture[str], no_token: None
 ) -> None:
@@ -714,3 +736,21 @@ def test_main_plan_details_adds_every_backup_with_its_full_name(
         assert "· backups · policy default · ok · would delete 2 of 4 backups (2 kept)" in out
     assert main(["--config", str(config), "plan", "--listing", str(listing)]) == 0
     assert "qcow2.gz" not in capsys.readouterr().out
+
+
+def test_main_run_on_a_terminal_leaves_to_its_report_what_the_report_says(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+
+    assert main(["--config", str(live_config()), "--log-format", "console", "run"]) == 0
+
+    captured = capsys.readouterr()
+    assert "locked" in captured.out  # "Not pruned this pass": the locked server
+    assert "Summary: deleted " in captured.out
+    for event in ("guard.locked", "backup.deleted", "pass.summary"):
+        assert event not in captured.err
+    assert "pass.start" in captured.err  # what the report does not say stays in the log

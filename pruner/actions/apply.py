@@ -18,7 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from pruner.actions.common import for_config, load_and_warn
+from pruner.actions.common import (
+    PASS_REPORT_EVENTS,
+    for_config,
+    leave_to_report_on_terminal,
+    load_and_warn,
+)
 from pruner.actions.run import stop_on_signals, textfile_metrics, write_pass_report
 from pruner.actions.scoping import scope_of
 from pruner.engine.results import PassResult
@@ -39,6 +44,7 @@ _KINDS = {
 
 
 def main(args: argparse.Namespace) -> int:
+    leave_to_report_on_terminal(PASS_REPORT_EVENTS)
     config = load_and_warn(args)  # exit 2 before any API call
     scope = scope_of(args, config)
     review = Review(

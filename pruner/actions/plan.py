@@ -20,7 +20,7 @@ from typing import TextIO
 
 import structlog
 
-from pruner.actions.common import load_and_warn
+from pruner.actions.common import leave_to_report_on_terminal, load_and_warn
 from pruner.actions.scoping import scope_of
 from pruner.config.digest import plan_origin
 from pruner.config.schema import Config
@@ -39,8 +39,13 @@ from pruner.vpsbg.listing import load_listing
 
 __all__ = ["main"]
 
+# The table's rows, totals and problems carry these: on a terminal the log leaves them out.
+_REPORTED = frozenset({"plan.problem", "guard.*", "backup.stale", "pass.summary", "plan.summary"})
+
 
 def main(args: argparse.Namespace) -> int:
+    if args.format == "table":
+        leave_to_report_on_terminal(_REPORTED)
     config = load_and_warn(args)
     scope = scope_of(args, config)
     if args.listing is None:

@@ -23,7 +23,12 @@ from typing import TextIO
 import structlog
 from prometheus_client import CollectorRegistry
 
-from pruner.actions.common import for_config, load_and_warn
+from pruner.actions.common import (
+    PASS_REPORT_EVENTS,
+    for_config,
+    leave_to_report_on_terminal,
+    load_and_warn,
+)
 from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Group
@@ -49,6 +54,7 @@ _STILL_STOPPING = (
 
 
 def main(args: argparse.Namespace) -> int:
+    leave_to_report_on_terminal(PASS_REPORT_EVENTS)
     config = load_and_warn(args)  # exit 2 before any API call
     scope = scope_of(args, config)
     stop = threading.Event()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Collection
 from typing import Literal, TextIO
 
 import structlog
@@ -18,7 +19,7 @@ from structlog.typing import Processor
 
 from pruner.vpsbg.redaction import redact_secrets
 
-__all__ = ["LOG_LEVELS", "LogFormat", "configure_logging"]
+__all__ = ["LOG_LEVELS", "LogFormat", "configure_logging", "leave_to_report"]
 
 LogFormat = Literal["auto", "json", "console"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -47,7 +48,7 @@ def configure_logging(fmt: LogFormat, level: str, stream: TextIO | None = None) 
         if as_json
         else structlog.dev.ConsoleRenderer(colors=_is_terminal(target))
     )
-    handler = logging.StreamHandler(target)
+    handler = _Handler(target, for_people=not as_json)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -77,6 +78,39 @@ def configure_logging(fmt: LogFormat, level: str, stream: TextIO | None = None) 
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """The one handler, and whom it writes for: people (key=value) or machines (JSON)."""
+
+    def __init__(self, stream: TextIO, *, for_people: bool) -> None:
+        super().__init__(stream)
+        self.for_people = for_people
+
+
+def leave_to_report(events: Collection[str]) -> None:
+    """Leave `events` (a name, or a prefix such as `guard.*`) to the report a command prints on
+    stdout: a log read by a person leaves them out, so that each message shows once; at
+    --log-level debug it shows them all. A JSON log, read by machines, keeps every event."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, _Handler) and handler.for_people:
+            handler.addFilter(_LeftToReport(frozenset(events), root))
+
+
+class _LeftToReport(logging.Filter):
+    def __init__(self, events: frozenset[str], root: logging.Logger) -> None:
+        super().__init__()
+        self._names = {event for event in events if not event.endswith("*")}
+        self._prefixes = tuple(event.removesuffix("*") for event in events if event.endswith("*"))
+        self._root = root
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        event = record.msg.get("event") if isinstance(record.msg, dict) else None
+        if not isinstance(event, str):
+            return True
+        reported = event in self._names or event.startswith(self._prefixes)
+        return not reported or self._root.isEnabledFor(logging.DEBUG)
 
 
 def _is_terminal(stream: TextIO) -> bool:
