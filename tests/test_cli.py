@@ -754,3 +754,21 @@ def test_main_run_on_a_terminal_leaves_to_its_report_what_the_report_says(
     for event in ("guard.locked", "backup.deleted", "pass.summary"):
         assert event not in captured.err
     assert "pass.start" in captured.err  # what the report does not say stays in the log
+
+
+@pytest.mark.parametrize("log_format", ["auto", "console"])
+def test_main_run_draws_no_progress_where_stderr_is_no_terminal(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    log_format: str,
+) -> None:
+    assert main(["--config", str(live_config()), "--log-format", log_format, "run"]) == 0
+
+    err = capsys.readouterr().err
+    assert sim.deleted
+    assert "\r" not in err
+    assert "━" not in err
+    assert not re.search(r"\d+/\d+ ", err)
+    if log_format == "auto":  # stderr is no terminal: JSON, every line of it
+        assert all(json.loads(line) for line in err.splitlines())

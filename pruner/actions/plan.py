@@ -21,6 +21,7 @@ from typing import TextIO
 import structlog
 
 from pruner.actions.common import leave_to_report_on_terminal, load_and_warn
+from pruner.actions.progress import terminal_progress
 from pruner.actions.scoping import scope_of
 from pruner.config.digest import plan_origin
 from pruner.config.schema import Config
@@ -57,7 +58,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _plan_live(args: argparse.Namespace, config: Config, scope: Scope | None) -> int:
-    result = run_pass(config, dry_run=False, execute=False, now=args.now, scope=scope)
+    with terminal_progress(args) as progress:
+        result = run_pass(
+            config, dry_run=False, execute=False, now=args.now, scope=scope, progress=progress
+        )
     if result.key_refused:  # an empty plan would read as "nothing to delete"
         raise PassFailed(*result.failures)
     _write_report(result.plan, summarize(result.plan), config, args, sys.stdout)

@@ -29,6 +29,7 @@ from pruner.actions.common import (
     leave_to_report_on_terminal,
     load_and_warn,
 )
+from pruner.actions.progress import terminal_progress
 from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Group
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
     scope = scope_of(args, config)
     stop = threading.Event()
     with stop_on_signals(stop):
-        with textfile_metrics(config, scope) as watching:
+        with textfile_metrics(config, scope) as watching, terminal_progress(args) as progress:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
@@ -67,6 +68,7 @@ def main(args: argparse.Namespace) -> int:
                 stop=stop,
                 hooks=for_config(config, extra=watching),
                 scope=scope,
+                progress=progress,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)
