@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TextIO
 
-from pruner.engine.models import Decision, Group, Plan
-from pruner.engine.planner import newest_unprotected_before
+from pruner.engine.models import Decision, Group, Plan, Problem
+from pruner.engine.planner import LARGE_DELETIONS_HINT, newest_unprotected_before
 from pruner.engine.reasons import texts
+from pruner.engine.results import CAP_GUARDS
 from pruner.report.pass_summary import resources_noun, would_delete, would_size
 from pruner.report.problems import problem_line
 from pruner.report.summary import Summary, summarize
@@ -31,6 +32,7 @@ __all__ = [
     "heading",
     "render_table",
     "server_rows",
+    "shown_problems",
     "totals",
     "write_table",
 ]
@@ -158,6 +160,22 @@ def totals(plan: Plan, summary: Summary) -> str:
     return "Totals: " + "; ".join(words)
 
 
+def shown_problems(plan: Plan, *, details: bool) -> tuple[list[Problem], str | None]:
+    """The problems the plan shows, and a line for those it leaves to the rows: without
+    `details`, a warning about one server is its row's `attention` (and the caps' hint, once)."""
+    if details:
+        return sorted(plan.problems, key=lambda p: p.level != "error"), None
+    shown = [p for p in plan.problems if p.level == "error" or p.server_id is None]
+    left = len(plan.problems) - len(shown)
+    capped = sum(g.blocked_deletions for g in plan.groups if g.guard in CAP_GUARDS)
+    notes = []
+    if capped:
+        notes.append(f"caps held back {capped} deletions: {LARGE_DELETIONS_HINT}")
+    if left:
+        notes.append(f"{left} warnings about single servers are in their rows; --details has each")
+    return sorted(shown, key=lambda p: p.level != "error"), "; ".join(notes) or None
+
+
 def group_heading(group: Group) -> str:
     """`server 2401 (web-01) · backups · policy web · ok · would delete 3 of 10 (7 kept)`."""
     policy = f"policy {group.policy}" if group.policy is not None else "no policy"
@@ -216,9 +234,12 @@ def _lines(plan: Plan, summary: Summary, zone: tzinfo | None, details: bool) -> 
     yield from _aligned(header, [(*row.cells(pending=pending), row.attention) for row in rows])
     yield "\n"
     yield totals(plan, summary) + "\n"
-    if plan.problems:
+    problems, note = shown_problems(plan, details=details)
+    if note:
+        yield f"Note: {note}\n"
+    if problems:
         yield "Problems:\n"
-        for problem in sorted(plan.problems, key=lambda p: p.level != "error"):
+        for problem in problems:
             yield f"  {problem_line(problem)}\n"
     if details:
         for group in plan.groups:

@@ -29,6 +29,7 @@ from pruner.report.table import (
     group_heading,
     heading,
     server_rows,
+    shown_problems,
     totals,
 )
 
@@ -64,9 +65,12 @@ def print_plan(
     console.print(_servers(rows, pending=summary.pending > 0, width=console.width))
     console.print()
     console.print(totals(plan, summary))
-    if plan.problems:
+    problems, note = shown_problems(plan, details=details)
+    if note:
+        console.print(Text(f"Note: {note}", style="yellow"))
+    if problems:
         console.print(Text("Problems:", style="bold"))
-        for problem in sorted(plan.problems, key=lambda p: p.level != "error"):
+        for problem in problems:
             style = "red" if problem.level == "error" else "yellow"
             console.print(Padding(Text(problem_line(problem), style=style), (0, 0, 0, 2)))
     if details:

@@ -272,8 +272,35 @@ def test_render_table_shows_a_line_per_server_then_totals() -> None:
         "Totals: would delete 1 of 3 backups and snapshots (2 kept); disk size of the backups "
         "and snapshots it would delete: 50 GB; 1 group(s) skipped by a guard, their backups kept"
     ) in lines
-    assert lines[-2:] == ["Problems:", "  warning: server 7 (db-1), snapshots: stale"]
+    assert lines[-1] == (
+        "Note: 1 warnings about single servers are in their rows; --details has each"
+    )
     assert "qcow2" not in "\n".join(lines)  # no backup rows without --details
+    detailed = render_table(_plan(), details=True).splitlines()
+    assert (
+        detailed[detailed.index("Problems:") + 1] == "  warning: server 7 (db-1), snapshots: stale"
+    )
+
+
+def test_render_table_lists_errors_and_account_wide_problems_and_the_caps_hint() -> None:
+    capped = replace(_plan().groups[1], guard="max_delete_fraction", blocked_deletions=4)
+    problems = (
+        Problem("warning", "server 7 (db-1): the plan would delete 4 of 5", server_id=7),
+        Problem("error", "the snapshots listing could not be read completely"),
+        Problem("warning", "the listing holds no snapshots at all"),
+    )
+    plan = replace(_plan(), groups=(_plan().groups[0], capped), problems=problems)
+
+    lines = render_table(plan).splitlines()
+
+    assert lines[lines.index("Problems:") + 1 :] == [
+        "  error: the snapshots listing could not be read completely",
+        "  warning: the listing holds no snapshots at all",
+    ]
+    assert (
+        "Note: caps held back 4 deletions: run with --allow-large-deletions for one pass if this "
+        "is intended; 1 warnings about single servers are in their rows; --details has each"
+    ) in lines
 
 
 def test_render_table_says_would_delete_and_never_freed_for_a_real_config() -> None:
