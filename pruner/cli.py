@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pruner
 from pruner.actions.common import DEFAULT_CONFIG
-from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, PassFailed, UserError
+from pruner.errors import EXIT_OK, EXIT_USAGE, PassFailed, UserError
 
 if TYPE_CHECKING:
     from pruner.engine.units import Duration
@@ -51,9 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     handler: _Handler = args.handler
     try:
         return handler(args)
-    except BrokenPipeError:  # `pruner plan | head`: the reader left; say nothing more
+    except BrokenPipeError:  # `pruner plan | head`: the reader left, as Unix tools take it
         _discard_stdout()
-        return EXIT_INCOMPLETE
+        return EXIT_OK
     except KeyboardInterrupt:  # Ctrl-C where no pass catches it (`run` and `daemon` do)
         print("pruner: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -224,6 +224,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_moment,
         metavar="TIME",
         help="fix the clock (RFC 3339, e.g. 2026-11-27T03:30:00Z) for reproducible audits",
+    )
+    plan.add_argument(
+        "--details",
+        "-v",
+        action="store_true",
+        help="also every backup of every server: its full name, date (in the configured "
+        "timezone) and reasons",
     )
     _add_scope(plan)
     apply = command(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,7 +10,17 @@ from typing import Any
 from pruner.engine.models import Backup, Listing, Policy, Resource, Server
 from pruner.engine.units import parse_duration, parse_size
 
-__all__ = ["ABSENT", "DOCS_EXAMPLE_PAGE", "NOW", "backup", "daily", "item", "listing", "policy"]
+__all__ = [
+    "ABSENT",
+    "DOCS_EXAMPLE_PAGE",
+    "NOW",
+    "RecordedProgress",
+    "backup",
+    "daily",
+    "item",
+    "listing",
+    "policy",
+]
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 ABSENT: Any = object()  # item(size=ABSENT) leaves the key out
@@ -161,3 +172,30 @@ DOCS_EXAMPLE_PAGE = """{
     "total": 6
   }
 }"""
+
+
+class RecordedProgress:
+    """A Progress that records its calls (`start`, `advance`, `finish`), from any thread."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+
+    def start(self, task: str, total: int) -> None:
+        with self._lock:
+            self.calls.append(("start", task, total))
+
+    def advance(self, task: str, steps: int = 1) -> None:
+        with self._lock:
+            self.calls.append(("advance", task, steps))
+
+    def finish(self, task: str) -> None:
+        with self._lock:
+            self.calls.append(("finish", task, 0))
+
+    def steps(self, task: str) -> int:
+        return sum(n for call, name, n in self.calls if call == "advance" and name == task)
+
+    def of(self, task: str) -> list[str]:
+        """The kinds of calls for `task`, in order, advances counted once each."""
+        return [call for call, name, _ in self.calls if name == task]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -168,8 +169,8 @@ def test_main_plan_writes_a_table_by_default(
 ) -> None:
     assert main(["--config", str(config), "plan", "--listing", str(listing)]) == 0
     out = capsys.readouterr().out
-    assert "server 2478 (ubuntu-2gb) · backups · policy default · ok" in out
-    assert "Summary: kept 2, deleted 2" in out
+    assert re.search(r"^ubuntu-2gb +2478 +default +2 +2 +0 ", out, re.M)
+    assert "Totals: would delete 2 of 4 backups (2 kept)" in out
 
 
 def test_main_accepts_global_options_after_the_command(
@@ -236,6 +237,28 @@ def test_main_plan_exits_0_for_a_warning_only_listing(
     assert main(argv) == 0
     warnings = [e for e in _log_events(capsys.readouterr().err) if e["level"] == "warning"]
     assert "meta.total says 6" in warnings[0]["message"]
+
+
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_main_plan_on_a_terminal_says_each_problem_once(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+) -> None:
+    listing = tmp_path / "backups-page.json"
+    listing.write_text(DOCS_EXAMPLE_PAGE, encoding="utf-8")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+
+    argv = ["--config", str(config), "--log-format", log_format, "plan", "--listing", str(listing)]
+    assert main(argv) == 0
+
+    captured = capsys.readouterr()
+    assert "meta.total says 6" in captured.out  # the report's problems
+    logged = "meta.total says 6" in captured.err
+    assert logged is (log_format == "json")  # machines still get every event
+    assert ("plan.summary" in captured.err) is (log_format == "json")
 
 
 def test_main_plan_without_a_listing_or_a_token_exits_2(
@@ -472,8 +495,15 @@ def test_main_run_dry_run_reports_what_it_would_delete(
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "DRY RUN: nothing will be deleted (--dry-run)"
-    assert lines[-1].startswith("DRY RUN: nothing was deleted; a real pass would delete ")
+    assert re.fullmatch(
+        r"DRY RUN: nothing was deleted; a real pass would delete \d+ of \d+ backups "
+        r"\(\d+ kept\)",
+        lines[-1],
+    )
     assert "· policy all: would delete" in out
+    words = " ".join(out.split())
+    assert "disk size of the backups it would delete: " in words
+    assert not re.search(r"(?<!would )delete[ds]? \d", words)  # conditional throughout
     assert "Not pruned this pass" in out
     assert sim.request_count("DELETE") == 0
 
@@ -488,7 +518,13 @@ def test_main_run_deletes_and_reports_per_server(
     out = capsys.readouterr().out
     assert "DRY RUN" not in out
     assert "· policy all: deleted " in out
-    assert f"Summary: kept {_count_kept(config)}, deleted {len(sim.deleted)}, failed 0" in out
+    kept, deleted = _count_kept(config), len(sim.deleted)
+    words = " ".join(out.split())  # the report wraps at 100 columns
+    assert (
+        f"Summary: deleted {deleted} of {kept + deleted} backups ({kept} kept); "
+        "disk size of the deleted backups: "
+    ) in words
+    assert "freed" not in words
     assert len(sim.deleted) > 0
 
 
@@ -641,3 +677,98 @@ def test_stop_on_signals_sets_stop_and_a_second_signal_only_says_what_it_waits_f
         ("run.stopping", number.name),
         ("run.still_stopping", number.name),
     ]
+
+
+def test_python_m_pruner_plan_into_a_reader_that_leaves_ends_quietly_with_0(
+    config: Path, tmp_path: Path
+) -> None:
+    """`pruner plan | head`: the reader goes away, and pruner stops as Unix tools do."""
+    items = [item(n, created_at=f"2026-10-{1 + n % 28:02d}T03:00:00+03:00") for n in range(3000)]
+    listing = _listing(tmp_path, items)
+    argv = ["plan", "--listing", str(listing), "--format", "json", "--now", "2026-11-27T03:30Z"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "pruner", "--config", str(config), "--log-level", "error", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().startswith("{")
+        process.stdout.close()  # far more than a pipe holds is still to come
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 0
+    assert stderr == ""
+
+
+def test_only_a_plan_for_a_terminal_draws_with_rich(config: Path, listing: Path) -> None:
+    """rich is for people at a terminal: probes never load it, and JSON and pipes never load
+    pruner's terminal view. (structlog itself imports rich when it is installed.)"""
+    program = f"""
+import sys
+from pruner.cli import main
+for argv in (["--version"], ["--help"], ["health"]):
+    main(argv)
+assert "rich" not in sys.modules, "a probe loaded rich"
+plan = ["--config", {str(config)!r}, "--log-level", "error", "plan", "--listing", {str(listing)!r}]
+for argv in ([*plan, "--format", "json"], plan):
+    main(argv)
+assert "pruner.report.terminal" not in sys.modules, "the terminal view without a terminal"
+sys.stdout.isatty = lambda: True
+main(plan)
+assert "pruner.report.terminal" in sys.modules
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Totals: would delete 2 of 4 backups (2 kept)" in result.stdout
+
+
+def test_main_plan_details_adds_every_backup_with_its_full_name(
+    config: Path, listing: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag in ("--details", "-v"):
+        assert main(["--config", str(config), "plan", "--listing", str(listing), flag]) == 0
+        out = capsys.readouterr().out
+        assert "4_ubuntu-2gb_2023_06_19-19_34_40.qcow2.gz" in out
+        assert "· backups · policy default · ok · would delete 2 of 4 backups (2 kept)" in out
+    assert main(["--config", str(config), "plan", "--listing", str(listing)]) == 0
+    assert "qcow2.gz" not in capsys.readouterr().out
+
+
+def test_main_run_on_a_terminal_leaves_to_its_report_what_the_report_says(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+
+    assert main(["--config", str(live_config()), "--log-format", "console", "run"]) == 0
+
+    captured = capsys.readouterr()
+    assert "locked" in captured.out  # "Not pruned this pass": the locked server
+    assert "Summary: deleted " in captured.out
+    for event in ("guard.locked", "backup.deleted", "pass.summary"):
+        assert event not in captured.err
+    assert "pass.start" in captured.err  # what the report does not say stays in the log
+
+
+@pytest.mark.parametrize("log_format", ["auto", "console"])
+def test_main_run_draws_no_progress_where_stderr_is_no_terminal(
+    sim: Simulator,
+    live_config: MakeLiveConfig,
+    capsys: pytest.CaptureFixture[str],
+    log_format: str,
+) -> None:
+    assert main(["--config", str(live_config()), "--log-format", log_format, "run"]) == 0
+
+    err = capsys.readouterr().err
+    assert sim.deleted
+    assert "\r" not in err
+    assert "━" not in err
+    assert not re.search(r"\d+/\d+ ", err)
+    if log_format == "auto":  # stderr is no terminal: JSON, every line of it
+        assert all(json.loads(line) for line in err.splitlines())

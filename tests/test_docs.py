@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pruner import errors
+from pruner.config.schema import ACKNOWLEDGEABLE
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +79,11 @@ def test_the_index_lists_every_page() -> None:
 @pytest.mark.parametrize("key", config_keys())
 def test_every_config_key_has_its_entry(key: str) -> None:
     assert f"`{key}`" in page("configuration.md"), f"docs/configuration.md lacks `{key}`"
+
+
+@pytest.mark.parametrize("warning", ACKNOWLEDGEABLE)
+def test_every_warning_a_policy_can_acknowledge_has_its_row(warning: str) -> None:
+    assert f"| `{warning}` |" in page("configuration.md")
 
 
 @pytest.mark.parametrize("rule", COUNT_RULES + WITHIN_RULES + OTHER_RULES)

@@ -18,7 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from pruner.actions.common import for_config, load_and_warn
+from pruner.actions.common import (
+    PASS_REPORT_EVENTS,
+    for_config,
+    leave_to_report_on_terminal,
+    load_and_warn,
+)
+from pruner.actions.progress import terminal_progress
 from pruner.actions.run import stop_on_signals, textfile_metrics, write_pass_report
 from pruner.actions.scoping import scope_of
 from pruner.engine.results import PassResult
@@ -39,6 +45,7 @@ _KINDS = {
 
 
 def main(args: argparse.Namespace) -> int:
+    leave_to_report_on_terminal(PASS_REPORT_EVENTS)
     config = load_and_warn(args)  # exit 2 before any API call
     scope = scope_of(args, config)
     review = Review(
@@ -49,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     with stop_on_signals(stop):
-        with textfile_metrics(config, scope) as watching:
+        with textfile_metrics(config, scope) as watching, terminal_progress(args) as progress:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
@@ -57,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
                 hooks=for_config(config, extra=watching),
                 review=review,
                 scope=scope,
+                progress=progress,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)

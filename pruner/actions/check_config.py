@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pruner.actions.common import load_and_warn
+from pruner.actions.common import leave_to_report_on_terminal, load_and_warn
 from pruner.actions.online_check import check_online, render_findings
 from pruner.config.schema import Config, MetricsSettings, NotifySettings, ScheduleSettings
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Policy
@@ -33,6 +33,7 @@ _REWRITTEN_IN_PLACE = (LOCK_FILE, AUDIT_FILE)  # other state files are replaced,
 
 
 def main(args: argparse.Namespace) -> int:
+    leave_to_report_on_terminal(frozenset({"config.warning"}))  # listed under `warnings:`
     config = load_and_warn(args)
     token, state, problems = _preflight(config)
     print(describe_config(config, token.source if token is not None else None))  # on stdout

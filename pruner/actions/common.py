@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,9 +17,28 @@ if TYPE_CHECKING:
     from pruner.config.schema import Config
     from pruner.passes.hooks import PassHooks
 
-__all__ = ["DEFAULT_CONFIG", "config_path", "for_config", "load_and_warn"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "PASS_REPORT_EVENTS",
+    "config_path",
+    "for_config",
+    "leave_to_report_on_terminal",
+    "load_and_warn",
+]
 
 DEFAULT_CONFIG = Path("/etc/pruner/config.yaml")
+# What `pruner run` and `pruner apply` print on stdout: the guards that held a server back, each
+# failed deletion, the summary (and the dry run it was, and the deleted backups' counts).
+PASS_REPORT_EVENTS = frozenset(
+    {
+        "guard.*",
+        "backup.stale",
+        "backup.deleted",
+        "backup.delete_failed",
+        "pass.dry_run",
+        "pass.summary",
+    }
+)
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -41,6 +61,15 @@ def load_and_warn(args: argparse.Namespace) -> Config:
     for warning in config.warnings:
         log.warning("config.warning", message=warning)
     return config
+
+
+def leave_to_report_on_terminal(events: frozenset[str]) -> None:
+    """When a person reads stdout at a terminal, the report there carries `events`: the log
+    (key=value for a person) leaves them out, so each message shows once. JSON logs keep them."""
+    if sys.stdout.isatty():
+        from pruner.ops.logging import leave_to_report  # noqa: PLC0415 (structlog)
+
+        leave_to_report(events)
 
 
 def for_config(config: Config, extra: Sequence[PassHooks] = ()) -> tuple[PassHooks, ...]:

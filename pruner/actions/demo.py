@@ -34,7 +34,7 @@ from pruner.ops.logging import configure_logging
 from pruner.passes.one_pass import run_pass
 from pruner.report.pass_summary import PassSummary
 from pruner.report.problems import problem_line
-from pruner.report.table import render_table
+from pruner.report.terminal import decision_lines
 from pruner.sim import WRITE_TOKEN, Fleet, Simulator, generate_fleet
 from pruner.vpsbg.token import Secret
 
@@ -323,26 +323,21 @@ def _example_group(plan: Plan) -> Group | None:
 
 
 def _example_rows(plan: Plan, group: Group) -> Iterator[str]:
-    """The first rows of `group` exactly as `pruner plan` prints them."""
-    table = render_table(replace(plan, groups=(group,), problems=())).splitlines()
-    start = next(i for i, line in enumerate(table) if line.startswith("server "))
-    rows = 0
+    """The first rows of `group` as `pruner plan --details` draws them on a 100-column terminal."""
+    rows = min(len(group.decisions), _EXAMPLE_ROWS)
     yield ""
-    yield f"  The newest backups of {group.server_hostname}, as `pruner plan` shows every decision:"
+    yield (
+        f"  The newest backups of {group.server_hostname}, as `pruner plan --details` shows "
+        "every decision:"
+    )
     yield ""
-    for line in table[start:]:
-        if not line.strip():
-            break
-        if line.startswith(("  keep ", "  delete ")):
-            rows += 1
-            if rows > _EXAMPLE_ROWS:
-                break
-        yield line
+    yield from decision_lines(group, width=_WIDTH, zone=None, rows=rows)
     more = len(group.decisions) - min(rows, _EXAMPLE_ROWS)
     yield from _wrapped(
         (f"… and {more} more rows of {group.server_hostname}. " if more else "")
-        + f"`pruner plan` prints every row of every server ({len(plan.decisions):,} here), "
-        "`pruner plan --format json` the same for scripts. To plan this fleet yourself: "
+        + "`pruner plan` prints a line per server, `pruner plan --details` every row of every "
+        f"server ({len(plan.decisions):,} here), `pruner plan --format json` the same for "
+        "scripts. To plan this fleet yourself: "
         f"`python -m pruner.sim --days {_DAYS}` serves it; point api.base_url at the URL "
         "it prints and set VPSBG_API_TOKEN=sim-read-token.",
         "  ",

@@ -20,7 +20,8 @@ from typing import TextIO
 
 import structlog
 
-from pruner.actions.common import load_and_warn
+from pruner.actions.common import leave_to_report_on_terminal, load_and_warn
+from pruner.actions.progress import terminal_progress
 from pruner.actions.scoping import scope_of
 from pruner.config.digest import plan_origin
 from pruner.config.schema import Config
@@ -39,28 +40,39 @@ from pruner.vpsbg.listing import load_listing
 
 __all__ = ["main"]
 
+# The table's rows, totals and problems carry these: on a terminal the log leaves them out.
+_REPORTED = frozenset({"plan.problem", "guard.*", "backup.stale", "pass.summary", "plan.summary"})
+
 
 def main(args: argparse.Namespace) -> int:
+    if args.format == "table":
+        leave_to_report_on_terminal(_REPORTED)
     config = load_and_warn(args)
     scope = scope_of(args, config)
     if args.listing is None:
         return _plan_live(args, config, scope)
     now: datetime = args.now or datetime.now(UTC)
     with _without_cyclic_gc():
-        complete = _plan_listing(args.listing, config, now, args.format, scope)
+        complete = _plan_listing(args, config, now, scope)
     return EXIT_OK if complete else EXIT_INCOMPLETE
 
 
 def _plan_live(args: argparse.Namespace, config: Config, scope: Scope | None) -> int:
-    result = run_pass(config, dry_run=False, execute=False, now=args.now, scope=scope)
+    with terminal_progress(args) as progress:
+        result = run_pass(
+            config, dry_run=False, execute=False, now=args.now, scope=scope, progress=progress
+        )
     if result.key_refused:  # an empty plan would read as "nothing to delete"
         raise PassFailed(*result.failures)
-    _write_report(result.plan, summarize(result.plan), config, args.format, sys.stdout)
+    _write_report(result.plan, summarize(result.plan), config, args, sys.stdout)
     return EXIT_INCOMPLETE if result.exit_code == EXIT_INCOMPLETE else EXIT_OK
 
 
-def _plan_listing(path: Path, config: Config, now: datetime, fmt: str, scope: Scope | None) -> bool:
-    """Plan a saved listing and report it; whether the plan is complete."""
+def _plan_listing(
+    args: argparse.Namespace, config: Config, now: datetime, scope: Scope | None
+) -> bool:
+    """Plan the saved listing args.listing and report it; whether the plan is complete."""
+    path: Path = args.listing
     listing = load_listing(path)
     plan = build_plan(
         listing,
@@ -75,7 +87,7 @@ def _plan_listing(path: Path, config: Config, now: datetime, fmt: str, scope: Sc
     )
     summary = summarize(plan)
     _log_plan(plan, summary, path)
-    _write_report(plan, summary, config, fmt, sys.stdout)
+    _write_report(plan, summary, config, args, sys.stdout)
     return summary.complete
 
 
@@ -87,14 +99,28 @@ def _two_phase(config: Config) -> TwoPhase | None:
     return load_pending(config.state_dir, log).two_phase(confirm_after)
 
 
-def _write_report(plan: Plan, summary: Summary, config: Config, fmt: str, stream: TextIO) -> None:
-    if fmt == "json":
+def _write_report(
+    plan: Plan, summary: Summary, config: Config, args: argparse.Namespace, stream: TextIO
+) -> None:
+    if args.format == "json":
         write_plan_json(plan, stream, summary, origin=plan_origin(config))
-    elif fmt == "html":
+    elif args.format == "html":
         write_html(plan, stream, summary, origin=plan_origin(config))
+    elif _is_terminal(stream):
+        from rich.console import Console  # noqa: PLC0415 (only a terminal needs rich)
+
+        from pruner.report.terminal import print_plan  # noqa: PLC0415
+
+        console = Console(file=stream, highlight=False)
+        print_plan(plan, console, summary, zone=config.timezone, details=args.details)
     else:
-        write_table(plan, stream, summary)
+        write_table(plan, stream, summary, zone=config.timezone, details=args.details)
     stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 @contextmanager

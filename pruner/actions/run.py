@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, TextIO
 
 import structlog
 
-from pruner.actions.common import for_config, load_and_warn
+from pruner.actions.common import (
+    PASS_REPORT_EVENTS,
+    for_config,
+    leave_to_report_on_terminal,
+    load_and_warn,
+)
+from pruner.actions.progress import terminal_progress
 from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Group
@@ -31,7 +37,7 @@ from pruner.engine.scope import Scope
 from pruner.ops import signals
 from pruner.passes.hooks import PassHooks
 from pruner.passes.one_pass import run_pass
-from pruner.report.pass_summary import PassSummary
+from pruner.report.pass_summary import PassSummary, group_outcome
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -50,11 +56,12 @@ _STILL_STOPPING = (
 
 
 def main(args: argparse.Namespace) -> int:
+    leave_to_report_on_terminal(PASS_REPORT_EVENTS)
     config = load_and_warn(args)  # exit 2 before any API call
     scope = scope_of(args, config)
     stop = threading.Event()
     with stop_on_signals(stop):
-        with textfile_metrics(config, scope) as watching:
+        with textfile_metrics(config, scope) as watching, terminal_progress(args) as progress:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
@@ -62,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
                 stop=stop,
                 hooks=for_config(config, extra=watching),
                 scope=scope,
+                progress=progress,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)
@@ -176,24 +184,19 @@ def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
     for failure in summary.failures():
         yield from _wrapped(failure, "")
     if result.dry_run:
-        yield (
-            f"DRY RUN: nothing was deleted; a real pass would delete {summary.plan.deleted} "
-            f"backups and snapshots ({summary.plan.size_freed} GB)\n"
-        )
+        would = f"a real pass {summary.acted()}" if summary.decided else summary.acted()
+        yield f"DRY RUN: nothing was deleted; {would}\n"
 
 
 def _group_lines(result: PassResult, group: Group) -> Iterator[str]:
     deletions = [d for d in group.decisions if d.action == "delete"]
     if not deletions:
         return
-    size = sum(d.backup.size or 0 for d in deletions)
-    head = f"{_where(group)} · policy {group.policy}"
+    yield from _wrapped(
+        f"{_where(group)} · policy {group.policy}: {group_outcome(result, group)}", ""
+    )
     if not result.executed:
-        yield f"{head}: would delete {len(deletions)} ({size} GB)\n"
         return
-    done = [d for d in deletions if result.outcome_of(d) in ("deleted", "already_gone")]
-    freed = sum(d.backup.size or 0 for d in done)
-    yield f"{head}: deleted {len(done)} of {len(deletions)} ({freed} GB)\n"
     why = {(o.resource, o.id): o.message for o in result.outcomes if not o.done}
     for decision in deletions:
         outcome = result.outcome_of(decision)

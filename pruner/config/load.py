@@ -9,7 +9,7 @@ engine's, with safety's defaults applied. Every problem is collected and reporte
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -235,9 +235,9 @@ _AS_WRITTEN = (
 def _resolve(source: str, file: ConfigFile) -> Config:
     policies = tuple(_resolve_policy(policy, file.safety) for policy in file.policies)
     settings = {key: getattr(file, key) for key in Settings.model_fields}
-    return Config.model_construct(
-        **settings, source=source, policies=policies, warnings=tuple(_warnings(policies))
-    )
+    acknowledged = {spec.name: frozenset(spec.acknowledge) for spec in file.policies}
+    warnings = tuple(_warnings(policies, acknowledged))
+    return Config.model_construct(**settings, source=source, policies=policies, warnings=warnings)
 
 
 def _resolve_policy(spec: PolicySpec, safety: SafetySettings) -> Policy:
@@ -262,27 +262,60 @@ def _resolve_policy(spec: PolicySpec, safety: SafetySettings) -> Policy:
     )
 
 
-def _warnings(policies: Iterable[Policy]) -> list[str]:
-    warnings = []
+def _warnings(policies: Iterable[Policy], acknowledged: Mapping[str, frozenset[str]]) -> list[str]:
+    """What is valid but probably not meant, each kind said once (naming every policy it
+    concerns), leaving out what a policy acknowledged."""
+    per_policy: list[str] = []
+    floorless: list[str] = []
+    unmet: list[str] = []
     for policy in policies:
+        silent = acknowledged.get(policy.name, frozenset())
         keep = {rule: getattr(policy, rule) for rule in COUNT_RULES + WITHIN_RULES}
         keep = {rule: value for rule, value in keep.items() if value is not None}
         if keep and all(value == 0 for value in keep.values()):
-            shown = ", ".join(f"{rule} {value}" for rule, value in keep.items())
-            warnings.append(_keeps_only_the_floor(policy, shown))
-        elif policy.min_keep == 0:
-            warnings.append(
-                f"policy {policy.name!r}: min_keep is 0, so its rules and limits may delete every "
-                "unprotected backup of a server, even the newest"
-            )
-        unmet = _beyond_automatic_backups(policy)
-        if unmet:
-            warnings.append(
-                f"policy {policy.name!r}: {', '.join(unmet)} ask for more history than VPSBG's "
-                "automatic backups have (one a week, deleted by VPSBG after 3 weeks): for those "
-                "backups this cannot be met"
-            )
+            if "keep_rules_select_nothing" not in silent:
+                shown = ", ".join(f"{rule} {value}" for rule, value in keep.items())
+                per_policy.append(_keeps_only_the_floor(policy, shown))
+        elif policy.min_keep == 0 and "min_keep_zero" not in silent:
+            floorless.append(repr(policy.name))
+        beyond = _beyond_automatic_backups(policy)
+        if beyond and "automatic_backup_history" not in silent:
+            unmet.append(f"{policy.name!r} ({', '.join(beyond)})")
+    warnings = per_policy
+    if floorless:
+        warnings.append(
+            f"{_policies(floorless)}: min_keep is 0, so {_its(floorless)} rules and limits may "
+            "delete every unprotected backup of a server, even the newest; "
+            f"{_acknowledge('min_keep_zero', floorless)}"
+        )
+    if unmet:
+        if len(unmet) == 1:  # `policy 'db': keep_daily 7 ask for more`
+            what = "policy " + unmet[0].replace(" (", ": ", 1).removesuffix(")")
+        else:
+            what = _policies(unmet)
+        warnings.append(
+            f"{what} ask for more history than VPSBG's automatic backups have (one a week, "
+            "deleted by VPSBG after 3 weeks): for those backups this cannot be met; if that is "
+            "understood (or the servers' backups are not automatic), "
+            f"{_acknowledge('automatic_backup_history', unmet)}"
+        )
     return warnings
+
+
+def _policies(names: list[str]) -> str:
+    """`policy 'a'`, `policies 'a' and 'b'`, `policies 'a', 'b' and 'c'`."""
+    if len(names) == 1:
+        return f"policy {names[0]}"
+    return f"policies {', '.join(names[:-1])} and {names[-1]}"
+
+
+def _its(names: list[str]) -> str:
+    return "its" if len(names) == 1 else "their"
+
+
+def _acknowledge(warning: str, names: list[str]) -> str:
+    whom = "the policy" if len(names) == 1 else "each of these policies"
+    return f"add `acknowledge: [{warning}]` to {whom}"
 
 
 def _keeps_only_the_floor(policy: Policy, rules: str) -> str:
@@ -292,13 +325,15 @@ def _keeps_only_the_floor(policy: Policy, rules: str) -> str:
     if policy.min_keep == 0:
         return (
             f"policy {policy.name!r}: its keep rules select nothing ({rules}) and min_keep is 0, "
-            f"so it deletes every unprotected {label} of every server it matches"
+            f"so it deletes every unprotected {label} of every server it matches; if that is "
+            f"meant, {_acknowledge('keep_rules_select_nothing', [policy.name])}"
         )
     floor = f"{policy.min_keep} {policy.resource}" if policy.min_keep > 1 else label
     return (
         f"policy {policy.name!r}: its keep rules select nothing ({rules}), so it keeps only "
         f"the newest {floor} of each server (and protected ones) and deletes the rest: if that "
-        "is not meant, give it a keep rule that selects something"
+        "is not meant, give it a keep rule that selects something; if it is, "
+        f"{_acknowledge('keep_rules_select_nothing', [policy.name])}"
     )
 
 

@@ -37,6 +37,7 @@ from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Orphans, Policy, Res
 from pruner.engine.units import Duration, Size, UnitError, parse_duration, parse_size
 
 __all__ = [
+    "ACKNOWLEDGEABLE",
     "ApiSettings",
     "Config",
     "ConfigFile",
@@ -287,6 +288,19 @@ def _orphans(value: object) -> Orphans:
     raise ValueError(f"must be keep or apply, not {shown(value)}")
 
 
+# The warnings a policy can acknowledge (`acknowledge: [...]`), silencing them for that policy.
+ACKNOWLEDGEABLE = ("automatic_backup_history", "min_keep_zero", "keep_rules_select_nothing")
+
+
+def _warning_id(value: object) -> str:
+    if value in ACKNOWLEDGEABLE:
+        return str(value)
+    what = repr(value) if isinstance(value, str) else shown(value)
+    raise ValueError(
+        f"{what} is no warning pruner gives; a policy can acknowledge {', '.join(ACKNOWLEDGEABLE)}"
+    )
+
+
 def _cron(value: object) -> str:
     text = _text(value)
     parse_crontab(text)  # its ValueError says what is wrong with the expression
@@ -410,6 +424,10 @@ Globs = Annotated[
     list[Text],
     AfterValidator(_not_empty),
     _json(type="array", items={"type": "string", "minLength": 1}, minItems=1),
+]
+WarningIds = Annotated[
+    list[Annotated[str, PlainValidator(_warning_id)]],
+    _json(type="array", items={"enum": list(ACKNOWLEDGEABLE)}),
 ]
 ServerIds = Annotated[
     list[Annotated[int, PlainValidator(_server_id)]],
@@ -636,6 +654,10 @@ class PolicySpec(_Section):
     ] = _unset("backups never deleted, that count for nothing")
     orphans: Annotated[Orphans, PlainValidator(_orphans), _json(enum=["keep", "apply"])] = Field(
         "keep", description="backups of servers that no longer exist: keep, or apply the rules"
+    )
+    acknowledge: WarningIds = Field(
+        default_factory=list,
+        description="config warnings about this policy that are understood, and stay silent",
     )
 
     @model_validator(mode="after")

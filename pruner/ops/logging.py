@@ -17,15 +17,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal, TextIO
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from pruner.vpsbg.redaction import redact_secrets
 
-__all__ = ["LOG_LEVELS", "LogFormat", "configure_logging"]
+__all__ = ["LOG_LEVELS", "LogFormat", "configure_logging", "leave_to_report"]
 
 LogFormat = Literal["auto", "json", "console"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -54,7 +54,7 @@ def configure_logging(fmt: LogFormat, level: str, stream: TextIO | None = None) 
         if as_json
         else structlog.dev.ConsoleRenderer(colors=_is_terminal(target))
     )
-    handler = logging.StreamHandler(target)
+    handler = _Handler(target, for_people=not as_json, level=numeric_level)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -74,6 +74,7 @@ def configure_logging(fmt: LogFormat, level: str, stream: TextIO | None = None) 
     root.setLevel(numeric_level)
     structlog.configure(
         processors=[
+            handler.drop_left_to_report,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
@@ -84,6 +85,44 @@ def configure_logging(fmt: LogFormat, level: str, stream: TextIO | None = None) 
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=False,
     )
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """The one handler, whom it writes for (people: key=value; machines: JSON), and which of
+    pruner's events a command's report already shows (`leave_to_report`)."""
+
+    def __init__(self, stream: TextIO, *, for_people: bool, level: int) -> None:
+        super().__init__(stream)
+        self.for_people = for_people
+        self._debug = level <= logging.DEBUG
+        self._left: frozenset[str] = frozenset()
+        self._left_prefixes: tuple[str, ...] = ()
+
+    def leave(self, events: Collection[str]) -> None:
+        self._left = frozenset(event for event in events if not event.endswith("*"))
+        self._left_prefixes = tuple(e.removesuffix("*") for e in events if e.endswith("*"))
+
+    def drop_left_to_report(
+        self, _logger: WrappedLogger, _method: str, event_dict: EventDict
+    ) -> EventDict:
+        """A structlog processor: an event the report shows is not logged for people too."""
+        event = event_dict.get("event")
+        if (
+            not self._debug
+            and isinstance(event, str)
+            and (event in self._left or event.startswith(self._left_prefixes))
+        ):
+            raise structlog.DropEvent
+        return event_dict
+
+
+def leave_to_report(events: Collection[str]) -> None:
+    """Leave `events` (a name, or a prefix such as `guard.*`) to the report a command prints on
+    stdout: a log read by a person leaves them out, so that each message shows once; at
+    --log-level debug it shows them all. A JSON log, read by machines, keeps every event."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, _Handler) and handler.for_people:
+            handler.leave(events)
 
 
 class _HandlerLines:

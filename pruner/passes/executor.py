@@ -38,6 +38,7 @@ from pruner.engine.results import DONE, DeleteOutcome, Execution, Outcome
 from pruner.passes.audit import AuditTrail, AuditWave, AuditWriteError
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import ApiAuthError, ApiError, ApiPermissionError, PassInterrupted
+from pruner.vpsbg.progress import NO_PROGRESS, Progress
 
 __all__ = ["DONE", "WAVE_SIZE", "Execution", "Outcome", "execute"]
 
@@ -45,6 +46,15 @@ WAVE_SIZE = 100  # deletions per wave: one fsync of intents and one of outcomes 
 _SHOWN = 5  # failures named in a group's message
 
 _Key = tuple[Resource, int]
+_DELETING = "deleting"  # the progress task
+
+
+@contextmanager
+def _finishing(progress: Progress) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        progress.finish(_DELETING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +73,14 @@ def execute(
     audit: AuditTrail | None = None,
     wave_size: int = WAVE_SIZE,
     max_consecutive_failures: int = SafetySettings().max_consecutive_failures,
+    progress: Progress = NO_PROGRESS,
 ) -> Execution:
     """Delete the plan's `delete` decisions with `concurrency` workers; see the module doc.
 
     Give `client` the same `stop` (ApiClient(stop=...)): its gate then also cuts retry waits
     short and refuses to start a request once `stop` is set. With `audit`, every deletion is
-    recorded there (intent, then outcome); waves that never start write nothing.
+    recorded there (intent, then outcome); waves that never start write nothing. `progress`
+    is told of each deletion attempted (task `deleting`).
     """
     if plan.dry_run:
         raise ValueError("a dry-run plan is never carried out")
@@ -77,11 +89,18 @@ def execute(
     work = [(group, d) for group in plan.groups for d in group.decisions if d.action == "delete"]
     breaker = _Breaker(max_consecutive_failures)
     worker = _Worker(
-        client, stop, halt=threading.Event(), log=log, proven=threading.Event(), breaker=breaker
+        client,
+        stop,
+        halt=threading.Event(),
+        log=log,
+        proven=threading.Event(),
+        breaker=breaker,
+        progress=progress,
     )
     attempts: list[_Attempt] = []
     audit_error: str | None = None
-    with _pool(concurrency) as pool:
+    progress.start(_DELETING, len(work))
+    with _pool(concurrency) as pool, _finishing(progress):
         for start in range(0, len(work), wave_size):
             wave = work[start : start + wave_size]
             if stop.is_set() or worker.halt.is_set():
@@ -229,6 +248,7 @@ class _Worker:
     log: FilteringBoundLogger
     proven: threading.Event  # a deletion was done: the key may delete, the API answers
     breaker: _Breaker
+    progress: Progress
 
     def halted_because(self) -> str | None:
         if not self.halt.is_set():
@@ -256,6 +276,7 @@ class _Worker:
                 backup.resource, backup.id, "failed", None, f"{type(error).__name__}: {error}"
             )
         _log_outcome(self.log, group, decision, outcome)
+        self.progress.advance(_DELETING)
         if record is not None:
             self._record(record, decision, outcome)
         if outcome.done:

@@ -63,6 +63,7 @@ from pruner.report.summary import Summary, summarize
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import ApiAuthError, ApiPermissionError, PassInterrupted
 from pruner.vpsbg.fetch import fetch_listing
+from pruner.vpsbg.progress import NO_PROGRESS, Progress
 from pruner.vpsbg.redaction import mask_secrets
 from pruner.vpsbg.token import Secret, load_token
 
@@ -119,6 +120,7 @@ def run_pass(
     timer: TimerFactory = threading.Timer,
     scope: Scope | None = None,
     review: Review | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> PassResult:
     """One pass. `execute=False` is `pruner plan`: never a DELETE, no lock, no state written.
 
@@ -146,6 +148,8 @@ def run_pass(
 
     `review` makes it `pruner apply`: it deletes the reviewed plan's deletions that the fresh
     listing and the current policy confirm, or refuses the plan (exit 4); see the module doc.
+
+    `progress` is told of each page listed and each deletion (a bar on a terminal).
     """
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
@@ -190,6 +194,7 @@ def run_pass(
             deadline=deadline,
             scope=scope,
             review=review,
+            progress=progress,
         )
         try:
             result = one.run()
@@ -259,6 +264,7 @@ class _Pass:
     deadline: _Deadline
     scope: Scope | None
     review: Review | None
+    progress: Progress
 
     def run(self) -> PassResult:
         resources = tuple(dict.fromkeys(policy.resource for policy in self.config.policies))
@@ -267,7 +273,7 @@ class _Pass:
         if refused is not None:
             return self._ended_unlisted(resources, refused)
         try:
-            listing = fetch_listing(self.client, resources)
+            listing = fetch_listing(self.client, resources, self.progress)
         except PassInterrupted:
             message = f"{self.deadline.why_stopped()} (while listing): nothing was deleted"
             return self._ended_while_listing(resources, message, interrupted=True)
@@ -474,6 +480,7 @@ class _Pass:
             log=self.log,
             audit=audit if self.write_state else None,
             max_consecutive_failures=self.config.safety.max_consecutive_failures,
+            progress=self.progress,
         )
 
     def _exit_code(self, plan: Plan, failures: list[str], *, refused: bool) -> int:
@@ -527,11 +534,12 @@ class _Pass:
             self.log.warning("pass.dry_run", message=f"{_DRY_RUN} ({cause})")
 
     def _log_summary(self, result: PassResult) -> None:
-        fields = PassSummary.of(result).log_fields(would=result.dry_run or not self.execute)
+        summary = PassSummary.of(result, planned_only=not self.execute)
+        fields = summary.log_fields(would=summary.would)
         emit = {EXIT_OK: self.log.info, EXIT_CAPPED: self.log.warning}.get(
             result.exit_code, self.log.error
         )
-        emit("pass.summary", **fields)
+        emit("pass.summary", message=summary.sentence(), **fields)
 
 
 def _reviewing(review: Review | None) -> dict[str, Any]:

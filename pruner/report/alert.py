@@ -17,6 +17,7 @@ from pruner.engine.models import Backup, Group
 from pruner.engine.planner import newest_unprotected_before
 from pruner.engine.results import DeleteOutcome, PassResult
 from pruner.errors import EXIT_OK
+from pruner.report.pass_summary import PassSummary
 
 __all__ = ["PARAGRAPH_LIMIT", "Alert", "alert_of"]
 
@@ -59,14 +60,10 @@ def alert_of(
 
 def _opening(result: PassResult, host: str) -> str:
     mode = " (dry run)" if result.dry_run else ""
-    if result.executed and result.execution is not None:
-        did = f"deleted {len(result.execution.done)} of {result.would_delete}"
-    elif result.key_refused or (result.failures and not result.plan.groups):
+    if result.key_refused or (result.failures and not result.plan.groups):
         did = "failed"
-    elif result.dry_run:
-        did = f"would delete {result.would_delete}"
-    else:
-        did = "deleted nothing"
+    else:  # the words of `pruner run`'s summary: `deleted 11 of 177 backups (166 kept)`
+        did = PassSummary.of(result).acted()
     return f"pruner on {host}: pass {result.run_id}{mode} {did} (exit {result.exit_code})"
 
 

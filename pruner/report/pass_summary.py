@@ -6,16 +6,25 @@ health-ping body and the demo take their words. So a pass reads the same whereve
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pruner.engine.models import Group, Resource
 from pruner.engine.planner import LARGE_DELETIONS_HINT
-from pruner.engine.results import CAP_GUARDS, PassResult
+from pruner.engine.results import CAP_GUARDS, DONE, PassResult
 from pruner.engine.review import CAP_HINT
 from pruner.report.summary import Summary, summarize
 
-__all__ = ["PassSummary"]
+__all__ = [
+    "UNDECIDED",
+    "PassSummary",
+    "deleted_size",
+    "group_outcome",
+    "resources_noun",
+    "would_delete",
+    "would_size",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +39,11 @@ class PassSummary:
     size_freed: int  # of what was deleted
     stale_servers: int
     failed_groups: int
+    would: bool = False  # it only planned: a dry run, or `pruner plan` (no DELETE was sent)
 
     @classmethod
-    def of(cls, result: PassResult) -> PassSummary:
+    def of(cls, result: PassResult, *, planned_only: bool = False) -> PassSummary:
+        """`planned_only`: `pruner plan`, which never deletes, whatever dry_run says."""
         execution = result.execution
         groups = result.plan.groups
         return cls(
@@ -44,6 +55,7 @@ class PassSummary:
             size_freed=execution.size_freed if execution is not None else 0,
             stale_servers=sum(1 for group in groups if group.guard == "stale"),
             failed_groups=sum(1 for group in groups if group.status == "failed"),
+            would=result.dry_run or planned_only,
         )
 
     def log_fields(self, *, would: bool) -> dict[str, Any]:
@@ -84,24 +96,60 @@ class PassSummary:
             fields["refused"] = result.review.refused
         return fields
 
+    @property
+    def decided(self) -> bool:
+        """Whether the pass decided anything: not when its listing failed (no group, or every
+        group incomplete), and then no count of deletions may stand for what it decided."""
+        plan = self.plan
+        return plan.groups > plan.incomplete_groups or (plan.groups == 0 and plan.errors == 0)
+
+    @property
+    def noun(self) -> str:
+        return resources_noun(group.resource for group in self.result.plan.groups)
+
+    def acted(self) -> str:
+        """`deleted 11 of 177 backups (166 kept)`; `would delete …` for a dry run; `not
+        decided: the listing was incomplete` when the listing failed."""
+        plan = self.plan
+        if not self.decided:
+            return UNDECIDED
+        total, noun = plan.kept + plan.deleted, self.noun
+        if self.would:
+            return would_delete(plan.deleted, total, noun, plan.kept, plan.pending)
+        kept = _kept(plan.kept, plan.pending)
+        left = plan.deleted - self.deleted
+        if left:
+            kept += f", {left} left: {self._why_left()}"
+        return f"deleted {self.deleted} of {total} {noun} ({kept})"
+
+    def _why_left(self) -> str:
+        parts = []
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.not_attempted:
+            parts.append(f"{self.not_attempted} not attempted")
+        return ", ".join(parts) or "not carried out"
+
+    def size(self) -> str:
+        """`disk size of the deleted backups: 550 GB` (VPSBG's `size` is the server's disk size
+        when the backup was made, not the storage it takes), or of what it would delete."""
+        if self.would:
+            return would_size(self.plan.size_freed, self.noun)
+        return deleted_size(self.size_freed, self.noun)
+
     def sentence(self) -> str:
-        """`kept 5, deleted 2, failed 0, not attempted 0, freed 100 GB; skipped groups 1,
-        stale servers 0 (1.2s)`: a dry run says what it would delete instead."""
+        """`deleted 2 of 7 backups (5 kept); disk size of the deleted backups: 100 GB; skipped
+        groups 1, stale servers 0 (1.2s)`; a dry run says what it would delete instead."""
         result = self.result
-        if result.executed:
-            acted = (
-                f"deleted {self.deleted}, failed {self.failed}, "
-                f"not attempted {self.not_attempted}, freed {self.size_freed} GB"
-            )
-        elif result.dry_run:
-            acted = f"would delete {self.plan.deleted} ({self.plan.size_freed} GB)"
-        else:
-            acted = "deleted 0"
-        pending = f" ({self.plan.pending} pending)" if self.plan.pending else ""
-        return (
-            f"kept {self.plan.kept}{pending}, {acted}; skipped groups {self.plan.skipped_groups}, "
-            f"stale servers {self.stale_servers} ({result.duration:.1f}s)"
+        parts = [self.acted(), self.size()] if self.decided else [UNDECIDED]
+        undecided = self.plan.incomplete_groups
+        if undecided and self.decided:
+            parts.append(f"{undecided} group(s) not decided (incomplete), their backups kept")
+        parts.append(
+            f"skipped groups {self.plan.skipped_groups}, stale servers {self.stale_servers} "
+            f"({result.duration:.1f}s)"
         )
+        return "; ".join(parts)
 
     def caps(self) -> str | None:
         """What the caps held back, and how to lift them; None when they held nothing."""
@@ -122,3 +170,56 @@ class PassSummary:
             yield f"FAILED: {failure}"
         if shown is not None and len(failures) > shown:
             yield f"and {len(failures) - shown} more failures"
+
+
+UNDECIDED = "not decided: the listing was incomplete"
+
+
+def group_outcome(result: PassResult, group: Group) -> str:
+    """One group in the words of `acted` and `size`: `deleted 11 of 177 backups (166 kept);
+    disk size of the deleted backups: 550 GB`, or what it would delete."""
+    deletions = [d for d in group.decisions if d.action == "delete"]
+    total, noun = len(group.decisions), group.resource
+    kept = total - len(deletions)
+    pending = sum(1 for d in group.decisions if d.pending)
+    if result.dry_run:
+        size = sum(d.backup.size or 0 for d in deletions)
+        would = would_delete(len(deletions), total, noun, kept, pending)
+        return f"{would}; {would_size(size, noun)}"
+    done = [d for d in deletions if result.outcome_of(d) in DONE]
+    if len(done) < len(deletions):
+        why = "" if result.executed else ": not carried out"
+        left = f", {len(deletions) - len(done)} left{why}"
+    else:
+        left = ""
+    size = sum(d.backup.size or 0 for d in done)
+    return (
+        f"deleted {len(done)} of {total} {noun} ({_kept(kept, pending)}{left}); "
+        f"{deleted_size(size, noun)}"
+    )
+
+
+def resources_noun(resources: Iterable[Resource]) -> str:
+    """`backups`, `snapshots`, or `backups and snapshots`: what a count is of."""
+    seen = set(resources)
+    if seen == {"snapshots"}:
+        return "snapshots"
+    return "backups and snapshots" if len(seen) > 1 else "backups"
+
+
+def would_delete(deleted: int, total: int, noun: str, kept: int, pending: int = 0) -> str:
+    """`would delete 11 of 177 backups (166 kept)`: what a plan or a dry run decided."""
+    return f"would delete {deleted} of {total} {noun} ({_kept(kept, pending)})"
+
+
+def deleted_size(gigabytes: int, noun: str = "backups") -> str:
+    return f"disk size of the deleted {noun}: {gigabytes} GB"
+
+
+def would_size(gigabytes: int, noun: str = "backups") -> str:
+    return f"disk size of the {noun} it would delete: {gigabytes} GB"
+
+
+def _kept(kept: int, pending: int) -> str:
+    """`166 kept`, or `166 kept, 3 of them pending` (deletions waiting for their confirmation)."""
+    return f"{kept} kept, {pending} of them pending" if pending else f"{kept} kept"

@@ -1,174 +1,265 @@
-"""A Plan for people: a table readable in 100 columns, what needs attention first."""
+"""A Plan for people, in plain text: one line per server, then totals and problems.
+
+What needs attention comes first (stale, blocked and incomplete servers), then every other
+server by hostname; `details` adds each group's decisions with full names, dates in the
+configured time zone and the reasons. This is the text for pipes, files and scripts: no colour,
+nothing cut, one row a line, so it stays greppable. On a terminal pruner.report.terminal draws
+the same rows with rich, fitted to the terminal's width.
+"""
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from typing import TextIO
 
-from pruner.engine.models import Decision, Group, Plan
-from pruner.engine.planner import newest_unprotected_before
+from pruner.engine.models import Decision, Group, Plan, Problem
+from pruner.engine.planner import LARGE_DELETIONS_HINT, newest_unprotected_before
 from pruner.engine.reasons import texts
+from pruner.engine.results import CAP_GUARDS
+from pruner.report.pass_summary import resources_noun, would_delete, would_size
 from pruner.report.problems import problem_line
-from pruner.report.summary import Summary, Tally, summarize
+from pruner.report.summary import Summary, summarize
 
-__all__ = ["render_table", "write_table"]
+__all__ = [
+    "DECISION_COLUMNS",
+    "PENDING_COLUMNS",
+    "SERVER_COLUMNS",
+    "ServerRow",
+    "decision_cells",
+    "group_heading",
+    "heading",
+    "render_table",
+    "server_rows",
+    "shown_problems",
+    "totals",
+    "write_table",
+]
 
-_WIDTH = 100
-_REASON_WIDTH = len("pending:2026-11-27T03:30:00+00:00")  # the widest reason a column fits
+SERVER_COLUMNS = ("hostname", "server", "policy", "kept", "delete", "protected", "newest backup")
+PENDING_COLUMNS = (*SERVER_COLUMNS[:4], "pending", *SERVER_COLUMNS[4:])  # with confirm_after
+DECISION_COLUMNS = ("action", "id", "created_at", "GB", "name", "reasons")
+_NUMERIC = frozenset({"server", "kept", "pending", "delete", "protected", "id", "GB"})
+_ATTENTION_FIRST = ("skipped", "incomplete", "failed")  # stale, locked, capped, unknown
 
 
 @dataclass(frozen=True, slots=True)
-class _Columns:
-    """Column widths shared by every group, so the blocks line up."""
+class ServerRow:
+    """One server in the plan: its groups (backups, snapshots) counted together."""
 
-    id: int
-    name: int
-    reasons: int
+    server_id: int
+    hostname: str
+    policy: str  # of its backups (of its snapshots when it has none): --details shows each
+    kept: int
+    delete: int
+    protected: int
+    pending: int
+    newest: str  # `2026-11-30 (5h)`: the newest backup's day and age, or "-"
+    attention: str  # the guard or problem in a few words; "" when all is well
+    urgent: bool  # stale, blocked or incomplete: shown first
 
-    @classmethod
-    def of(cls, plan: Plan) -> _Columns:
-        id_width, reason_width = 2, 12
-        for group in plan.groups:
-            for decision in group.decisions:
-                id_width = max(id_width, len(str(decision.backup.id)))
-                reason_width = max(reason_width, *map(len, texts(decision.reasons)))
-        reason_width = min(reason_width, _REASON_WIDTH)
-        fixed = len(f"  {'':6}  {'':{id_width}}  {'':25}  {'':5}  ") + 3  # "  " + a comma
-        return cls(id_width, max(_WIDTH - fixed - reason_width, 12), reason_width)
-
-
-def render_table(plan: Plan, summary: Summary | None = None) -> str:
-    """The plan for people: what needs attention first, then each group's rows, then totals."""
-    return "".join(_table_lines(plan, summary or summarize(plan)))
-
-
-def write_table(plan: Plan, stream: TextIO, summary: Summary | None = None) -> None:
-    stream.writelines(_table_lines(plan, summary or summarize(plan)))
-
-
-def _table_lines(plan: Plan, summary: Summary) -> Iterator[str]:
-    mode = " (dry run)" if plan.dry_run else ""
-    yield f"Plan at {plan.now.isoformat()}{mode}, generated {plan.generated_at.isoformat()}\n"
-    if plan.scope is not None:
-        yield f"Scoped to {plan.scope}: no other server was planned\n"
-    yield from _attention(plan)
-    columns = _Columns.of(plan)
-    for group, tally in zip(plan.groups, summary.tallies, strict=True):
-        yield "\n"
-        yield from _group_lines(group, tally, columns)
-    yield "\n"
-    yield from _summary_lines(plan, summary)
+    def cells(self, *, pending: bool = False) -> tuple[str, ...]:
+        """The row under SERVER_COLUMNS, or with `pending` under PENDING_COLUMNS."""
+        counts = (str(self.kept), str(self.pending)) if pending else (str(self.kept),)
+        return (
+            self.hostname,
+            str(self.server_id),
+            self.policy,
+            *counts,
+            str(self.delete),
+            str(self.protected),
+            self.newest,
+        )
 
 
-def _attention(plan: Plan) -> Iterator[str]:
-    stale = [group for group in plan.groups if group.guard == "stale"]
-    if stale:
-        yield "\nStale servers (backups have stopped; their history is kept):\n"
-        for group in stale:
-            where = f"server {group.server_id}{_hostname(group)}, {group.resource}"
-            yield f"  {where}{_newest(group, plan)}\n"
-    if plan.problems:
-        yield "\nProblems:\n"
-        for problem in sorted(plan.problems, key=lambda p: p.level != "error"):
-            yield from _wrapped(problem_line(problem), "  ", "    ")
+def server_rows(plan: Plan, zone: tzinfo | None = None) -> list[ServerRow]:
+    """One row per server, those that need attention first, then by hostname."""
+    by_server: dict[int, list[Group]] = {}
+    for group in plan.groups:
+        by_server.setdefault(group.server_id, []).append(group)
+    rows = [_server_row(groups, plan.now, zone) for groups in by_server.values()]
+    return sorted(rows, key=lambda row: (not row.urgent, not row.attention, row.hostname))
 
 
-def _newest(group: Group, plan: Plan) -> str:
-    """`: newest backup <date> (N days old)`, as the stale guard judged it; "" without one."""
-    backup = newest_unprotected_before(group.decisions, plan.now)
-    if backup is None:
+def _server_row(groups: Sequence[Group], now: datetime, zone: tzinfo | None) -> ServerRow:
+    decisions = [d for group in groups for d in group.decisions]
+    deletions = sum(1 for d in decisions if d.action == "delete")
+    hostname = next((g.server_hostname for g in groups if g.server_hostname), None)
+    first = groups[0]  # backups, when the server has any (the planner lists them first)
+    newest = newest_unprotected_before(first.decisions, now)
+    attention: dict[str, str] = {}  # by guard: one label for both groups of a locked server
+    for group in groups:
+        label = _attention(group)
+        if label:
+            attention.setdefault(label.split(" (")[0], label)
+    return ServerRow(
+        server_id=groups[0].server_id,
+        hostname=hostname or "?",
+        policy=first.policy or "-",
+        kept=len(decisions) - deletions,
+        delete=deletions,
+        protected=sum(1 for d in decisions if d.protected),
+        pending=sum(1 for d in decisions if d.pending),
+        newest="-" if newest is None else _when(newest.created_at, now, zone),
+        attention=", ".join(attention.values()),
+        urgent=any(g.status in _ATTENTION_FIRST for g in groups),
+    )
+
+
+def _attention(group: Group) -> str:
+    """A group's guard or status in a few words; "" for a group pruned as planned."""
+    if group.status == "ok":
         return ""
-    newest = backup.created_at
-    days = (plan.now - newest).days
-    return f": newest backup {newest.isoformat(timespec='minutes')} ({days} days old)"
+    what: str = group.guard or group.status
+    if group.blocked_deletions:
+        what += f" ({group.blocked_deletions} held)"
+    elif group.status == "incomplete":
+        what += " (not decided)"
+    return what
 
 
-def _group_lines(group: Group, tally: Tally, columns: _Columns) -> Iterator[str]:
+def _when(moment: datetime, now: datetime, zone: tzinfo | None) -> str:
+    shown = moment.astimezone(zone) if zone is not None else moment
+    return f"{shown:%Y-%m-%d} ({age(now - moment)})"
+
+
+def age(span: timedelta) -> str:
+    """`3d`, `5h`, `12min`: how old, to the largest whole unit."""
+    seconds = max(int(span.total_seconds()), 0)
+    if seconds >= 86400:
+        return f"{seconds // 86400}d"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 60}min"
+
+
+def heading(plan: Plan, servers: int) -> Iterator[str]:
+    """`Plan at …, N servers` and, when so, how it was scoped."""
+    mode = " (dry_run: true: a pass with this config deletes nothing)" if plan.dry_run else ""
+    at = plan.now.isoformat(timespec="seconds")
+    yield f"Plan at {at}, {servers} servers{mode}"
+    if plan.scope is not None:
+        yield f"Scoped to {plan.scope}: no other server was planned"
+
+
+def totals(plan: Plan, summary: Summary) -> str:
+    """What the plan comes to, in the words of `pruner run`: it deletes nothing itself."""
+    noun = resources_noun(group.resource for group in plan.groups)
+    total = summary.kept + summary.deleted
+    words = [
+        would_delete(summary.deleted, total, noun, summary.kept, summary.pending),
+        would_size(summary.size_freed, noun),
+    ]
+    if summary.skipped_groups:
+        words.append(f"{summary.skipped_groups} group(s) skipped by a guard, their backups kept")
+    if summary.incomplete_groups:
+        words.append(
+            f"{summary.incomplete_groups} group(s) not decided (incomplete): their backups are kept"
+        )
+    return "Totals: " + "; ".join(words)
+
+
+def shown_problems(plan: Plan, *, details: bool) -> tuple[list[Problem], str | None]:
+    """The problems the plan shows, and a line for those it leaves to the rows: without
+    `details`, a warning about one server is its row's `attention` (and the caps' hint, once)."""
+    if details:
+        return sorted(plan.problems, key=lambda p: p.level != "error"), None
+    shown = [p for p in plan.problems if p.level == "error" or p.server_id is None]
+    left = len(plan.problems) - len(shown)
+    capped = sum(g.blocked_deletions for g in plan.groups if g.guard in CAP_GUARDS)
+    notes = []
+    if capped:
+        notes.append(f"caps held back {capped} deletions: {LARGE_DELETIONS_HINT}")
+    if left:
+        notes.append(f"{left} warnings about single servers are in their rows; --details has each")
+    return sorted(shown, key=lambda p: p.level != "error"), "; ".join(notes) or None
+
+
+def group_heading(group: Group) -> str:
+    """`server 2401 (web-01) · backups · policy web · ok · would delete 3 of 10 (7 kept)`."""
     policy = f"policy {group.policy}" if group.policy is not None else "no policy"
     status = group.status if group.guard is None else f"{group.status} ({group.guard})"
-    yield (
-        f"server {group.server_id}{_hostname(group)} · {group.resource} · {policy} · {status}"
-        f" · kept {_kept(tally.kept, tally.pending)}, deleted {tally.deleted}\n"
-    )
-    for message in group.messages:
-        yield from _wrapped(message, "  ! ", "    ")
-    yield _row(("action", "id", "created_at", "GB", "name", "reasons"), columns)
-    for decision in group.decisions:
-        yield from _decision_rows(decision, columns)
+    hostname = f" ({group.server_hostname})" if group.server_hostname else ""
+    pending = sum(1 for d in group.decisions if d.pending)
+    outcome = would_delete(group.deleted, len(group.decisions), group.resource, group.kept, pending)
+    where = f"server {group.server_id}{hostname} · {group.resource}"
+    return f"{where} · {policy} · {status} · {outcome}"
 
 
-def _decision_rows(decision: Decision, columns: _Columns) -> Iterator[str]:
+def decision_cells(decision: Decision, zone: tzinfo | None) -> tuple[str, ...]:
     backup = decision.backup
-    lines = _reason_lines(texts(decision.reasons), columns.reasons)
-    cells = (
+    created = backup.created_at.astimezone(zone) if zone is not None else backup.created_at
+    return (
         decision.action,
         str(backup.id),
-        backup.created_at.isoformat(timespec="seconds"),
+        created.isoformat(timespec="minutes"),
         "-" if backup.size is None else str(backup.size),
-        _truncate(backup.name or "-", columns.name),
-        lines[0],
+        backup.name or "-",
+        ", ".join(texts(decision.reasons)),
     )
-    yield _row(cells, columns)
-    for more in lines[1:]:
-        yield _row(("", "", "", "", "", more), columns)
 
 
-_Cells = tuple[str, str, str, str, str, str]  # action, id, created_at, size, name, reasons
+# --- plain text -------------------------------------------------------------------------------
 
 
-def _row(cells: _Cells, columns: _Columns) -> str:
-    action, id_, created, size, name, reasons = cells
-    line = (
-        f"  {action:<6}  {id_:>{columns.id}}  {created:<25}  {size:>5}  "
-        f"{name:<{columns.name}}  {reasons}"
-    )
-    return line.rstrip() + "\n"
+def render_table(
+    plan: Plan,
+    summary: Summary | None = None,
+    *,
+    zone: tzinfo | None = None,
+    details: bool = False,
+) -> str:
+    return "".join(_lines(plan, summary or summarize(plan), zone, details))
 
 
-def _reason_lines(reasons: list[str], width: int) -> list[str]:
-    """Reasons joined by commas, starting a new line whenever the next one would not fit."""
-    lines: list[str] = []
-    for reason in reasons:
-        if lines and len(lines[-1]) + 2 + len(reason) <= width:
-            lines[-1] += ", " + reason
-        else:
-            if lines:
-                lines[-1] += ","
-            lines.append(reason)
-    return lines or [""]
+def write_table(
+    plan: Plan,
+    stream: TextIO,
+    summary: Summary | None = None,
+    *,
+    zone: tzinfo | None = None,
+    details: bool = False,
+) -> None:
+    stream.writelines(_lines(plan, summary or summarize(plan), zone, details))
 
 
-def _summary_lines(plan: Plan, summary: Summary) -> Iterator[str]:
-    yield (
-        f"Summary: kept {_kept(summary.kept, summary.pending)}, deleted {summary.deleted}, "
-        f"skipped groups {summary.skipped_groups}, size freed {summary.size_freed} GB\n"
-    )
-    if summary.incomplete_groups:
-        yield (
-            f"{summary.incomplete_groups} group(s) incomplete: their backups are kept "
-            "(see problems)\n"
-        )
-    if plan.dry_run:
-        yield "dry run: nothing was deleted\n"
-
-
-def _kept(kept: int, pending: int) -> str:
-    """`5`, or `5 (2 pending)` when some of them are deletions waiting for a confirmation."""
-    return f"{kept} ({pending} pending)" if pending else str(kept)
-
-
-def _hostname(group: Group) -> str:
-    return f" ({group.server_hostname})" if group.server_hostname else ""
-
-
-def _truncate(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _wrapped(text: str, first: str, rest: str) -> Iterator[str]:
-    for line in textwrap.wrap(
-        text, _WIDTH, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False
-    ):
+def _lines(plan: Plan, summary: Summary, zone: tzinfo | None, details: bool) -> Iterator[str]:
+    rows = server_rows(plan, zone)
+    for line in heading(plan, len(rows)):
         yield line + "\n"
+    yield "\n"
+    pending = summary.pending > 0
+    header = (*(PENDING_COLUMNS if pending else SERVER_COLUMNS), "attention")
+    yield from _aligned(header, [(*row.cells(pending=pending), row.attention) for row in rows])
+    yield "\n"
+    yield totals(plan, summary) + "\n"
+    problems, note = shown_problems(plan, details=details)
+    if note:
+        yield f"Note: {note}\n"
+    if problems:
+        yield "Problems:\n"
+        for problem in problems:
+            yield f"  {problem_line(problem)}\n"
+    if details:
+        for group in plan.groups:
+            yield "\n"
+            yield group_heading(group) + "\n"
+            for message in group.messages:
+                yield f"  ! {message}\n"
+            cells = [decision_cells(decision, zone) for decision in group.decisions]
+            yield from _aligned(DECISION_COLUMNS, cells, indent="  ")
+
+
+def _aligned(
+    header: Sequence[str], rows: Iterable[Sequence[str]], indent: str = ""
+) -> Iterator[str]:
+    """Columns as wide as their widest cell, numbers to the right; nothing is cut."""
+    table = [tuple(header), *(tuple(row) for row in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [
+            cell.rjust(width) if name in _NUMERIC else cell.ljust(width)
+            for name, cell, width in zip(header, row, widths, strict=True)
+        ]
+        yield (indent + "  ".join(cells)).rstrip() + "\n"

@@ -40,6 +40,7 @@ from pruner.vpsbg.errors import (
     ListedResource,
     PassInterrupted,
 )
+from pruner.vpsbg.progress import NO_PROGRESS, Progress
 from pruner.vpsbg.token import Secret
 
 __all__ = ["PAGE_SIZE", "USER_AGENT", "ApiClient", "BackoffGate", "build_session"]
@@ -243,6 +244,21 @@ class _Wire:
         return request
 
 
+@dataclass(frozen=True, slots=True)
+class _Pages:
+    """A listing's pages, as its progress counts them: page 1 says how many there are."""
+
+    progress: Progress
+    task: str
+
+    def first(self, pages: int) -> None:
+        self.progress.start(self.task, pages)
+        self.progress.advance(self.task)
+
+    def read(self, pages: int) -> None:
+        self.progress.advance(self.task, pages)
+
+
 class ApiClient:
     """The VPSBG REST API, as pruner needs it: complete listings, deletions, a check.
 
@@ -326,19 +342,24 @@ class ApiClient:
 
     # --- listing ------------------------------------------------------------------------------
 
-    def list_items(self, resource: ListedResource) -> list[Any]:
+    def list_items(self, resource: ListedResource, progress: Progress = NO_PROGRESS) -> list[Any]:
         """Every item of `resource`, as the API gave them (pruner.vpsbg.listing judges each one).
 
         All pages are read, then checked as a whole: ids de-duplicated (the same id with other
         content is a disagreement) and the count compared with `meta.total`. If the account
         changed while it was listed, it is listed again, at most twice more. Raises
-        IncompleteListing rather than return less than everything.
+        IncompleteListing rather than return less than everything. `progress` is told of each
+        page read (task `listing <resource>`).
         """
         if resource not in _LISTED:
             raise ValueError(f"cannot list {resource!r}: expected one of {', '.join(_LISTED)}")
         disagreement = ""
+        task = f"listing {resource}"
         for listing in range(1, _LISTINGS + 1):
-            items_or_disagreement = self._list_once(resource)
+            try:
+                items_or_disagreement = self._list_once(resource, _Pages(progress, task))
+            finally:
+                progress.finish(task)
             if not isinstance(items_or_disagreement, str):
                 return items_or_disagreement
             disagreement = items_or_disagreement
@@ -350,7 +371,7 @@ class ApiClient:
             f"{disagreement}); the next pass lists again",
         )
 
-    def _list_once(self, resource: ListedResource) -> list[Any] | str:
+    def _list_once(self, resource: ListedResource, told: _Pages) -> list[Any] | str:
         """The items of one listing, or why its pages disagree with each other.
 
         Page 1's claim is checked before any other page is asked for, and the rest come in
@@ -358,6 +379,7 @@ class ApiClient:
         are not there costs a batch, not thousands of requests.
         """
         first = self._page(resource, 1)
+        told.first(first.last_page)
         if first.last_page > self._max_pages:
             raise IncompleteListing(
                 resource,
@@ -376,6 +398,7 @@ class ApiClient:
                     break
                 batch = numbers[start : start + self._concurrency]
                 read = self._pages(pool, resource, batch)
+                told.read(len(read))
                 numbered = zip(batch, read, strict=True)
                 disagreement = _disagreement(resource, first, page_size, numbered)
                 pages.extend(read)

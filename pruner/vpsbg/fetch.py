@@ -8,22 +8,25 @@ from pruner.engine.models import Backup, Listing, Problem, Resource, Server
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import IncompleteListing
 from pruner.vpsbg.listing import parse_backups, parse_servers
+from pruner.vpsbg.progress import NO_PROGRESS, Progress
 
 __all__ = ["fetch_listing"]
 
 
-def fetch_listing(client: ApiClient, resources: Iterable[Resource]) -> Listing:
+def fetch_listing(
+    client: ApiClient, resources: Iterable[Resource], progress: Progress = NO_PROGRESS
+) -> Listing:
     """List the servers, then each resource, and parse them into a Listing.
 
     A listing that could not be read completely is marked so (the planner deletes nothing it
     covers) with an error Problem saying why; ApiAuthError, ApiPermissionError and
-    PassInterrupted propagate (fatal for the pass).
+    PassInterrupted propagate (fatal for the pass). `progress` is told of each page read.
     """
     wanted = tuple(dict.fromkeys(resources))
     problems: list[Problem] = []
     servers: tuple[Server, ...] | None = None
     try:
-        server_items = client.list_items("servers")
+        server_items = client.list_items("servers", progress)
     except IncompleteListing as error:
         servers_complete = False
         problems.append(Problem("error", f"{error}: nothing is deleted this pass"))
@@ -36,7 +39,7 @@ def fetch_listing(client: ApiClient, resources: Iterable[Resource]) -> Listing:
     incomplete: set[Resource] = set()
     for resource in wanted:
         try:
-            items = client.list_items(resource)
+            items = client.list_items(resource, progress)
         except IncompleteListing as error:
             incomplete.add(resource)
             problems.append(

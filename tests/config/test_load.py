@@ -472,7 +472,9 @@ def test_parse_config_defaults() -> None:
     assert config.warnings == (
         "policy 'default': keep_daily 7 ask for more history than "
         "VPSBG's automatic backups have (one a week, deleted by VPSBG "
-        "after 3 weeks): for those backups this cannot be met",
+        "after 3 weeks): for those backups this cannot be met; if that is understood (or the "
+        "servers' backups are not automatic), add `acknowledge: [automatic_backup_history]` to "
+        "the policy",
     )
 
 
@@ -606,7 +608,7 @@ def test_parse_config_warns_about_min_keep_zero() -> None:
     assert config.policies[0].min_keep == 0
     assert config.warnings == (
         "policy 'default': min_keep is 0, so its rules and limits may delete every unprotected "
-        "backup of a server, even the newest",
+        "backup of a server, even the newest; add `acknowledge: [min_keep_zero]` to the policy",
     )
 
 
@@ -630,7 +632,8 @@ def test_parse_config_warns_about_a_policy_that_keeps_only_the_floor(
     assert config.warnings == (
         f"policy 'db': its keep rules select nothing ({selecting}), so it keeps only {floor} "
         "of each server (and protected ones) and deletes the rest: if that is not meant, give it "
-        "a keep rule that selects something",
+        "a keep rule that selects something; if it is, add `acknowledge: "
+        "[keep_rules_select_nothing]` to the policy",
     )
 
 
@@ -639,7 +642,8 @@ def test_parse_config_warns_once_about_a_policy_that_keeps_nothing_at_all() -> N
 
     assert config.warnings == (
         "policy 'db': its keep rules select nothing (keep_last 0) and min_keep is 0, so it "
-        "deletes every unprotected backup of every server it matches",
+        "deletes every unprotected backup of every server it matches; if that is meant, add "
+        "`acknowledge: [keep_rules_select_nothing]` to the policy",
     )
 
 
@@ -684,6 +688,61 @@ def test_parse_config_does_not_warn_about_snapshots_history() -> None:
     assert config.warnings == ()
 
 
+def test_parse_config_warns_once_about_automatic_backups_naming_every_policy() -> None:
+    config = parse_config(
+        "policies:\n"
+        "  - name: db\n    match: {hostnames: [db-*]}\n    keep_daily: 7\n"
+        "  - name: web\n    match: {hostnames: [web-*]}\n    keep_weekly: 8\n"
+        "  - name: rest\n    keep_last: 2\n"
+    )
+
+    assert config.warnings == (
+        "policies 'db' (keep_daily 7) and 'web' (keep_weekly 8) ask for more history than "
+        "VPSBG's automatic backups have (one a week, deleted by VPSBG after 3 weeks): for those "
+        "backups this cannot be met; if that is understood (or the servers' backups are not "
+        "automatic), add `acknowledge: [automatic_backup_history]` to each of these policies",
+    )
+
+
+@pytest.mark.parametrize(
+    ("rules", "warning"),
+    [
+        ("keep_weekly: 8", "automatic_backup_history"),
+        ("keep_last: 3\n    min_keep: 0", "min_keep_zero"),
+        ("keep_last: 0", "keep_rules_select_nothing"),
+    ],
+)
+def test_parse_config_an_acknowledged_warning_stays_silent(rules: str, warning: str) -> None:
+    policy = f"policies:\n  - name: db\n    {rules}\n"
+
+    assert len(parse_config(policy).warnings) == 1
+    assert warning in parse_config(policy).warnings[0]
+    assert parse_config(f"{policy}    acknowledge: [{warning}]\n").warnings == ()
+
+
+def test_parse_config_acknowledges_only_for_the_policy_that_says_so() -> None:
+    config = parse_config(
+        "policies:\n"
+        "  - name: db\n    match: {hostnames: [db-*]}\n    keep_daily: 7\n"
+        "    acknowledge: [automatic_backup_history]\n"
+        "  - name: rest\n    keep_weekly: 8\n"
+    )
+
+    assert len(config.warnings) == 1
+    assert config.warnings[0].startswith("policy 'rest': keep_weekly 8 ask for more")
+
+
+def test_parse_config_rejects_an_unknown_warning_to_acknowledge_listing_the_known() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config("policies:\n  - name: db\n    keep_last: 3\n    acknowledge: [stale]\n")
+
+    assert error.value.problems == (
+        "config.yaml:4: policies[0].acknowledge[0]: 'stale' is no warning pruner gives; "
+        "a policy can acknowledge automatic_backup_history, min_keep_zero, "
+        "keep_rules_select_nothing",
+    )
+
+
 # --- the example file and the description ------------------------------------------------------
 
 SPEC_KEYS = {
@@ -703,6 +762,7 @@ SPEC_KEYS = {
     "policies.keep_within_yearly", "policies.max_age", "policies.max_total_size",
     "policies.min_keep", "policies.max_delete_fraction", "policies.stale_after",
     "policies.protect", "policies.protect.ids", "policies.protect.names", "policies.orphans",
+    "policies.acknowledge",
     "metrics", "metrics.listen", "metrics.textfile", "metrics.per_server", "notify",
     "notify.urls", "notify.on_dry_run", "notify.timeout", "notify.webhooks",
 }  # fmt: skip

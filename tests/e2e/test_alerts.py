@@ -52,9 +52,11 @@ def test_a_tripped_cap_reaches_the_ping_and_the_webhook_in_words(
     planned = sum(g["blocked_deletions"] for g in capped)
     servers = len({g["server_id"] for g in capped})
     (stale,) = [g for g in plan["groups"] if g["guard"] == "stale"]
+    listed = len(plan["decisions"])
     paragraph = (
-        f"pruner on {socket.gethostname()}: pass {plan['run_id']} deleted nothing (exit 3): the "
-        f"run cap safety.max_deletions_per_run (5) would have been exceeded ({planned} deletions "
+        f"pruner on {socket.gethostname()}: pass {plan['run_id']} deleted 0 of {listed} backups "
+        f"and snapshots ({listed} kept) (exit 3): the run cap safety.max_deletions_per_run (5) "
+        f"would have been exceeded ({planned} deletions "
         f"planned across {servers} servers), so none was made. Run `pruner run "
         "--allow-large-deletions` once if this is intended, or raise "
         f"safety.max_deletions_per_run. Also: {_server(stale)}: no new backup for "
@@ -91,9 +93,10 @@ def test_a_stale_server_is_logged_and_the_pass_succeeds(e2e: E2E, receiver: Rece
     plan = _last_plan(e2e.state_dir)
     (stale,) = [g for g in plan["groups"] if g["guard"] == "stale"]
     logged = receiver.received[1].body
+    deleted, listed = len(e2e.simulator.deleted), len(plan["decisions"])
     assert logged.startswith(
-        f"pruner on {socket.gethostname()}: pass {plan['run_id']} deleted "
-        f"{len(e2e.simulator.deleted)} of {len(e2e.simulator.deleted)} (exit 0): "
+        f"pruner on {socket.gethostname()}: pass {plan['run_id']} deleted {deleted} of "
+        f"{listed} backups and snapshots ({listed - deleted} kept) (exit 0): "
         f"{_server(stale)}: no new backup for "
     )
     locked = [g for g in plan["groups"] if g["guard"] == "locked" and g["blocked_deletions"]]

@@ -95,8 +95,8 @@ def test_demo_prints_the_plan_per_server_and_the_first_rows(demo: DemoRun) -> No
     plan = demo.section("1. The plan", "2. The pass")
     assert re.search(r"^  db-01 +\d+ +databases +\d+ +\d+ ", plan, re.MULTILINE)
     assert re.search(r"^  web-02 +\d+ +web .* locked$", plan, re.MULTILINE)
-    assert "  action     id  created_at" in plan  # the rows, as `pruner plan` prints them
-    assert "`pruner plan` prints every row of every server" in plan
+    assert re.search(r"^  action +id created_at +GB name +reasons$", plan, re.M)  # as --details
+    assert "`pruner plan --details` every row of every server" in " ".join(plan.split())
 
 
 def test_demo_deletes_what_the_plan_said(demo: DemoRun) -> None:

@@ -12,7 +12,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pruner.ops.logging import configure_logging
+from pruner.ops.logging import configure_logging, leave_to_report
 from pruner.vpsbg.redaction import REDACTED, mask_secrets, redact_secrets
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
@@ -220,3 +220,35 @@ def test_redact_secrets_masks_exactly_what_the_plain_rules_mask(
     expected = _reference_value(dict(event), frozenset(secrets))
     with mask_secrets(*secrets):
         assert redact_secrets(None, "info", dict(event)) == expected
+
+
+def _logged(fmt: str, level: str = "info") -> str:
+    stream = _Terminal()
+    configure_logging(fmt, level, stream)  # type: ignore[arg-type]
+    leave_to_report({"plan.problem", "guard.*"})
+    log = structlog.get_logger("pruner")
+    log.warning("plan.problem", message="server 7: stale")
+    log.warning("guard.locked", message="server 8: locked")
+    log.warning("config.warning", message="not in the report")
+    return stream.getvalue()
+
+
+def test_leave_to_report_keeps_the_report_s_events_out_of_a_console_log() -> None:
+    logged = _logged("auto")
+
+    assert "config.warning" in logged
+    assert "plan.problem" not in logged
+    assert "guard.locked" not in logged
+
+
+def test_leave_to_report_still_shows_everything_at_debug() -> None:
+    logged = _logged("console", "debug")
+
+    assert "plan.problem" in logged
+    assert "guard.locked" in logged
+
+
+def test_leave_to_report_keeps_every_event_of_a_json_log() -> None:
+    events = [json.loads(line)["event"] for line in _logged("json").splitlines()]
+
+    assert events == ["plan.problem", "guard.locked", "config.warning"]

@@ -94,7 +94,7 @@ def test_notifier_pings_start_then_success_with_the_summary(
     assert start.method == success.method == "POST"
     assert start.body == ""
     assert success.body.startswith(f"pruner pass {result.run_id}: exit 0\n")
-    assert f"deleted {len(result.outcomes)}," in success.body
+    assert f"deleted {len(result.outcomes)} of {result.listed} backups (" in success.body
     assert "Authorization" not in success.headers
     assert WRITE_TOKEN not in str(success.headers)
 
@@ -113,7 +113,8 @@ def test_notifier_pings_fail_when_deletions_fail(
     body = pings.received[1].body
     assert body.startswith(
         f"pruner on backup-01: pass {result.run_id} deleted {len(result.outcomes) - 1} of "
-        f"{len(result.outcomes)} (exit 1): 1 deletion(s) failed (see the failed groups). Also: "
+        f"{result.listed} backups ({result.listed - len(result.outcomes)} kept, 1 left: 1 failed) "
+        "(exit 1): 1 deletion(s) failed (see the failed groups). Also: "
         f"deletions that failed: backup {doomed} on server "
     )
     assert "(HTTP 500); the backups are still there and the next pass tries again.\n\n" in body
@@ -133,7 +134,8 @@ def test_notifier_pings_fail_with_the_alert_when_a_cap_trips(
     body = pings.received[1].body
     alert, summary = body.split("\n\n", 1)
     assert alert.startswith(
-        f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 3): the run cap "
+        f"pruner on backup-01: pass {result.run_id} deleted 0 of {result.listed} backups "
+        f"({result.listed} kept) (exit 3): the run cap "
         f"safety.max_deletions_per_run (2) would have been exceeded ({result.blocked_by_caps} "
         "deletions planned across 3 servers), so none was made. Run `pruner run "
         "--allow-large-deletions` once if this is intended, or raise "
@@ -154,7 +156,8 @@ def test_notifier_logs_the_alert_then_pings_success_for_a_pass_with_a_stale_serv
     assert pings.paths() == ["/p/start", "/p/log", "/p"]
     logged, success = pings.received[1].body, pings.received[2].body
     assert logged.startswith(
-        f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 0): 3 servers are "
+        f"pruner on backup-01: pass {result.run_id} deleted 0 of {result.listed} backups "
+        f"({result.listed} kept) (exit 0): 3 servers are "
         "stale (nothing new for too long)"
     )
     assert success.startswith(f"pruner pass {result.run_id}: exit 0\n")

@@ -121,7 +121,8 @@ def test_webhooks_post_the_summary_and_problems_of_a_pass(
     }
     assert (document["exit_code"], document["dry_run"], document["status"]) == (3, False, "fail")
     assert document["text"].startswith(
-        f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 3): the run cap "
+        f"pruner on backup-01: pass {result.run_id} deleted 0 of {result.listed} backups "
+        f"({result.listed} kept) (exit 3): the run cap "
         "safety.max_deletions_per_run (2) would have been exceeded"
     )
     summary = document["summary"]
@@ -167,7 +168,8 @@ def test_webhooks_status_of_a_good_pass_is_warning_when_a_server_is_stale(
         )
     else:
         assert document["text"].startswith(
-            f"pruner on backup-01: pass {result.run_id} deleted nothing (exit 0): 3 servers are "
+            f"pruner on backup-01: pass {result.run_id} deleted 0 of {result.listed} backups "
+            f"({result.listed} kept) (exit 0): 3 servers are "
             "stale"
         )
         stale = [p for p in document["problems"] if p["guard"] == "stale"]

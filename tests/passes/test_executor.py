@@ -28,6 +28,7 @@ from pruner.sim import generate_fleet as _generate_fleet
 from pruner.vpsbg.client import ApiClient, build_session
 from pruner.vpsbg.listing import parse_backups
 from pruner.vpsbg.token import Secret
+from tests._factories import RecordedProgress
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 
@@ -392,3 +393,33 @@ def test_execute_with_one_worker_deletes_in_the_calling_thread(
 
     assert len(execution.done) == 6
     assert threads == {threading.current_thread().name}
+
+
+def test_execute_tells_its_progress_one_deletion_at_a_time(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    plan = _plan(sim)
+    progress = RecordedProgress()
+
+    _run(plan, make_client(), progress=progress)
+
+    assert progress.calls[0] == ("start", "deleting", 6)
+    assert progress.of("deleting") == ["start", *["advance"] * 6, "finish"]
+
+
+def test_execute_finishes_its_progress_when_deleting_stops_early(
+    sim: Simulator, make_client: MakeClient
+) -> None:
+    plan = _plan(sim)
+    progress = RecordedProgress()
+
+    execute(
+        plan,
+        make_client(READ_TOKEN, concurrency=1),
+        concurrency=1,
+        stop=threading.Event(),
+        log=structlog.get_logger("test"),
+        progress=progress,
+    )
+
+    assert progress.of("deleting") == ["start", "advance", "finish"]  # one refusal ends it

@@ -144,7 +144,7 @@ class _BrokenClient:
     def __init__(self, error: BaseException) -> None:
         self.error = error
 
-    def list_items(self, resource: str) -> list[Any]:
+    def list_items(self, resource: str, _progress: object = None) -> list[Any]:
         raise self.error
 
 

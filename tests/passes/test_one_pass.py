@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from pruner.engine.two_phase import planned_deletion
 from pruner.ops.logging import configure_logging
 from pruner.passes.lock import LockHeld, PassLock
 from pruner.passes.one_pass import run_pass
+from pruner.report.pass_summary import PassSummary
 from pruner.report.summary import summarize
 from pruner.sim import (
     READ_TOKEN,
@@ -270,6 +272,28 @@ def test_run_pass_with_a_read_key_deletes_nothing_and_exits_1(
     assert document["execution"]["not_attempted"] == result.would_delete - 1
     assert document["execution"]["fatal"] == result.failures[0]
     assert "failed" in {g["status"] for g in document["groups"]}
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({}, r"deleted \d+ of \d+ backups \(\d+ kept\); disk size of the deleted"),
+        ({"dry_run": True}, r"would delete \d+ of \d+ backups \(\d+ kept\); disk"),
+        ({"execute": False}, r"would delete \d+ of \d+ backups \(\d+ kept\); disk"),
+    ],
+)
+def test_run_pass_summary_event_says_in_words_what_the_pass_did(
+    make_config: MakeConfig, run: Run, options: dict[str, Any], said: str
+) -> None:
+    with capture_logs() as logs:
+        result = run(make_config(), **options)
+
+    [summary] = [entry for entry in logs if entry["event"] == "pass.summary"]
+    assert re.match(said, summary["message"])
+    assert (
+        summary["message"]
+        == PassSummary.of(result, planned_only=not options.get("execute", True)).sentence()
+    )
 
 
 @pytest.mark.parametrize(

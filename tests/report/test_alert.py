@@ -77,7 +77,7 @@ def test_alert_of_a_tripped_run_cap_says_which_cap_the_numbers_and_what_to_do() 
 
     assert alert.level == "fail"
     assert alert.paragraph == (
-        "pruner on backup-01: pass 01run deleted nothing (exit 3): the run cap "
+        "pruner on backup-01: pass 01run deleted 0 of 9 backups (9 kept) (exit 3): the run cap "
         "safety.max_deletions_per_run (4) would have been exceeded (5 deletions planned across 2 "
         "servers), so none was made. Run `pruner run --allow-large-deletions` once if this is "
         "intended, or raise safety.max_deletions_per_run. Also: server 12 (web-1) backups: no "
@@ -103,7 +103,8 @@ def test_alert_of_a_fraction_cap_names_each_server_with_its_share() -> None:
     alert = _alert(_result(group, exit_code=3, dry_run=True))
 
     assert alert.paragraph.startswith(
-        "pruner on backup-01: pass 01run (dry run) would delete 0 (exit 3): the cap "
+        "pruner on backup-01: pass 01run (dry run) would delete 0 of 5 backups (5 kept) (exit 3): "
+        "the cap "
         "max_delete_fraction kept these from losing too many at once, so they were not pruned: "
         "server 7 (db-1) backups (3 of 4, 75%). Run `pruner run --allow-large-deletions` once "
         "if this is intended, or raise max_delete_fraction (in the policy or under safety)."
@@ -135,7 +136,8 @@ def test_alert_of_failed_deletions_names_them_and_their_servers() -> None:
 
     assert alert.level == "fail"
     assert alert.paragraph == (
-        "pruner on backup-01: pass 01run deleted 0 of 1 (exit 1): 1 deletion(s) failed (see the "
+        "pruner on backup-01: pass 01run deleted 0 of 2 backups (1 kept, 1 left: 1 failed) "
+        "(exit 1): 1 deletion(s) failed (see the "
         f"failed groups). Also: deletions that failed: backup {doomed.id} on server 7 (db-1) "
         "(HTTP 500); the backups are still there and the next pass tries again."
     )
@@ -154,7 +156,8 @@ def test_alert_of_a_good_pass_with_a_stale_server_is_a_warning() -> None:
 
     assert alert.level == "warning"
     assert alert.paragraph.startswith(
-        "pruner on backup-01: pass 01run deleted nothing (exit 0): server 12 (web-1) backups: "
+        "pruner on backup-01: pass 01run deleted 0 of 5 backups (5 kept) (exit 0): "
+        "server 12 (web-1) backups: "
         "no new backup for 19 days (stale)"
     )
 

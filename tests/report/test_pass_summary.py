@@ -4,12 +4,14 @@ all read it from PassSummary."""
 from __future__ import annotations
 
 import io
+import re
 
 from pruner.actions.run import write_pass_report
-from pruner.engine.models import Decision, Group, Plan
-from pruner.engine.reasons import NOT_SELECTED, Reason, skipped
+from pruner.engine.models import Decision, Group, Plan, Problem
+from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped
 from pruner.engine.results import DeleteOutcome, Execution, PassResult
 from pruner.ops.notify import summary_text
+from pruner.report.alert import Alert, alert_of
 from pruner.report.pass_summary import PassSummary
 from tests._factories import NOW, daily
 
@@ -61,11 +63,12 @@ def test_a_pass_is_summed_up_in_one_sentence() -> None:
     dry = PassSummary.of(_result(executed=False))
 
     assert done.sentence() == (
-        "kept 2, deleted 1, failed 0, not attempted 0, freed 50 GB; "
+        "deleted 1 of 3 backups (2 kept); disk size of the deleted backups: 50 GB; "
         "skipped groups 1, stale servers 0 (1.2s)"
     )
     assert dry.sentence() == (
-        "kept 2, would delete 1 (50 GB); skipped groups 1, stale servers 0 (1.2s)"
+        "would delete 1 of 3 backups (2 kept); disk size of the backups it would delete: 50 GB; "
+        "skipped groups 1, stale servers 0 (1.2s)"
     )
     assert done.caps() == (
         "Caps held back 1 deletion(s) (max_delete_fraction): "
@@ -121,4 +124,85 @@ def test_a_pass_counts_the_deletions_that_wait_for_their_confirmation() -> None:
     summary = PassSummary.of(PassResult("run1", plan, (), 0, False, 0.5))
 
     assert summary.log_fields(would=False)["pending"] == 1
-    assert summary.sentence().startswith("kept 2 (1 pending), deleted 0;")
+    assert summary.sentence().startswith("deleted 0 of 2 backups (2 kept, 1 of them pending);")
+
+
+def test_a_pass_whose_listing_failed_decided_nothing_and_says_so() -> None:
+    failure = "the backups listing could not be read completely: page 3 could not be read"
+    plan = Plan(NOW, NOW, True, (), (Problem("error", failure),))
+    result = PassResult("run1", plan, (), 1, False, 0.5, dry_run=True, failures=(failure,))
+    summary = PassSummary.of(result)
+    report = io.StringIO()
+    write_pass_report(result, report)
+
+    assert summary.sentence() == (
+        "not decided: the listing was incomplete; skipped groups 0, stale servers 0 (0.5s)"
+    )
+    assert "DRY RUN: nothing was deleted; not decided: the listing was incomplete\n" in (
+        report.getvalue()
+    )
+    assert not re.search(r"delete[ds]? 0|would delete", report.getvalue())
+
+
+def test_a_pass_whose_every_group_is_incomplete_decided_nothing() -> None:
+    newest, older = daily(2)
+    group = Group(
+        "backups",
+        2478,
+        "ubuntu-2gb",
+        "default",
+        "incomplete",
+        (
+            Decision(newest, "keep", (SKIPPED_INCOMPLETE,)),
+            Decision(older, "keep", (SKIPPED_INCOMPLETE,)),
+        ),
+    )
+    problem = Problem("error", "the backups listing could not be read completely")
+    plan = Plan(NOW, NOW, False, (group,), (problem,))
+    result = PassResult("run1", plan, (), 1, False, 0.5, failures=("incomplete",))
+
+    assert PassSummary.of(result).sentence().startswith("not decided: the listing was incomplete;")
+    assert alert_of(result, host="backup-01") == Alert(
+        "fail",
+        "pruner on backup-01: pass run1 not decided: the listing was incomplete (exit 1): "
+        "incomplete.",
+    )
+
+
+def test_a_server_with_failed_deletions_says_how_many_of_all_its_backups_went() -> None:
+    backups = daily(5)
+    group = Group(
+        "backups",
+        2478,
+        "ubuntu-2gb",
+        "default",
+        "ok",
+        (
+            Decision(backups[0], "keep", (Reason("keep_last", "1"),)),
+            *(Decision(b, "delete", (NOT_SELECTED,)) for b in backups[1:]),
+        ),
+    )
+    plan = Plan(NOW, NOW, False, (group,))
+    outcomes = (
+        DeleteOutcome("backups", backups[1].id, "deleted", 204, "deleted (HTTP 204)"),
+        DeleteOutcome("backups", backups[2].id, "already_gone", 404, "gone (HTTP 404)"),
+        DeleteOutcome("backups", backups[3].id, "failed", 500, "HTTP 500"),
+    )
+    results = {("backups", o.id): o.result for o in outcomes}
+    results["backups", backups[4].id] = "not_attempted"
+    execution = Execution(plan, outcomes, (group.decisions[4],), None, True, results)
+    result = PassResult(
+        "run1", plan, outcomes, 1, True, 0.5, executed=True, execution=execution, failures=("x",)
+    )
+    report = io.StringIO()
+    write_pass_report(result, report)
+    words = " ".join(report.getvalue().split())
+
+    assert (
+        "server 2478 (ubuntu-2gb) · backups · policy default: deleted 2 of 5 backups "
+        "(1 kept, 2 left); disk size of the deleted backups: 100 GB"
+    ) in words
+    assert (
+        "Summary: deleted 2 of 5 backups (1 kept, 2 left: 1 failed, 1 not attempted); "
+        "disk size of the deleted backups: 100 GB;"
+    ) in words

@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from pruner.engine.models import Backup, Decision, Group, Plan, Problem
-from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped, texts
+from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped
 from pruner.engine.scope import Scope
 from pruner.report.plan_json import SCHEMA, PlanOrigin, plan_to_json, write_plan_json
 from pruner.report.table import render_table
@@ -251,56 +253,101 @@ def test_write_plan_json_handles_an_empty_plan() -> None:
 # --- table ----------------------------------------------------------------------------------
 
 
-def test_render_table_shows_groups_rows_and_summary() -> None:
-    table = render_table(_plan())
-    lines = table.splitlines()
-    assert any(
-        line.startswith("server 2478 (ubuntu-2gb) · backups · policy default · ok")
-        for line in lines
-    )
-    assert any("snapshots · policy snaps · skipped (stale)" in line for line in lines)
-    keep_row = next(line for line in lines if line.lstrip().startswith("keep ") and " 0 " in line)
-    assert "2023-06-19T22:36:35+03:00" in keep_row
-    assert "keep_last:1" in keep_row
-    delete_row = next(line for line in lines if line.lstrip().startswith("delete"))
-    assert "not_selected" in delete_row
-    assert "Summary: kept 2, deleted 1, skipped groups 1, size freed 50 GB" in table
-    assert lines[-1] == "dry run: nothing was deleted"
+def test_render_table_shows_a_line_per_server_then_totals() -> None:
+    lines = render_table(_plan()).splitlines()
 
-
-def test_render_table_puts_stale_servers_and_problems_first() -> None:
-    table = render_table(_plan())
-    assert table.index("Stale servers") < table.index("Problems") < table.index("server 2478 (")
     assert (
-        "  server 7 (db-1), snapshots: newest backup 2023-06-14T22:36+03:00 (1261 days old)\n"
-        in table
+        lines[0] == "Plan at 2026-11-27T03:30:00+00:00, 2 servers (dry_run: true: a pass with "
+        "this config deletes nothing)"
     )
-    assert "warning: server 7 (db-1), snapshots: stale" in table
-
-
-def test_render_table_fits_in_100_columns() -> None:
-    long_reasons = (
-        Reason("keep_within_daily", "2026-11-20"),
-        Reason("keep_monthly", "2026-11"),
-        Reason("keep_yearly", "2026", oldest=True),
+    header = lines[2].split()
+    assert header[:4] == ["hostname", "server", "policy", "kept"]
+    assert header[-1] == "attention"
+    db, ubuntu = lines[3], lines[4]  # the stale server first
+    assert db.split()[:6] == ["db-1", "7", "snaps", "1", "0", "0"]
+    assert db.endswith("stale (1 held)")
+    assert ubuntu.split()[:6] == ["ubuntu-2gb", "2478", "default", "1", "1", "0"]
+    assert "2023-06-19 (1256d)" in ubuntu
+    assert (
+        "Totals: would delete 1 of 3 backups and snapshots (2 kept); disk size of the backups "
+        "and snapshots it would delete: 50 GB; 1 group(s) skipped by a guard, their backups kept"
+    ) in lines
+    assert lines[-1] == (
+        "Note: 1 warnings about single servers are in their rows; --details has each"
     )
-    group = Group(
-        "backups",
-        2478,
-        "ubuntu-2gb",
-        "default",
-        "ok",
-        (Decision(_backup(123456789, name="x" * 80, created_at=GENERATED), "keep", long_reasons),),
-        messages=("a long message " * 20,),
+    assert "qcow2" not in "\n".join(lines)  # no backup rows without --details
+    detailed = render_table(_plan(), details=True).splitlines()
+    assert (
+        detailed[detailed.index("Problems:") + 1] == "  warning: server 7 (db-1), snapshots: stale"
     )
-    plan = Plan(GENERATED, GENERATED, False, (group,), (Problem("error", "problem " * 40),))
-    table = render_table(plan)
-    assert max(len(line) for line in table.splitlines()) <= 100
-    assert all(reason in table for reason in texts(long_reasons))
-    assert "dry run" not in table
 
 
-def test_render_table_names_incomplete_groups_in_the_summary() -> None:
+def test_render_table_lists_errors_and_account_wide_problems_and_the_caps_hint() -> None:
+    capped = replace(_plan().groups[1], guard="max_delete_fraction", blocked_deletions=4)
+    problems = (
+        Problem("warning", "server 7 (db-1): the plan would delete 4 of 5", server_id=7),
+        Problem("error", "the snapshots listing could not be read completely"),
+        Problem("warning", "the listing holds no snapshots at all"),
+    )
+    plan = replace(_plan(), groups=(_plan().groups[0], capped), problems=problems)
+
+    lines = render_table(plan).splitlines()
+
+    assert lines[lines.index("Problems:") + 1 :] == [
+        "  error: the snapshots listing could not be read completely",
+        "  warning: the listing holds no snapshots at all",
+    ]
+    assert (
+        "Note: caps held back 4 deletions: run with --allow-large-deletions for one pass if this "
+        "is intended; 1 warnings about single servers are in their rows; --details has each"
+    ) in lines
+
+
+def test_render_table_says_would_delete_and_never_freed_for_a_real_config() -> None:
+    table = render_table(_plan(dry_run=False))
+
+    assert "dry_run" not in table.splitlines()[0]
+    assert "would delete 1 of 3" in table
+    assert not re.search(r"freed|(?<!would )delete[sd]? \d", table)
+
+
+def test_render_table_details_show_every_backup_with_its_full_name_and_zone() -> None:
+    name = "752_ubuntu-2gb_2026_11_27-03_30_00_with_a_long_and_telling_name.qcow2.gz"
+    plan = replace(
+        _plan(),
+        groups=(
+            replace(
+                _plan().groups[0],
+                decisions=(
+                    Decision(_backup(0, name=name), "keep", (Reason("keep_last", "1"),)),
+                    Decision(_backup(1), "delete", (NOT_SELECTED,)),
+                ),
+            ),
+            _plan().groups[1],
+        ),
+    )
+
+    table = render_table(plan, zone=ZoneInfo("UTC"), details=True)
+
+    assert (
+        "server 2478 (ubuntu-2gb) · backups · policy default · ok · would delete 1 of 2 backups "
+        "(1 kept)"
+    ) in table
+    keep_row = next(line for line in table.splitlines() if name in line)
+    assert keep_row.split() == ["keep", "0", "2023-06-19T19:36+00:00", "50", name, "keep_last:1"]
+    assert "  ! its newest backup is older than stale_after 14d" in table
+    assert "skipped:stale" in table
+
+
+def test_render_table_counts_pending_deletions_in_their_own_column() -> None:
+    table = render_table(_pending_plan()).splitlines()
+
+    assert table[2].split()[3:6] == ["kept", "pending", "delete"]
+    assert table[3].split()[3:6] == ["2", "1", "1"]
+    assert "(2 kept, 1 of them pending)" in "\n".join(table)
+
+
+def test_render_table_names_incomplete_groups_in_the_totals() -> None:
     group = Group(
         "backups",
         1,
@@ -310,7 +357,8 @@ def test_render_table_names_incomplete_groups_in_the_summary() -> None:
         (Decision(_backup(1), "keep", (SKIPPED_INCOMPLETE,)),),
     )
     table = render_table(Plan(GENERATED, GENERATED, True, (group,)))
-    assert "1 group(s) incomplete: their backups are kept" in table
+    assert "1 group(s) not decided (incomplete): their backups are kept" in table
+    assert table.splitlines()[3].endswith("incomplete (not decided)")
 
 
 def _pending_plan() -> Plan:
@@ -340,15 +388,6 @@ def test_plan_to_json_counts_the_pending_deletions_among_the_kept() -> None:
         "pending:2026-11-27T00:30:00+00:00",
         "not_selected",
     ]
-
-
-def test_render_table_counts_pending_deletions_and_fits_their_reason() -> None:
-    table = render_table(_pending_plan())
-    assert "· kept 2 (1 pending), deleted 1" in table
-    assert "Summary: kept 2 (1 pending), deleted 1," in table
-    assert max(len(line) for line in table.splitlines()) <= 100
-    pending_row = next(line for line in table.splitlines() if "pending:" in line)
-    assert pending_row.endswith("pending:2026-11-27T00:30:00+00:00,")
 
 
 def test_a_scoped_plan_says_so_in_json_and_in_the_table() -> None:

@@ -33,6 +33,7 @@ from pruner.vpsbg.errors import (
 )
 from pruner.vpsbg.fetch import fetch_listing
 from pruner.vpsbg.token import Secret
+from tests._factories import RecordedProgress
 
 NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
 RETRIES = 5
@@ -447,3 +448,22 @@ def test_a_refused_connection_is_one_attempt_told_plainly(
         "no answer (could not connect: Connection refused)",
     )
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_fetch_listing_tells_its_progress_page_by_page(
+    fleet: Fleet, make_client: MakeClient
+) -> None:
+    progress = RecordedProgress()
+
+    fetch_listing(make_client(), ["backups", "snapshots"], progress=progress)
+
+    for resource, count in (
+        ("servers", len(fleet.servers)),
+        ("backups", len(fleet.backups)),
+        ("snapshots", len(fleet.snapshots)),
+    ):
+        task = f"listing {resource}"
+        assert ("start", task, pages(count)) in progress.calls
+        assert progress.steps(task) == pages(count)
+        assert progress.of(task)[0] == "start"
+        assert progress.of(task)[-1] == "finish"
