@@ -222,16 +222,18 @@ class _BackupReader:
             if identity is None:
                 continue
             fields, server_id, backup_id = identity
-            earlier = first_seen.get(backup_id)
-            if earlier is None:
+            seen = first_seen.get(backup_id)
+            if seen is None:
                 first_seen[backup_id] = fields
                 backup = parser.backup(position, fields, server_id, backup_id)
                 if backup is not None:
                     backups.append(backup)
-            elif _first_item(earlier, backup_id) == fields:  # pages overlap; one copy is enough
+                continue
+            earlier = _first_item(seen, backup_id)
+            if earlier == fields:  # the API repeats items across pages; one copy is enough
                 self.repeats += 1
             else:
-                involved = {server_id, _first_item(earlier, backup_id).get("server_id")}
+                involved = {server_id, earlier.get("server_id")}
                 parser.conflict(position, backup_id, sorted(i for i in involved if type(i) is int))
         self.position = position
 
