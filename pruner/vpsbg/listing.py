@@ -549,7 +549,9 @@ def load_listing(path: Path) -> Listing:
 
 def _read(path: Path) -> bytes | mmap.mmap:
     """The file's bytes, mapped where it can be: the pages of a mapping can be given back once
-    read, so the size of the file does not add to the peak memory of reading it."""
+    read, so the size of the file does not add to the peak memory of reading it. (A file cut
+    short while it is mapped ends the process with SIGBUS: a saved listing is not rewritten in
+    place while it is planned.)"""
     try:
         with path.open("rb") as stream:
             try:
