@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, cast
 
 import msgspec
-from msgspec import Meta, Raw
+from msgspec import UNSET, Meta, Raw, UnsetType
 
 from pruner.engine.models import Backup, Listing, Problem, Resource, Server
 
@@ -529,7 +529,21 @@ class _RawPage(msgspec.Struct, gc=False):
     meta: Raw = Raw(b"null")
 
 
-_TOP = msgspec.json.Decoder(dict[str, Raw] | list[_RawPage])
+class _PagedSections(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The usual saved listing, whose pages the fast way finds in one pass over the file."""
+
+    backups: list[_RawPage] | _RawPage | UnsetType = UNSET
+    snapshots: list[_RawPage] | _RawPage | UnsetType = UNSET
+    servers: Raw | UnsetType = UNSET
+
+
+class _Unusual(Exception):
+    """A listing in a shape the fast way leaves to the careful way, which reads it or says what
+    is wrong with it."""
+
+
+_PAGED_SECTIONS = msgspec.json.Decoder(_PagedSections)
+_PARTS = msgspec.json.Decoder(dict[str, Raw] | list[_RawPage])
 _OBJECT = msgspec.json.Decoder(dict[str, Raw])
 _PAGES = msgspec.json.Decoder(list[_RawPage])
 _RELEASE_EVERY = 16 << 20  # bytes of a mapped file read between giving its pages back
@@ -542,9 +556,9 @@ def load_listing(path: Path) -> Listing:
     if _is_utf8(data):
         try:
             return _listing(path, _fast_sections(path, data), _releaser(data))
-        except msgspec.DecodeError:
-            pass  # something msgspec refuses that the json module may take: it decides
-    return _listing(path, _split_sections(path, _json_document(path, data), _section))
+        except (msgspec.DecodeError, ListingError, _Unusual):
+            pass  # msgspec refuses what the json module may take, or the shape is unusual
+    return _listing(path, _split_sections(path, _json_document(path, data)))
 
 
 def _read(path: Path) -> bytes | mmap.mmap:
@@ -655,45 +669,68 @@ def _decoded(batch: list[object] | _Text) -> list[object]:
 
 
 def _fast_sections(path: Path, data: bytes | mmap.mmap) -> dict[str, _Section]:
-    """The sections of a listing, their items left as JSON text. Raises msgspec.DecodeError for
-    a file the json module must judge."""
+    """The sections of a listing, their items left as JSON text. Raises msgspec.DecodeError,
+    ListingError or _Unusual for a listing the careful way must read."""
     try:
-        document = _TOP.decode(data)
-    except msgspec.ValidationError:  # a plain list of items (or of both items and pages)
-        if _first_byte(data) != b"[":
-            raise
-        return {"backups": _Section([_Text(Raw(data), str(path))], [])}
+        paged = _PAGED_SECTIONS.decode(data)
+    except msgspec.ValidationError:  # not sections of pages: their parts first, then the pages
+        return _fast_parts(path, data)
+    sections = {
+        name: _fast_section(f"{path}: {name!r}", value)
+        for name in _SECTIONS
+        if (value := getattr(paged, name)) is not UNSET
+    }
+    if not sections:
+        raise _Unusual
+    return sections
+
+
+def _fast_parts(path: Path, data: bytes | mmap.mmap) -> dict[str, _Section]:
+    try:
+        document = _PARTS.decode(data)
+    except msgspec.ValidationError:  # a plain list of items (or a list mixing in pages)
+        return {"backups": _fast_section(str(path), Raw(data))}
     if isinstance(document, list):
-        return {"backups": _paged(str(path), document)}
-    return _split_sections(path, document, _fast_section)
+        return {"backups": _fast_section(str(path), document)}
+    if "data" in document:
+        return {"backups": _fast_section(str(path), document)}
+    if not document or not set(document) <= set(_SECTIONS):
+        raise _Unusual
+    return {name: _fast_section(f"{path}: {name!r}", raw) for name, raw in document.items()}
 
 
-def _fast_section(where: str, value: object) -> _Section:
+def _fast_section(where: str, value: Raw | dict[str, Raw] | _RawPage | list[_RawPage]) -> _Section:
+    """A section from the JSON text of a page, of a list of pages or of a plain list of items, or
+    from a page or a list of pages decoded already."""
+    if isinstance(value, Raw):
+        return _fast_text(where, value)
     if isinstance(value, dict):
-        return _paged(where, [_page(where, value)])
-    raw = cast("Raw", value)
+        return _fast_pages([_page_of(value)])
+    return _fast_pages(value if isinstance(value, list) else [value])
+
+
+def _fast_text(where: str, raw: Raw) -> _Section:
     first = _first_byte(raw)
     if first == b"{":
-        return _paged(where, [_page(where, _OBJECT.decode(raw))])
+        return _fast_pages([_page_of(_OBJECT.decode(raw))])
     if first != b"[":
-        return _section(where, json.loads(bytes(raw)))  # says what it holds instead
+        raise _Unusual
     try:
         pages = _PAGES.decode(raw)
     except msgspec.ValidationError:  # items, unless it mixes in pages: checked if need be
         return _Section([_Text(raw, where)], [])
-    return _paged(where, pages)
+    return _fast_pages(pages)
 
 
-def _page(where: str, page: dict[str, Raw]) -> _RawPage:
-    if "data" not in page:
-        _page_items(where, {})  # raises: no data
+def _page_of(page: dict[str, Raw]) -> _RawPage:
+    if "data" not in page or set(page) & set(_SECTIONS):
+        raise _Unusual
     return _RawPage(page["data"], page.get("meta", Raw(b"null")))
 
 
-def _paged(where: str, pages: list[_RawPage]) -> _Section:
-    for page in pages:
-        if _first_byte(page.data) != b"[":
-            _page_items(where, {"data": json.loads(bytes(page.data))})  # raises: not a list
+def _fast_pages(pages: list[_RawPage]) -> _Section:
+    if any(_first_byte(page.data) != b"[" for page in pages):
+        raise _Unusual
     return _Section(
         [_Text(page.data) for page in pages], [json.loads(bytes(page.meta)) for page in pages]
     )
@@ -708,22 +745,20 @@ def _first_byte(data: bytes | mmap.mmap | Raw) -> bytes:
     return bytes(view[start : start + 1])
 
 
-def _split_sections(
-    path: Path, document: object, section_of: Callable[[str, object], _Section]
-) -> dict[str, _Section]:
+def _split_sections(path: Path, document: object) -> dict[str, _Section]:
     if isinstance(document, dict) and "data" not in document:
         unknown = sorted(set(document) - set(_SECTIONS))
         if unknown:
             raise ListingError(f"{path}: unexpected key {unknown[0]!r}; {_EXPECTED}")
         if not document:
             raise ListingError(f"{path}: the object is empty; {_EXPECTED}")
-        return {key: section_of(f"{path}: {key!r}", value) for key, value in document.items()}
+        return {key: _section(f"{path}: {key!r}", value) for key, value in document.items()}
     if isinstance(document, dict) and set(document) & set(_SECTIONS):
         raise ListingError(
             f"{path}: holds both a page ('data') and sections ({', '.join(_SECTIONS)}); "
             "put the page under 'backups'"
         )
-    return {"backups": section_of(str(path), document)}
+    return {"backups": _section(str(path), document)}
 
 
 def _section(where: str, value: object) -> _Section:

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from pruner.engine.models import Backup
 from pruner.vpsbg.listing import (
     ListingError,
-    _section,
     _split_sections,
     load_listing,
     parse_backups,
@@ -456,13 +455,24 @@ def _as_read(backups: Sequence[Backup]) -> list[tuple[Backup, object, object]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(items=raw_items(), page_size=st.integers(min_value=0, max_value=5), ascii=st.booleans())
+@given(
+    items=raw_items(),
+    page_size=st.integers(min_value=0, max_value=5),
+    in_section=st.booleans(),
+    ascii=st.booleans(),
+)
 def test_load_listing_reads_every_item_as_parse_backups_does(
-    tmp_path_factory: pytest.TempPathFactory, items: list[object], page_size: int, ascii: bool
+    tmp_path_factory: pytest.TempPathFactory,
+    items: list[object],
+    page_size: int,
+    in_section: bool,
+    ascii: bool,
 ) -> None:
     # page_size 0: a plain list of items; else pages of that many, without meta
     pages = [items[n : n + page_size] for n in range(0, len(items), page_size or 1)]
-    document = items if page_size == 0 else [{"data": page} for page in pages]
+    document: object = items if page_size == 0 else [{"data": page} for page in pages]
+    if in_section:
+        document = {"backups": document, "servers": []}
     path = tmp_path_factory.mktemp("listing") / "listing.json"
     path.write_bytes(json.dumps(document, ensure_ascii=ascii).encode("utf-8", "surrogatepass"))
     expected_backups, expected_problems = parse_backups(items, "backups")
@@ -526,7 +536,7 @@ def test_load_listing_says_what_is_wrong_with_a_shape_as_the_json_module_would(
     with pytest.raises(ListingError) as raised:
         load_listing(path)
     with pytest.raises(ListingError) as expected:
-        _split_sections(path, document, _section)
+        _split_sections(path, document)
     assert str(raised.value) == str(expected.value)
 
 
