@@ -144,6 +144,13 @@ class Decision:
     action: Action
     reasons: tuple[Reason, ...]  # never empty; a protected backup's are all `protected`
 
+    def __init__(self, backup: Backup, action: Action, reasons: tuple[Reason, ...]) -> None:
+        # A plan makes a Decision per backup. The frozen dataclass's own __init__ sets each
+        # field through object.__setattr__; the slots' setters do the same at half the cost.
+        _set_backup(self, backup)
+        _set_action(self, action)
+        _set_reasons(self, reasons)
+
     @property
     def protected(self) -> bool:
         """Protected backups count for nothing: not for staleness, nor for the caps."""
@@ -153,6 +160,11 @@ class Decision:
     def pending(self) -> bool:
         """A deletion two-phase deletion holds back: kept this pass, awaiting confirmation."""
         return self.reasons[0].rule == PENDING
+
+
+_set_backup, _set_action, _set_reasons = (
+    vars(Decision)[name].__set__ for name in ("backup", "action", "reasons")
+)
 
 
 @dataclass(frozen=True, slots=True)

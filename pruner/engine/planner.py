@@ -299,7 +299,7 @@ class _Context:
         if incomplete is not None:
             return incomplete
         outcome = self._decide(subject, policy)
-        future = _dated_after(subject, self.now)
+        future = _dated_after(subject, outcome.group.decisions, self.now)
         if future is None or outcome.group.status == "orphan":
             return outcome
         return _Outcome(outcome.group, [*outcome.problems, future])
@@ -508,9 +508,16 @@ def _missing_fields(backups: list[Backup], policy: Policy) -> str | None:
     return None
 
 
-def _dated_after(subject: _Subject, now: datetime) -> Problem | None:
+def _dated_after(subject: _Subject, decisions: Sequence[Decision], now: datetime) -> Problem | None:
     """A warning naming the backups dated after `now`, or None. They take the newest slots
-    (keep_last, min_keep), as in restic: no one should learn that by surprise."""
+    (keep_last, min_keep), as in restic: no one should learn that by surprise.
+
+    `decisions` are the group's, newest first as the engine orders them (the guards keep that
+    order): when the newest is not after `now`, none is, without comparing every backup's time
+    with `now` (across offsets, a comparison costs a conversion).
+    """
+    if not decisions or decisions[0].backup.created_at <= now:
+        return None
     future = sorted(
         (backup for backup in subject.backups if backup.created_at > now),
         key=_newest_first,

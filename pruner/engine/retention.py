@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timezone, tzinfo
 from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 from itertools import compress, islice
@@ -28,6 +28,8 @@ _NOT_SELECTED = (NOT_SELECTED,)
 _BY_ID = Reason(PROTECTED, "id")
 _ID = attrgetter("id")
 _NAME = attrgetter("name")
+_CREATED_AT = attrgetter("created_at")
+_ZONE = attrgetter("created_at.tzinfo")
 
 # A candidate's reasons to keep while deciding; None = no keep rule selected it.
 _Selection = list[list[Reason] | None]
@@ -55,27 +57,42 @@ def decide(
 
 
 class _Walk(NamedTuple):
-    """Backups newest first, with their instants in UTC.
+    """Backups newest first, with their instants: aware datetimes that all share `clock`, one
+    tzinfo of a fixed offset, so that comparing them is exact and cheap.
 
     Comparing datetimes of different tzinfo objects is slow (offsets are looked up on every
-    comparison) and comparing two sharing one ZoneInfo ignores the fold of a repeated hour; one
-    conversion to UTC up front makes every later comparison exact and cheap.
+    comparison) and comparing two sharing one ZoneInfo ignores the fold of a repeated hour. When
+    the backups' times share one fixed offset already (as a listing gives them), they are the
+    instants; else each is converted to UTC, once, up front. Whatever is compared with them is
+    first put on their clock (`at`).
     """
 
     backups: list[Backup]
     instants: list[datetime]
+    clock: tzinfo
 
     @classmethod
     def newest_first(cls, backups: Iterable[Backup]) -> _Walk:
         by_id = sorted(backups, key=_ID, reverse=True)
-        instants = [backup.created_at.astimezone(UTC) for backup in by_id]
+        zones = set(map(_ZONE, by_id))
+        clock = zones.pop() if len(zones) == 1 else None
+        if type(clock) is timezone:
+            instants = list(map(_CREATED_AT, by_id))
+        else:
+            clock = UTC
+            instants = [backup.created_at.astimezone(UTC) for backup in by_id]
         # Stable (also with reverse=True): equal instants keep the id order of the first sort.
         order = sorted(range(len(by_id)), key=instants.__getitem__, reverse=True)
-        return cls([by_id[p] for p in order], [instants[p] for p in order])
+        return cls([by_id[p] for p in order], [instants[p] for p in order], clock)
 
     def without(self, positions: dict[int, tuple[Reason, ...]]) -> _Walk:
         kept = [p for p in range(len(self.backups)) if p not in positions]
-        return _Walk([self.backups[p] for p in kept], [self.instants[p] for p in kept])
+        backups, instants = self.backups, self.instants
+        return _Walk([backups[p] for p in kept], [instants[p] for p in kept], self.clock)
+
+    def at(self, moment: datetime) -> datetime:
+        """`moment` on the clock of the instants."""
+        return moment.astimezone(self.clock)
 
 
 def _protection(ordered: list[Backup], policy: Policy) -> dict[int, tuple[Reason, ...]]:
@@ -136,7 +153,7 @@ def _decide_unprotected(
         reasons = [[KEEP_ALL] for _ in range(count)]
     limits = _Limits(count)
     if policy.max_age is not None:
-        limits.remove_too_old(walk.instants, now, policy.max_age, zone)
+        limits.remove_too_old(walk, now, policy.max_age, zone)
     if policy.max_total_size is not None:
         limits.remove_over_size(reasons, walk.backups, policy.max_total_size)
     return limits.decide(walk.backups, reasons, max(policy.min_keep, 0))
@@ -238,11 +255,11 @@ def _select(
             _select_buckets(reasons, walls, rule, period, budget=budget)
     latest = _latest_before(walk, now)
     if policy.keep_within is not None:
-        end = _window_end(walk.instants, latest, policy.keep_within, zone)
+        end = _window_end(walk, latest, policy.keep_within, zone)
         _select_newest(reasons, end, Reason("keep_within", policy.keep_within.text))
     for (rule, period), within in zip(_WITHIN_BUCKET_RULES, windows, strict=True):
         if within is not None:
-            end = _window_end(walk.instants, latest, within, zone)
+            end = _window_end(walk, latest, within, zone)
             _select_buckets(reasons, walls, rule, period, end=end)
 
 
@@ -330,24 +347,23 @@ def _openers(walls: Sequence[datetime], keys_of: _Keys, end: int, budget: int) -
 
 def _latest_before(walk: _Walk, now: datetime) -> datetime | None:
     """The newest backup's created_at strictly before now (its own offset, for calendar math)."""
-    instant_now = now.astimezone(UTC)
+    instant_now = walk.at(now)
     for index, instant in enumerate(walk.instants):
         if instant < instant_now:
             return walk.backups[index].created_at
     return None
 
 
-def _window_end(
-    instants: list[datetime], latest: datetime | None, within: Duration, zone: tzinfo | None
-) -> int:
+def _window_end(walk: _Walk, latest: datetime | None, within: Duration, zone: tzinfo | None) -> int:
     """How many of the newest backups are strictly newer than `latest - within`."""
     start = subtract(latest, within, zone) if latest is not None else None
     if start is None:  # nothing before now, or a window reaching before year 1: unbounded
-        return len(instants)
-    for index, instant in enumerate(instants):
+        return len(walk.instants)
+    start = walk.at(start)
+    for index, instant in enumerate(walk.instants):
         if instant <= start:
             return index
-    return len(instants)
+    return len(walk.instants)
 
 
 def _add(reasons: _Selection, index: int, reason: Reason) -> None:
@@ -373,13 +389,14 @@ class _Limits:
         self.age_reason = self.size_reason = NOT_SELECTED  # replaced when the limit is set
 
     def remove_too_old(
-        self, instants: list[datetime], now: datetime, max_age: Duration, zone: tzinfo | None
+        self, walk: _Walk, now: datetime, max_age: Duration, zone: tzinfo | None
     ) -> None:
         cutoff = subtract(now, max_age, zone)
         if cutoff is None:  # reaches before year 1: nothing is that old
             return
         self.age_reason = Reason("max_age", max_age.text)
-        for index, instant in enumerate(instants):
+        cutoff = walk.at(cutoff)
+        for index, instant in enumerate(walk.instants):
             if instant < cutoff:
                 self.too_old = self.over_size = index
                 return

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pruner.engine.models import Backup, Decision, Policy
-from pruner.engine.reasons import texts
+from pruner.engine.reasons import Reason, texts
 from pruner.engine.retention import decide
 from pruner.engine.units import parse_duration, parse_size
 
@@ -1135,3 +1135,17 @@ def test_decide_ignores_the_zone_for_the_exact_part_of_durations() -> None:
 def test_decide_refuses_a_naive_now() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         decide(DAYS, rules(keep_last=1), datetime(2026, 11, 27, 3, 30))
+
+
+def test_a_decision_is_a_frozen_value() -> None:
+    """Decision builds itself through its slots (a plan makes a million): it stays a value."""
+    backup = Backup("backups", 1, 2478, datetime(2026, 11, 26, tzinfo=UTC))
+    decision = Decision(backup, "delete", (Reason("not_selected"),))
+    same = Decision(backup=backup, action="delete", reasons=(Reason("not_selected"),))
+    assert decision == same
+    assert hash(decision) == hash(same)
+    assert (decision.backup, decision.action, decision.reasons) == (backup, "delete", same.reasons)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.action = "keep"  # type: ignore[misc]
+    kept = dataclasses.replace(decision, action="keep")
+    assert (kept.action, decision.action) == ("keep", "delete")

@@ -9,6 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pruner.engine.models import Backup, Decision, Group, Plan, Problem
 from pruner.engine.reasons import NOT_SELECTED, SKIPPED_INCOMPLETE, Reason, skipped
@@ -231,6 +233,40 @@ def test_write_plan_json_escapes_like_the_json_module(fields: dict[str, Any]) ->
     stream = io.StringIO()
     write_plan_json(plan, stream)
     assert json.loads(stream.getvalue()) == plan_to_json(plan)
+
+
+ZONES_WRITTEN = st.sampled_from(
+    [
+        UTC,
+        SOFIA_SUMMER,
+        timezone(timedelta(hours=-9, minutes=-30)),
+        timezone(timedelta(0), "GMT"),
+        timezone(timedelta(hours=1, seconds=7)),  # offsets with seconds: isoformat keeps them
+        timezone(timedelta(minutes=5, microseconds=3)),
+        ZoneInfo("Europe/Sofia"),  # 1880: an offset of +1:33:16
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=ZONES_WRITTEN
+        ),
+        max_size=6,
+    )
+)
+def test_write_plan_json_writes_each_created_at_as_isoformat_does(moments: list[datetime]) -> None:
+    decisions = tuple(
+        Decision(_backup(n, created_at=moment), "keep", (Reason("keep_all"),))
+        for n, moment in enumerate(moments)
+    )
+    group = Group("backups", 2478, "ubuntu-2gb", "default", "ok", decisions)
+    stream = io.StringIO()
+    write_plan_json(Plan(GENERATED, GENERATED, False, (group,)), stream)
+    written = [entry["created_at"] for entry in json.loads(stream.getvalue())["decisions"]]
+    assert written == [moment.isoformat() for moment in moments]
 
 
 def test_write_plan_json_writes_one_decision_per_line() -> None:

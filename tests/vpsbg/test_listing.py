@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pruner.engine.models import Backup
 from pruner.vpsbg.listing import (
     ListingError,
+    _split_sections,
     load_listing,
     parse_backups,
     parse_servers,
@@ -384,3 +390,169 @@ def test_load_listing_keeps_offsets_of_every_form(tmp_path: Path) -> None:
     offsets = {b.id: b.created_at.utcoffset() for b in loaded.backups}
     assert offsets == {1: timedelta(hours=3), 2: timedelta(0), 3: timedelta(0)}
     assert loaded.backups[0].created_at.tzinfo == timezone(timedelta(hours=3))
+
+
+# --- load_listing: the fast way and the careful way agree --------------------------------------
+
+# Timestamps the two ways might read differently: the API's forms, and their near misses.
+TIMESTAMPS = st.sampled_from(
+    [
+        "2023-06-19T22:36:35+03:00",
+        "2023-06-19T22:36:35-00:00",
+        "2023-06-19T22:36:35+0300",
+        "2024-08-29T14:21:54.000000Z",
+        "2024-08-29T14:21:54.5Z",
+        "2024-08-29T14:21:54.1234567Z",  # more than microseconds: fromisoformat cuts them
+        "2024-08-29T14:21:54.9999996+03:00",
+        "2024-08-29t14:21:54z",  # fromisoformat refuses a lowercase z
+        "2024-08-29T14:21:54z",
+        "2023-06-19 22:36:35+03:00",
+        "2023-06-19T22:36:35",  # naive: read as UTC, counted
+        "2023-06-19T22:36:35.123456",
+        "2023-06-19T22:36+03:00",
+        "2023-06-19T24:00:00Z",
+        "2023-02-29T10:00:00Z",
+        "20230619T223635Z",
+        "2023-06-19",
+        "",
+    ]
+)
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-3, max_value=3),
+    st.sampled_from([2**70, 1.0, 2.5, "7", "x", "\ud800", "é"]),
+)
+
+
+@st.composite
+def raw_items(draw: st.DrawFn) -> list[object]:
+    """API items with now and then a defect: a field of the wrong type or missing, a repeated
+    id (the same item again, or other content), an item that is not an object at all."""
+    items: list[object] = []
+    for position in range(draw(st.integers(min_value=0, max_value=12))):
+        if items and draw(st.integers(0, 9)) == 0:
+            items.append(draw(st.sampled_from(items)))  # an exact repeat, as pages overlap
+            continue
+        raw = item(
+            draw(st.integers(1, 15)),
+            draw(st.sampled_from([2478, 2448])),
+            created_at=draw(TIMESTAMPS),
+            server_ip=f"87.120.37.{position % 2}",
+        )
+        for key in ("id", "server_id", "created_at", "name", "size", "server_hostname"):
+            if draw(st.integers(0, 14)) == 0:
+                raw[key] = draw(st.one_of(st.just(ABSENT), JSON_SCALARS))
+        items.append({key: value for key, value in raw.items() if value is not ABSENT})
+        if draw(st.integers(0, 19)) == 0:
+            items[-1] = draw(JSON_SCALARS)
+    return items
+
+
+def _as_read(backups: Sequence[Backup]) -> list[tuple[Backup, object, object]]:
+    """Backups with what equality leaves out: the offset and its tzinfo's kind."""
+    return [(b, b.created_at.utcoffset(), type(b.created_at.tzinfo)) for b in backups]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    items=raw_items(),
+    page_size=st.integers(min_value=0, max_value=5),
+    in_section=st.booleans(),
+    ascii=st.booleans(),
+)
+def test_load_listing_reads_every_item_as_parse_backups_does(
+    tmp_path_factory: pytest.TempPathFactory,
+    items: list[object],
+    page_size: int,
+    in_section: bool,
+    ascii: bool,
+) -> None:
+    # page_size 0: a plain list of items; else pages of that many, without meta
+    pages = [items[n : n + page_size] for n in range(0, len(items), page_size or 1)]
+    document: object = items if page_size == 0 else [{"data": page} for page in pages]
+    if in_section:
+        document = {"backups": document, "servers": []}
+    path = tmp_path_factory.mktemp("listing") / "listing.json"
+    path.write_bytes(json.dumps(document, ensure_ascii=ascii).encode("utf-8", "surrogatepass"))
+    expected_backups, expected_problems = parse_backups(items, "backups")
+    loaded = load_listing(path)
+    assert _as_read(loaded.backups) == _as_read(expected_backups)
+    assert list(loaded.problems) == expected_problems
+
+
+def test_load_listing_reads_well_formed_snapshots_as_snapshots(tmp_path: Path) -> None:
+    snapshots = [item(n, server_hostname=ABSENT) for n in (1, 2)]
+    loaded = load_listing(_write(tmp_path, {"snapshots": _page(snapshots)}))
+    assert [(b.resource, b.id) for b in loaded.backups] == [("snapshots", 1), ("snapshots", 2)]
+    assert loaded.problems == ()
+
+
+def test_load_listing_keeps_each_offset_and_shares_equal_ones(tmp_path: Path) -> None:
+    items = [item(n, created_at=f"2023-06-{n:02d}T22:36:35+03:00") for n in range(1, 4)]
+    loaded = load_listing(_write(tmp_path, [_page(items)]))
+    assert {b.created_at.utcoffset() for b in loaded.backups} == {timedelta(hours=3)}
+    assert len({id(b.created_at.tzinfo) for b in loaded.backups}) == 1  # one object, not three
+
+
+def test_load_listing_refuses_bytes_that_are_not_utf8_anywhere(tmp_path: Path) -> None:
+    # in a field nothing reads: the json module refuses the file all the same
+    path = tmp_path / "listing.json"
+    path.write_bytes(json.dumps([item(1, server_ip="X")]).encode().replace(b'"X"', b'"\xff"'))
+    with pytest.raises(ListingError, match=r"not UTF-8 text"):
+        load_listing(path)
+
+
+def test_load_listing_reads_what_only_the_json_module_takes(tmp_path: Path) -> None:
+    # a lone surrogate escape and a number beyond a double: msgspec refuses both, json does not
+    path = tmp_path / "listing.json"
+    path.write_text(
+        '{"backups": [{"id": 1, "server_id": 2, "created_at": "2023-06-19T22:36:35+03:00", '
+        '"name": "\\ud800", "server_ip": 1e999}], "servers": [{"id": 2, "locked": false}]}',
+        encoding="utf-8",
+    )
+    loaded = load_listing(path)
+    assert [(b.id, b.name) for b in loaded.backups] == [(1, "\ud800")]
+    assert loaded.problems == ()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"backups": [{"data": [item(1)]}, {"data": 5}]},
+        {"backups": {"meta": {}}},
+        {"backups": [_page([item(1)]), item(2)]},
+        [_page([item(1)]), item(2)],
+        [item(1), _page([item(2)])],
+        {"backups": 5},
+        {"servers": [{"data": [{"id": 1}]}, {"id": 2}]},
+    ],
+)
+def test_load_listing_says_what_is_wrong_with_a_shape_as_the_json_module_would(
+    tmp_path: Path, document: object
+) -> None:
+    """Whichever way the file is read, the same error: the careful reading is the reference."""
+    path = _write(tmp_path, document)
+    with pytest.raises(ListingError) as raised:
+        load_listing(path)
+    with pytest.raises(ListingError) as expected:
+        _split_sections(path, document)
+    assert str(raised.value) == str(expected.value)
+
+
+def test_load_listing_holds_neither_the_file_nor_a_dict_per_item(tmp_path: Path) -> None:
+    """A million backups must load within a few hundred MB: what reading allocates beyond the
+    Backups themselves stays under half the file's size (the file read whole is all of it, a dict
+    per item several times it)."""
+    items = [item(n, created_at=f"2023-06-19T22:{n % 60:02d}:35+03:00") for n in range(20_000)]
+    path = _write(tmp_path, {"backups": [_page(items[n : n + 50]) for n in range(0, 20_000, 50)]})
+    del items
+    tracemalloc.start()
+    try:
+        loaded = load_listing(path)
+        _, peak = tracemalloc.get_traced_memory()
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(loaded.backups) == 20_000
+    assert peak - kept < path.stat().st_size / 2
