@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,26 @@ def test_a_pass_without_metrics_textfile_does_not_load_prometheus_client() -> No
 
     assert "requests" in imported  # the pass itself is loaded
     assert "prometheus_client" not in imported
+
+
+def test_plan_on_a_saved_listing_loads_no_http_client(tmp_path: Path) -> None:
+    # Planning a saved listing makes no API call: it pays neither for requests nor for urllib3.
+    config = tmp_path / "config.yaml"
+    config.write_text("policies:\n  - name: all\n    keep_last: 1\n", encoding="utf-8")
+    listing = tmp_path / "listing.json"
+    listing.write_text('{"servers": [], "backups": []}', encoding="utf-8")
+
+    imported = _imported(
+        "-m",
+        "pruner",
+        "plan",
+        "--config",
+        str(config),
+        "--listing",
+        str(listing),
+        "--format",
+        "json",
+    )
+
+    assert "pydantic" in imported  # the config is read
+    assert sorted(imported.intersection({"requests", "urllib3"})) == []

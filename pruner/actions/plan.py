@@ -30,10 +30,9 @@ from pruner.engine.planner import build_plan
 from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
-from pruner.passes.one_pass import log_problem, run_pass
 from pruner.passes.pending import load_pending
-from pruner.report.html import write_html
 from pruner.report.plan_json import write_plan_json
+from pruner.report.problems import log_problem
 from pruner.report.summary import Summary, summarize
 from pruner.report.table import write_table
 from pruner.vpsbg.listing import load_listing
@@ -58,6 +57,9 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _plan_live(args: argparse.Namespace, config: Config, scope: Scope | None) -> int:
+    # Only a live plan needs the client (requests): `plan --listing` starts without it.
+    from pruner.passes.one_pass import run_pass  # noqa: PLC0415
+
     with terminal_progress(args) as progress:
         result = run_pass(
             config, dry_run=False, execute=False, now=args.now, scope=scope, progress=progress
@@ -105,6 +107,8 @@ def _write_report(
     if args.format == "json":
         write_plan_json(plan, stream, summary, origin=plan_origin(config))
     elif args.format == "html":
+        from pruner.report.html import write_html  # noqa: PLC0415 (only this format needs it)
+
         write_html(plan, stream, summary, origin=plan_origin(config))
     elif _is_terminal(stream):
         from rich.console import Console  # noqa: PLC0415 (only a terminal needs rich)

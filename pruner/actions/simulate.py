@@ -22,7 +22,8 @@ from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
 from pruner.engine.simulate import Simulation, simulate
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed, UserError
-from pruner.passes.one_pass import log_problem, run_pass
+from pruner.passes.one_pass import run_pass
+from pruner.report.problems import log_problem
 from pruner.report.simulation import write_simulation_json, write_simulation_table
 from pruner.report.summary import summarize
 from pruner.report.svg import render_svg

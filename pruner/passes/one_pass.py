@@ -58,7 +58,7 @@ from pruner.passes.state import (
 )
 from pruner.report.pass_summary import PassSummary
 from pruner.report.plan_json import PlanOrigin, plan_to_json
-from pruner.report.problems import problem_scope
+from pruner.report.problems import log_problem
 from pruner.report.summary import Summary, summarize
 from pruner.vpsbg.client import ApiClient
 from pruner.vpsbg.errors import ApiAuthError, ApiPermissionError, PassInterrupted
@@ -71,7 +71,6 @@ __all__ = [
     "Timer",
     "TimerFactory",
     "last_plan_document",
-    "log_problem",
     "new_run_id",
     "run_pass",
     "utc_now",
@@ -654,12 +653,6 @@ def _group_of(problem: Problem, groups: dict[tuple[Resource, int], Group]) -> Gr
     if problem.guard is None or problem.resource is None or problem.server_id is None:
         return None
     return groups.get((problem.resource, problem.server_id))
-
-
-def log_problem(problem: Problem, log: FilteringBoundLogger) -> None:
-    """One `plan.problem` event, scoped by whatever the problem names."""
-    emit = log.error if problem.level == "error" else log.warning
-    emit("plan.problem", message=problem.message, **problem_scope(problem))
 
 
 def _staleness(group: Group, plan: Plan, config: Config) -> dict[str, object] | None:

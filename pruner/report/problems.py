@@ -3,11 +3,14 @@ the line people read (the table, the demo)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pruner.engine.models import Problem
 
-__all__ = ["problem_entry", "problem_line", "problem_scope"]
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+__all__ = ["log_problem", "problem_entry", "problem_line", "problem_scope"]
 
 
 def problem_entry(problem: Problem) -> dict[str, Any]:
@@ -18,6 +21,12 @@ def problem_entry(problem: Problem) -> dict[str, Any]:
 def problem_scope(problem: Problem) -> dict[str, Any]:
     """What the problem names (resource, server, backup, field), for its log event."""
     return {key: value for key, value in _where(problem).items() if value is not None}
+
+
+def log_problem(problem: Problem, log: FilteringBoundLogger) -> None:
+    """One `plan.problem` event, scoped by whatever the problem names."""
+    emit = log.error if problem.level == "error" else log.warning
+    emit("plan.problem", message=problem.message, **problem_scope(problem))
 
 
 def problem_line(problem: Problem) -> str:
