@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,10 +30,10 @@ from pruner.engine.results import PassResult
 from pruner.engine.review import NotDeleted, Review, ReviewOutcome
 from pruner.passes.one_pass import run_pass
 from pruner.report.plan_file import read_plan_file
+from pruner.report.text import wrapped
 
 __all__ = ["main", "write_review_report"]
 
-_WIDTH = 100
 _SHOWN = 20  # skipped deletions listed on stdout; the log has every one
 _KINDS = {
     "vanished": "vanished",
@@ -94,31 +93,20 @@ def _review_lines(result: PassResult, review: Review, outcome: ReviewOutcome) ->
             f", {len(outcome.out_of_scope)} out of scope (left for an apply that includes "
             "their servers)"
         )
-    yield from _wrapped(
+    yield from wrapped(
         f"Reviewed plan {plan.source}, made {plan.generated_at.isoformat()}: "
         f"{outcome.reviewed} deletions; {verdict}, {len(outcome.skipped)} skipped{aside}"
         + (":" if outcome.skipped else ""),
         "",
     )
     for entry in outcome.skipped[:_SHOWN]:
-        yield from _wrapped(_skipped_line(entry), "  ")
+        yield from wrapped(_skipped_line(entry), "  ")
     if len(outcome.skipped) > _SHOWN:
         more = len(outcome.skipped) - _SHOWN
         yield f"  and {more} more (each is an apply.skipped event in the log)\n"
     for refusal in outcome.refusals:
-        yield from _wrapped(f"REFUSED: {refusal}", "")
+        yield from wrapped(f"REFUSED: {refusal}", "")
 
 
 def _skipped_line(entry: NotDeleted) -> str:
     return f"{_KINDS[entry.kind]}: {entry.backup}: {entry.why}"
-
-
-def _wrapped(text: str, indent: str) -> Iterator[str]:
-    for line in textwrap.wrap(
-        text,
-        _WIDTH,
-        initial_indent=indent,
-        subsequent_indent=indent + "    ",
-        break_on_hyphens=False,
-    ):
-        yield line + "\n"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ from pruner.passes.one_pass import run_pass
 from pruner.report.pass_summary import PassSummary
 from pruner.report.problems import problem_line
 from pruner.report.terminal import decision_lines
+from pruner.report.text import WIDTH, wrapped
 from pruner.sim import WRITE_TOKEN, Fleet, Simulator, generate_fleet
 from pruner.vpsbg.token import Secret
 
@@ -47,7 +47,6 @@ _SERVERS = 30
 _DAYS = 90
 _SEED = 0
 _BACKOFF = timedelta(milliseconds=10)
-_WIDTH = 100
 _EXAMPLE_ROWS = 12  # decision rows shown of one server's plan
 _SHOWN_FAILURES = 5
 
@@ -331,7 +330,7 @@ def _example_rows(plan: Plan, group: Group) -> Iterator[str]:
         "every decision:"
     )
     yield ""
-    yield from decision_lines(group, width=_WIDTH, zone=None, rows=rows)
+    yield from decision_lines(group, width=WIDTH, zone=None, rows=rows)
     more = len(group.decisions) - min(rows, _EXAMPLE_ROWS)
     yield from _wrapped(
         (f"… and {more} more rows of {group.server_hostname}. " if more else "")
@@ -505,23 +504,12 @@ def _packed(items: Sequence[str], first: str, rest: str, separator: str = " · "
     line = first + items[0]
     for item in items[1:]:
         # room for the item, and for the separator that ends a full line
-        if len(line) + len(separator) + len(item) + len(separator.rstrip()) <= _WIDTH:
+        if len(line) + len(separator) + len(item) + len(separator.rstrip()) <= WIDTH:
             line += separator + item
         else:
             yield line + separator.rstrip()
             line = rest + item
     yield line
-
-
-def _wrapped(text: str, first: str, rest: str) -> Iterator[str]:
-    yield from textwrap.wrap(
-        text,
-        _WIDTH,
-        initial_indent=first,
-        subsequent_indent=rest,
-        break_on_hyphens=False,
-        break_long_words=False,  # paths and URLs stay whole
-    ) or [first.rstrip()]
 
 
 def _seconds(span: timedelta) -> str:
@@ -538,3 +526,7 @@ def _hours(value: timedelta | None) -> str:
 
 def _optional(value: int | None) -> str:
     return "null" if value is None else str(value)
+
+
+def _wrapped(text: str, first: str, rest: str) -> list[str]:
+    return wrapped(text, first, rest, end="")  # the demo's lines are joined as they are printed

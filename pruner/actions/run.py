@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,13 +37,13 @@ from pruner.ops import signals
 from pruner.passes.hooks import PassHooks
 from pruner.passes.one_pass import run_pass
 from pruner.report.pass_summary import PassSummary, group_outcome
+from pruner.report.text import wrapped
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 __all__ = ["main", "stop_on_signals", "textfile_metrics", "write_pass_report"]
 
-_WIDTH = 100
 _STOPPING = (
     "stopping: the requests on the wire finish, no new one starts; then the pass records what "
     "it did and exits 1"
@@ -177,12 +176,12 @@ def _report_lines(result: PassResult, dry_run_cause: str) -> Iterator[str]:
         yield from _group_lines(result, group)
     yield from _not_pruned(plan.groups)
     yield "\n"
-    yield from _wrapped(f"Summary: {summary.sentence()}", "")
+    yield from wrapped(f"Summary: {summary.sentence()}", "")
     caps = summary.caps()
     if caps is not None:
-        yield from _wrapped(caps, "")
+        yield from wrapped(caps, "")
     for failure in summary.failures():
-        yield from _wrapped(failure, "")
+        yield from wrapped(failure, "")
     if result.dry_run:
         would = f"a real pass {summary.acted()}" if summary.decided else summary.acted()
         yield f"DRY RUN: nothing was deleted; {would}\n"
@@ -192,7 +191,7 @@ def _group_lines(result: PassResult, group: Group) -> Iterator[str]:
     deletions = [d for d in group.decisions if d.action == "delete"]
     if not deletions:
         return
-    yield from _wrapped(
+    yield from wrapped(
         f"{_where(group)} · policy {group.policy}: {group_outcome(result, group)}", ""
     )
     if not result.executed:
@@ -203,7 +202,7 @@ def _group_lines(result: PassResult, group: Group) -> Iterator[str]:
         backup = decision.backup
         if outcome in ("locked", "failed"):
             reason = why.get((backup.resource, backup.id), "")
-            yield from _wrapped(f"FAILED id {backup.id} ({outcome}): {reason}", "  ")
+            yield from wrapped(f"FAILED id {backup.id} ({outcome}): {reason}", "  ")
         elif outcome == "not_attempted":
             yield f"  not attempted: id {backup.id}\n"
 
@@ -216,20 +215,9 @@ def _not_pruned(groups: tuple[Group, ...]) -> Iterator[str]:
     for group in held:
         status = f"{group.status} ({group.guard})" if group.guard else group.status
         reason = group.messages[-1] if group.messages else ""
-        yield from _wrapped(f"{_where(group)} · {status}: {reason}", "  ")
+        yield from wrapped(f"{_where(group)} · {status}: {reason}", "  ")
 
 
 def _where(group: Group) -> str:
     hostname = f" ({group.server_hostname})" if group.server_hostname else ""
     return f"server {group.server_id}{hostname} · {group.resource}"
-
-
-def _wrapped(text: str, indent: str) -> Iterator[str]:
-    for line in textwrap.wrap(
-        text,
-        _WIDTH,
-        initial_indent=indent,
-        subsequent_indent=indent + "    ",
-        break_on_hyphens=False,
-    ):
-        yield line + "\n"

@@ -6,12 +6,12 @@ The JSON's fields are described in docs/backtest.md.
 from __future__ import annotations
 
 import json
-import textwrap
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, TextIO
 
 from pruner.engine.simulate import Backtest, NotSimulated, Simulation, Tick
+from pruner.report.text import wrapped
 
 __all__ = [
     "SCHEMA",
@@ -23,7 +23,6 @@ __all__ = [
 ]
 
 SCHEMA = "pruner.simulation/v1"
-_WIDTH = 100
 _SAMPLE_DAYS = (0, 30, 90, 180, 365)  # the totals' rows, and the horizon's
 _RULE_WORDS = {
     "keep_last": "last",
@@ -116,7 +115,7 @@ def cadence_text(cadence: timedelta | None) -> str:
 
 
 def _table_lines(simulation: Simulation) -> Iterator[str]:
-    yield from _wrapped(
+    yield from wrapped(
         f"Backtest from {simulation.now.isoformat()} over {simulation.days} days: each server's "
         "policy applied once a day to its backups and to those its cadence will make, with "
         "protection and min_keep; the guards and caps are left out.",
@@ -134,7 +133,7 @@ def _table_lines(simulation: Simulation) -> Iterator[str]:
         yield "\nNot simulated:\n"
         for left_out in simulation.not_simulated:
             where = f"server {left_out.server_id}{_hostname(left_out.hostname)}"
-            yield from _wrapped(f"{where}, {left_out.resource}: {left_out.why}", "  ", "    ")
+            yield from wrapped(f"{where}, {left_out.resource}: {left_out.why}", "  ", "    ")
 
 
 def _server_rows(runs: Sequence[Backtest], days: int) -> Iterator[str]:
@@ -190,10 +189,3 @@ def _totals(simulation: Simulation) -> Iterator[str]:
 
 def _hostname(hostname: str | None) -> str:
     return f" ({hostname})" if hostname else ""
-
-
-def _wrapped(text: str, first: str, rest: str) -> Iterator[str]:
-    for line in textwrap.wrap(
-        text, _WIDTH, initial_indent=first, subsequent_indent=rest, break_on_hyphens=False
-    ):
-        yield line + "\n"
