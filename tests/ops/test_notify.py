@@ -3,10 +3,8 @@ endpoint that does not fail the pass, dry runs. The passes run against the simul
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +12,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from pruner.actions.common import for_config
-from pruner.config.load import parse_config
 from pruner.config.schema import Config
 from pruner.engine.results import PassResult
 from pruner.ops.notify import BODY_LIMIT, Notifier, ping_url
-from pruner.passes.hooks import PassHooks
-from pruner.passes.one_pass import run_pass
 from pruner.sim import WRITE_TOKEN, Fleet, ScriptedResponse, Simulator
 from pruner.sim import generate_fleet as _generate_fleet
-from pruner.vpsbg.client import ApiClient, build_session
-from pruner.vpsbg.token import Secret
 from tests._receiver import Receiver, closed_port_url
-
-NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
+from tests.ops._alerting import NOW, alert_config, pass_with_hooks
 
 
 @pytest.fixture
@@ -40,39 +32,6 @@ def fleet() -> Fleet:
     return _generate_fleet(now=NOW, servers=3, days=8)
 
 
-def _config(
-    sim: Simulator,
-    tmp_path: Path,
-    *,
-    safety: dict[str, Any] | None = None,
-    policy: dict[str, Any] | None = None,
-    **notify: Any,
-) -> Config:
-    settings: dict[str, Any] = {
-        "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},
-        "dry_run": False,
-        "state_dir": str(tmp_path / "state"),
-        "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None, **(safety or {})},
-        "policies": [{"name": "all", "keep_daily": 3, **(policy or {})}],
-        "notify": {"timeout": "2s", **notify},
-    }
-    (tmp_path / "state").mkdir(exist_ok=True)
-    return parse_config(json.dumps(settings), source="test.yaml")
-
-
-def _run(
-    config: Config, hooks: tuple[PassHooks, ...], *, token: str = WRITE_TOKEN, **options: Any
-) -> PassResult:
-    session = build_session(config.api.concurrency)
-    session.trust_env = False  # no proxy from the environment for 127.0.0.1
-    options.setdefault("dry_run", False)
-    try:
-        with ApiClient.from_settings(config.api, Secret(token), session=session) as client:
-            return run_pass(config, client=client, clock=lambda: NOW, hooks=hooks, **options)
-    finally:
-        session.close()
-
-
 def _notifier(config: Config) -> Notifier:
     notifier = Notifier(
         config.notify, host="backup-01", max_deletions_per_run=config.safety.max_deletions_per_run
@@ -84,9 +43,9 @@ def _notifier(config: Config) -> Notifier:
 def test_notifier_pings_start_then_success_with_the_summary(
     sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
+    config = alert_config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
 
-    result = _run(config, (_notifier(config),))
+    result = pass_with_hooks(config, (_notifier(config),))
 
     assert result.exit_code == 0
     assert pings.paths() == ["/ping/abc/start", "/ping/abc"]
@@ -102,11 +61,11 @@ def test_notifier_pings_start_then_success_with_the_summary(
 def test_notifier_pings_fail_when_deletions_fail(
     sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
+    config = alert_config(sim, tmp_path, urls=[f"{pings.url}/ping/abc"])
     doomed = sim.backups()[0]["id"]  # the oldest: the plan deletes it
     sim.script("DELETE", f"/v1/backups/{doomed}", ScriptedResponse(500), ScriptedResponse(500))
 
-    result = _run(config, (_notifier(config),))
+    result = pass_with_hooks(config, (_notifier(config),))
 
     assert result.exit_code == 1
     assert pings.paths() == ["/ping/abc/start", "/ping/abc/fail"]
@@ -125,9 +84,11 @@ def test_notifier_pings_fail_when_deletions_fail(
 def test_notifier_pings_fail_with_the_alert_when_a_cap_trips(
     sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, safety={"max_deletions_per_run": 2}, urls=[f"{pings.url}/p"])
+    config = alert_config(
+        sim, tmp_path, safety={"max_deletions_per_run": 2}, urls=[f"{pings.url}/p"]
+    )
 
-    result = _run(config, (_notifier(config),))
+    result = pass_with_hooks(config, (_notifier(config),))
 
     assert result.exit_code == 3
     assert pings.paths() == ["/p/start", "/p/fail"]
@@ -148,9 +109,9 @@ def test_notifier_pings_fail_with_the_alert_when_a_cap_trips(
 def test_notifier_logs_the_alert_then_pings_success_for_a_pass_with_a_stale_server(
     sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, policy={"stale_after": "1min"}, urls=[f"{pings.url}/p"])
+    config = alert_config(sim, tmp_path, policy={"stale_after": "1min"}, urls=[f"{pings.url}/p"])
 
-    result = _run(config, (_notifier(config),))
+    result = pass_with_hooks(config, (_notifier(config),))
 
     assert result.exit_code == 0
     assert pings.paths() == ["/p/start", "/p/log", "/p"]
@@ -167,9 +128,9 @@ def test_notifier_logs_the_alert_then_pings_success_for_a_pass_with_a_stale_serv
 def test_notifier_pings_fail_when_the_key_is_refused_while_listing(
     sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, urls=[f"{pings.url}/p"])
+    config = alert_config(sim, tmp_path, urls=[f"{pings.url}/p"])
 
-    result = _run(config, (_notifier(config),), token="not-a-key")
+    result = pass_with_hooks(config, (_notifier(config),), token="not-a-key")
 
     assert result.exit_code == 1
     assert pings.paths() == ["/p/start", "/p/fail"]
@@ -185,10 +146,10 @@ def test_notifier_pings_every_url_and_a_dead_one_does_not_fail_the_pass(
     sim: Simulator, tmp_path: Path, pings: Receiver
 ) -> None:
     urls = [closed_port_url(), f"{pings.url}/down/x", f"{pings.url}/ok"]
-    config = _config(sim, tmp_path, urls=urls)
+    config = alert_config(sim, tmp_path, urls=urls)
 
     with capture_logs() as logs:
-        result = _run(config, (_notifier(config),))
+        result = pass_with_hooks(config, (_notifier(config),))
 
     assert result.exit_code == 0
     assert pings.paths() == ["/down/x/start", "/ok/start", "/down/x", "/ok"]
@@ -207,9 +168,9 @@ def test_notifier_pings_every_url_and_a_dead_one_does_not_fail_the_pass(
 def test_notifier_pings_dry_runs_only_when_asked(
     sim: Simulator, tmp_path: Path, pings: Receiver, on_dry_run: bool, expected: list[str]
 ) -> None:
-    config = _config(sim, tmp_path, urls=[f"{pings.url}/p"], on_dry_run=on_dry_run)
+    config = alert_config(sim, tmp_path, urls=[f"{pings.url}/p"], on_dry_run=on_dry_run)
 
-    result = _run(config, (_notifier(config),), dry_run=True)
+    result = pass_with_hooks(config, (_notifier(config),), dry_run=True)
 
     assert result.dry_run
     assert pings.paths() == expected
@@ -224,10 +185,10 @@ def test_notifier_times_out_on_a_silent_endpoint_without_failing_the_pass(
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        config = _config(sim, tmp_path, urls=[f"http://127.0.0.1:{port}/p"], timeout="0.05s")
+        config = alert_config(sim, tmp_path, urls=[f"http://127.0.0.1:{port}/p"], timeout="0.05s")
 
         with capture_logs() as logs:
-            result = _run(config, (_notifier(config),))
+            result = pass_with_hooks(config, (_notifier(config),))
 
     assert result.exit_code == 0
     assert [e["ping"] for e in logs if e["event"] == "notify.failed"] == ["start", "success"]
@@ -242,8 +203,8 @@ def test_for_config_pings_only_when_urls_are_set(sim: Simulator, tmp_path: Path)
 
     extra = Extra()
 
-    assert for_config(_config(sim, tmp_path), [extra]) == (extra,)
-    hooks = for_config(_config(sim, tmp_path, urls=["https://hc-ping.com/x"]), [extra])
+    assert for_config(alert_config(sim, tmp_path), [extra]) == (extra,)
+    hooks = for_config(alert_config(sim, tmp_path, urls=["https://hc-ping.com/x"]), [extra])
     assert [type(h) for h in hooks] == [Notifier, Extra]
 
 

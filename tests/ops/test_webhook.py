@@ -8,7 +8,6 @@ import itertools
 import json
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,13 @@ from structlog.testing import capture_logs
 from pruner.actions.common import for_config
 from pruner.config.load import parse_config
 from pruner.config.schema import Config
-from pruner.engine.results import PassResult
 from pruner.ops.notify import Notifier
 from pruner.ops.webhook import SCHEMA, Webhooks
-from pruner.passes.hooks import PassHooks
-from pruner.passes.one_pass import run_pass
 from pruner.report.pass_summary import PassSummary
 from pruner.sim import WRITE_TOKEN, Fleet, Simulator
 from pruner.sim import generate_fleet as _generate_fleet
-from pruner.vpsbg.client import ApiClient, build_session
-from pruner.vpsbg.token import Secret
 from tests._receiver import Receiver, closed_port_url
-
-NOW = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
+from tests.ops._alerting import NOW, alert_config, pass_with_hooks
 
 
 @pytest.fixture
@@ -43,37 +36,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def fleet() -> Fleet:
     return _generate_fleet(now=NOW, servers=3, days=8)
-
-
-def _config(
-    sim: Simulator,
-    tmp_path: Path,
-    *,
-    safety: dict[str, Any] | None = None,
-    policy: dict[str, Any] | None = None,
-    **notify: Any,
-) -> Config:
-    settings: dict[str, Any] = {
-        "api": {"base_url": sim.base_url, "retries": 1, "backoff": "0.001s", "timeout": "5s"},
-        "dry_run": False,
-        "state_dir": str(tmp_path / "state"),
-        "safety": {"max_delete_fraction": 1.0, "max_deletions_per_run": None, **(safety or {})},
-        "policies": [{"name": "all", "keep_daily": 3, **(policy or {})}],
-        "notify": {"timeout": "2s", **notify},
-    }
-    (tmp_path / "state").mkdir(exist_ok=True)
-    return parse_config(json.dumps(settings), source="test.yaml")
-
-
-def _run(config: Config, hooks: tuple[PassHooks, ...], **options: Any) -> PassResult:
-    session = build_session(config.api.concurrency)
-    session.trust_env = False  # no proxy from the environment for 127.0.0.1
-    options.setdefault("dry_run", False)
-    try:
-        with ApiClient.from_settings(config.api, Secret(WRITE_TOKEN), session=session) as client:
-            return run_pass(config, client=client, clock=lambda: NOW, hooks=hooks, **options)
-    finally:
-        session.close()
 
 
 def _local_session() -> requests.Session:
@@ -100,12 +62,12 @@ def _finished(hook: Webhooks) -> None:
 def test_webhooks_post_the_summary_and_problems_of_a_pass(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(
+    config = alert_config(
         sim, tmp_path, safety={"max_deletions_per_run": 2}, webhooks=[f"{receiver.url}/hook"]
     )
     hook = _webhooks(config)
 
-    result = _run(config, (hook,))
+    result = pass_with_hooks(config, (hook,))
     _finished(hook)
 
     assert result.exit_code == 3
@@ -137,10 +99,10 @@ def test_webhooks_post_the_summary_and_problems_of_a_pass(
 def test_webhooks_never_carry_the_api_token(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[f"{receiver.url}/hook"])
+    config = alert_config(sim, tmp_path, webhooks=[f"{receiver.url}/hook"])
     hook = _webhooks(config)
 
-    _run(config, (hook,))
+    pass_with_hooks(config, (hook,))
     _finished(hook)
 
     posted = receiver.received[0]
@@ -154,10 +116,10 @@ def test_webhooks_status_of_a_good_pass_is_warning_when_a_server_is_stale(
     sim: Simulator, tmp_path: Path, receiver: Receiver, stale_after: str, status: str
 ) -> None:
     policy = {"stale_after": stale_after}
-    config = _config(sim, tmp_path, policy=policy, webhooks=[f"{receiver.url}/hook"])
+    config = alert_config(sim, tmp_path, policy=policy, webhooks=[f"{receiver.url}/hook"])
     hook = _webhooks(config)
 
-    result = _run(config, (hook,))
+    result = pass_with_hooks(config, (hook,))
     _finished(hook)
 
     document = receiver.received[0].json()
@@ -179,12 +141,12 @@ def test_webhooks_status_of_a_good_pass_is_warning_when_a_server_is_stale(
 def test_webhooks_retry_a_receiver_that_fails_once(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[f"{receiver.url}/flaky"])
+    config = alert_config(sim, tmp_path, webhooks=[f"{receiver.url}/flaky"])
     sleeps: list[float] = []
     hook = _webhooks(config, sleep=sleeps.append, rng=random.Random(0))
 
     with capture_logs() as logs:
-        _run(config, (hook,))
+        pass_with_hooks(config, (hook,))
         _finished(hook)
 
     assert receiver.paths() == ["/flaky", "/flaky"]
@@ -197,12 +159,12 @@ def test_webhooks_retry_a_receiver_that_fails_once(
 def test_webhooks_give_up_after_three_tries_with_a_warning_that_hides_the_url(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[f"{receiver.url}/down/secret-key"])
+    config = alert_config(sim, tmp_path, webhooks=[f"{receiver.url}/down/secret-key"])
     sleeps: list[float] = []
     hook = _webhooks(config, sleep=sleeps.append)
 
     with capture_logs() as logs:
-        result = _run(config, (hook,))
+        result = pass_with_hooks(config, (hook,))
         _finished(hook)
 
     assert result.exit_code == 0
@@ -220,11 +182,11 @@ def test_webhooks_give_up_after_three_tries_with_a_warning_that_hides_the_url(
 def test_webhooks_do_not_retry_a_receiver_that_refuses_the_post(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[f"{receiver.url}/gone"])
+    config = alert_config(sim, tmp_path, webhooks=[f"{receiver.url}/gone"])
     hook = _webhooks(config)
 
     with capture_logs() as logs:
-        _run(config, (hook,))
+        pass_with_hooks(config, (hook,))
         _finished(hook)
 
     assert receiver.paths() == ["/gone"]
@@ -235,11 +197,11 @@ def test_webhooks_do_not_retry_a_receiver_that_refuses_the_post(
 def test_a_dead_receiver_is_a_warning_and_the_other_receivers_still_get_the_post(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[closed_port_url(), f"{receiver.url}/hook"])
+    config = alert_config(sim, tmp_path, webhooks=[closed_port_url(), f"{receiver.url}/hook"])
     hook = _webhooks(config)
 
     with capture_logs() as logs:
-        result = _run(config, (hook,))
+        result = pass_with_hooks(config, (hook,))
         _finished(hook)
 
     assert result.exit_code == 0
@@ -252,10 +214,10 @@ def test_a_dead_receiver_is_a_warning_and_the_other_receivers_still_get_the_post
 def test_a_slow_receiver_does_not_hold_the_pass(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[f"{receiver.url}/held"])
+    config = alert_config(sim, tmp_path, webhooks=[f"{receiver.url}/held"])
     hook = _webhooks(config)
 
-    result = _run(config, (hook,))  # returns while the receiver still holds the POST
+    result = pass_with_hooks(config, (hook,))  # returns while the receiver still holds the POST
 
     assert receiver.arrived.wait(timeout=10)
     assert not hook.wait(timeout=0)
@@ -268,12 +230,12 @@ def test_a_slow_receiver_does_not_hold_the_pass(
 def test_webhooks_stop_trying_at_their_deadline(
     sim: Simulator, tmp_path: Path, receiver: Receiver
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[f"{receiver.url}/down"], timeout="2s")
+    config = alert_config(sim, tmp_path, webhooks=[f"{receiver.url}/down"], timeout="2s")
     ticks = itertools.count(0.0, 2.5)  # each reading of the clock: 2.5 s later
     hook = _webhooks(config, monotonic=lambda: next(ticks))
 
     with capture_logs() as logs:
-        _run(config, (hook,))
+        pass_with_hooks(config, (hook,))
         _finished(hook)
 
     assert len(receiver.paths()) < 3  # 3 tries have 3 times notify.timeout, not more
@@ -286,10 +248,10 @@ def test_webhooks_stop_trying_at_their_deadline(
 def test_webhooks_post_dry_runs_only_when_asked(
     sim: Simulator, tmp_path: Path, receiver: Receiver, on_dry_run: bool, posts: int
 ) -> None:
-    config = _config(sim, tmp_path, webhooks=[f"{receiver.url}/hook"], on_dry_run=on_dry_run)
+    config = alert_config(sim, tmp_path, webhooks=[f"{receiver.url}/hook"], on_dry_run=on_dry_run)
     hook = _webhooks(config)
 
-    _run(config, (hook,), dry_run=True)
+    pass_with_hooks(config, (hook,), dry_run=True)
     _finished(hook)
 
     assert len(receiver.received) == posts
@@ -325,7 +287,7 @@ def test_for_config_adds_webhooks_when_they_are_set(sim: Simulator, tmp_path: Pa
     pings = ["https://hc-ping.com/x"]
     hooks = ["https://hooks.example/pruner"]
 
-    assert [type(h) for h in for_config(_config(sim, tmp_path, urls=pings))] == [Notifier]
-    assert [type(h) for h in for_config(_config(sim, tmp_path, webhooks=hooks))] == [Webhooks]
-    both = for_config(_config(sim, tmp_path, urls=pings, webhooks=hooks))
+    assert [type(h) for h in for_config(alert_config(sim, tmp_path, urls=pings))] == [Notifier]
+    assert [type(h) for h in for_config(alert_config(sim, tmp_path, webhooks=hooks))] == [Webhooks]
+    both = for_config(alert_config(sim, tmp_path, urls=pings, webhooks=hooks))
     assert [type(h) for h in both] == [Notifier, Webhooks]
