@@ -344,16 +344,7 @@ class _Pass:
 
     def _ended_unlisted(self, resources: tuple[Resource, ...], review: ReviewOutcome) -> PassResult:
         """`apply` refused its plan before listing: an empty plan that says why."""
-        generated_at = self.clock()
-        plan = Plan(
-            generated_at=generated_at,
-            now=self.fixed_now or generated_at,
-            dry_run=self.dry_run,
-            groups=(),
-            problems=review.problems,
-            scope=self.scope,
-        )
-        listing = Listing(backups=(), servers=None, resources=frozenset(resources))
+        plan, listing = self._nothing_listed(resources, review.problems)
         return self._finish(plan, listing, None, [], interrupted=False, review=review)
 
     def _ended_while_listing(
@@ -365,16 +356,7 @@ class _Pass:
         key_refused: bool = False,
     ) -> PassResult:
         """A pass that could list nothing: an empty plan that says why, recorded as any other."""
-        generated_at = self.clock()
-        plan = Plan(
-            generated_at=generated_at,
-            now=self.fixed_now or generated_at,
-            dry_run=self.dry_run,
-            groups=(),
-            problems=(Problem("error", message),),
-            scope=self.scope,
-        )
-        listing = Listing(backups=(), servers=None, resources=frozenset(resources))
+        plan, listing = self._nothing_listed(resources, (Problem("error", message),))
         return self._finish(
             plan,
             listing,
@@ -383,6 +365,21 @@ class _Pass:
             interrupted=interrupted,
             key_refused=key_refused,
         )
+
+    def _nothing_listed(
+        self, resources: tuple[Resource, ...], problems: tuple[Problem, ...]
+    ) -> tuple[Plan, Listing]:
+        """An empty plan whose problems say why nothing was listed, and the empty listing."""
+        generated_at = self.clock()
+        plan = Plan(
+            generated_at=generated_at,
+            now=self.fixed_now or generated_at,
+            dry_run=self.dry_run,
+            groups=(),
+            problems=problems,
+            scope=self.scope,
+        )
+        return plan, Listing(backups=(), servers=None, resources=frozenset(resources))
 
     def _finish(
         self,
