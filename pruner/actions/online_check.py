@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Literal
 
-from pruner.config.load import AUTOMATIC_BACKUPS_HISTORY
+from pruner.config.load import beyond_automatic_history
 from pruner.config.schema import Config
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Backup, Listing, Plan, Policy, Server
 from pruner.engine.planner import build_plan
@@ -232,7 +232,7 @@ def _history(
             met.append(shown)
         else:
             unmet.append(f"{shown} needs {need.text} of history")
-            beyond_automatic |= _beyond_automatic(need)
+            beyond_automatic |= beyond_automatic_history(need)
     age = f"its oldest {policy.resource.removesuffix('s')} is {_age(now - oldest.created_at)} old"
     if not unmet:
         rules = f"enough for {', '.join(met)}" if met else "no keep rule asks for history"
@@ -261,11 +261,6 @@ def _needs(policy: Policy) -> Iterator[tuple[str, int | Duration]]:
         duration: Duration | None = getattr(policy, rule)
         if duration is not None:
             yield rule, duration
-
-
-def _beyond_automatic(span: Duration) -> bool:
-    """More history than VPSBG keeps of its automatic backups."""
-    return span.months > 0 or span.seconds > Decimal(AUTOMATIC_BACKUPS_HISTORY.total_seconds())
 
 
 def _servers(servers: Sequence[Server] | int) -> str:

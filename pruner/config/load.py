@@ -9,7 +9,7 @@ engine's, with safety's defaults applied. Every problem is collected and reporte
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
@@ -29,13 +29,13 @@ from pruner.config.schema import (
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Policy, Resource
 from pruner.engine.units import Duration
 
-__all__ = ["AUTOMATIC_BACKUPS_HISTORY", "ConfigError", "load_config", "parse_config"]
+__all__ = ["ConfigError", "beyond_automatic_history", "load_config", "parse_config"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
 # VPSBG's automatic-backups addon makes one backup a week and deletes it after three weeks.
 _AUTOMATIC_BACKUPS_KEPT = 3
-AUTOMATIC_BACKUPS_HISTORY = timedelta(weeks=3)
+_AUTOMATIC_BACKUPS_HISTORY = timedelta(weeks=3)
 
 
 class ConfigError(Exception):
@@ -267,7 +267,7 @@ def _warnings(policies: Iterable[Policy], acknowledged: Mapping[str, frozenset[s
     concerns), leaving out what a policy acknowledged."""
     per_policy: list[str] = []
     floorless: list[str] = []
-    unmet: list[str] = []
+    unmet: list[tuple[str, list[str]]] = []  # (policy, the rules it cannot meet)
     for policy in policies:
         silent = acknowledged.get(policy.name, frozenset())
         keep = {rule: getattr(policy, rule) for rule in COUNT_RULES + WITHIN_RULES}
@@ -280,7 +280,7 @@ def _warnings(policies: Iterable[Policy], acknowledged: Mapping[str, frozenset[s
             floorless.append(repr(policy.name))
         beyond = _beyond_automatic_backups(policy)
         if beyond and "automatic_backup_history" not in silent:
-            unmet.append(f"{policy.name!r} ({', '.join(beyond)})")
+            unmet.append((policy.name, beyond))
     warnings = per_policy
     if floorless:
         warnings.append(
@@ -290,9 +290,10 @@ def _warnings(policies: Iterable[Policy], acknowledged: Mapping[str, frozenset[s
         )
     if unmet:
         if len(unmet) == 1:  # `policy 'db': keep_daily 7 ask for more`
-            what = "policy " + unmet[0].replace(" (", ": ", 1).removesuffix(")")
+            ((name, rules),) = unmet
+            what = f"policy {name!r}: {', '.join(rules)}"
         else:
-            what = _policies(unmet)
+            what = _policies([f"{name!r} ({', '.join(rules)})" for name, rules in unmet])
         warnings.append(
             f"{what} ask for more history than VPSBG's automatic backups have (one a week, "
             "deleted by VPSBG after 3 weeks): for those backups this cannot be met; if that is "
@@ -313,8 +314,8 @@ def _its(names: list[str]) -> str:
     return "its" if len(names) == 1 else "their"
 
 
-def _acknowledge(warning: str, names: list[str]) -> str:
-    whom = "the policy" if len(names) == 1 else "each of these policies"
+def _acknowledge(warning: str, policies: Sized) -> str:
+    whom = "the policy" if len(policies) == 1 else "each of these policies"
     return f"add `acknowledge: [{warning}]` to {whom}"
 
 
@@ -337,6 +338,11 @@ def _keeps_only_the_floor(policy: Policy, rules: str) -> str:
     )
 
 
+def beyond_automatic_history(span: Duration) -> bool:
+    """More history than VPSBG keeps of its automatic backups (3 weeks)."""
+    return span.months > 0 or span.seconds > _AUTOMATIC_BACKUPS_HISTORY.total_seconds()
+
+
 def _beyond_automatic_backups(policy: Policy) -> list[str]:
     """The keep rules of a backups policy that ask for more than 3 weeks of weekly backups."""
     if policy.resource != "backups":
@@ -351,8 +357,6 @@ def _beyond_automatic_backups(policy: Policy) -> list[str]:
             unmet.append(f"{rule} {count}")
     for rule in WITHIN_RULES:
         duration: Duration | None = getattr(policy, rule)
-        if duration is not None and (
-            duration.months or duration.seconds > AUTOMATIC_BACKUPS_HISTORY.total_seconds()
-        ):
+        if duration is not None and beyond_automatic_history(duration):
             unmet.append(f"{rule} {duration}")
     return unmet

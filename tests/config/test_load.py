@@ -688,6 +688,14 @@ def test_parse_config_does_not_warn_about_snapshots_history() -> None:
     assert config.warnings == ()
 
 
+def test_the_automatic_backups_warning_keeps_a_policy_name_with_parentheses_whole() -> None:
+    config = parse_config('policies:\n  - name: "db (prod)"\n    keep_weekly: 4\n')
+
+    assert config.warnings[0].startswith(
+        "policy 'db (prod)': keep_weekly 4 ask for more history than VPSBG's automatic backups"
+    )
+
+
 def test_parse_config_warns_once_about_automatic_backups_naming_every_policy() -> None:
     config = parse_config(
         "policies:\n"
