@@ -52,24 +52,30 @@ def test_a_pass_without_metrics_textfile_does_not_load_prometheus_client() -> No
     assert "prometheus_client" not in imported
 
 
-def test_plan_on_a_saved_listing_loads_no_http_client(tmp_path: Path) -> None:
-    # Planning a saved listing makes no API call: it pays neither for requests nor for urllib3.
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("plan", "--listing", "{listing}", "--format", "json"),
+        ("simulate", "--listing", "{listing}"),
+        ("check-config",),
+    ],
+    ids=lambda command: command[0],
+)
+def test_commands_that_make_no_api_call_load_no_http_client(
+    command: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Planning or backtesting a saved listing, or checking a config offline, makes no API
+    # call: they pay neither for requests nor for urllib3.
     config = tmp_path / "config.yaml"
-    config.write_text("policies:\n  - name: all\n    keep_last: 1\n", encoding="utf-8")
+    config.write_text(
+        f"state_dir: {tmp_path}\npolicies:\n  - name: all\n    keep_last: 1\n", encoding="utf-8"
+    )
     listing = tmp_path / "listing.json"
     listing.write_text('{"servers": [], "backups": []}', encoding="utf-8")
+    monkeypatch.setenv("VPSBG_API_TOKEN", "a-token-for-the-preflight")
+    arguments = [part.format(listing=listing) for part in command]
 
-    imported = _imported(
-        "-m",
-        "pruner",
-        "plan",
-        "--config",
-        str(config),
-        "--listing",
-        str(listing),
-        "--format",
-        "json",
-    )
+    imported = _imported("-m", "pruner", "--config", str(config), *arguments)
 
     assert "pydantic" in imported  # the config is read
     assert sorted(imported.intersection({"requests", "urllib3"})) == []

@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pruner.actions.common import leave_to_report_on_terminal, load_and_warn
-from pruner.actions.online_check import check_online, render_findings
 from pruner.config.schema import Config, MetricsSettings, NotifySettings, ScheduleSettings
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Policy
 from pruner.errors import EXIT_OK, PassFailed, UserError
@@ -41,6 +40,9 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(*problems)
     print(f"preflight: token found in {token.source}; state_dir {config.state_dir} {state}")
     if args.online:
+        # Only the online check needs the client (requests): the offline one starts without it.
+        from pruner.actions.online_check import check_online, render_findings  # noqa: PLC0415
+
         findings = check_online(config, token, now=datetime.now(UTC))
         print(f"online check of {config.api.base_url} (GET requests only, no DELETE):")
         print(render_findings(findings), flush=True)

@@ -65,14 +65,9 @@ def check_online(config: Config, token: Secret, *, now: datetime) -> list[Findin
     resources = tuple(dict.fromkeys(policy.resource for policy in config.policies))
     with (
         mask_secrets(token.reveal()),
-        ApiClient(
-            api.base_url,
-            token,
-            timeout=api.timeout.total_seconds(),
-            retries=min(api.retries, 1),  # a check should answer quickly, not back off for long
-            backoff=api.backoff.total_seconds(),
-            concurrency=api.concurrency,
-            max_pages=api.max_pages,
+        # A check should answer quickly, not back off for long.
+        ApiClient.from_settings(
+            api.model_copy(update={"retries": min(api.retries, 1)}), token
         ) as client,
     ):
         try:

@@ -22,7 +22,6 @@ from pruner.engine.models import Plan
 from pruner.engine.planner import build_plan
 from pruner.engine.simulate import Simulation, simulate
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed, UserError
-from pruner.passes.one_pass import run_pass
 from pruner.report.problems import log_problem
 from pruner.report.simulation import write_simulation_json, write_simulation_table
 from pruner.report.summary import summarize
@@ -54,6 +53,9 @@ def main(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace, config: Config) -> tuple[Plan, bool]:
     """The plan the backtest starts from, and whether its listing was complete."""
     if args.listing is None:
+        # Only a live backtest needs the client (requests): --listing starts without it.
+        from pruner.passes.one_pass import run_pass  # noqa: PLC0415
+
         result = run_pass(config, dry_run=True, execute=False, now=args.now)
         if result.key_refused:  # an empty backtest would read as "nothing to keep"
             raise PassFailed(*result.failures)
