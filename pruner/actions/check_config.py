@@ -18,7 +18,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pruner.actions.common import leave_to_report_on_terminal, load_and_warn
-from pruner.config.schema import Config, MetricsSettings, NotifySettings, ScheduleSettings
+from pruner.config.schema import (
+    Config,
+    MetricsSettings,
+    NotifySettings,
+    ScheduleSettings,
+    span_text,
+)
 from pruner.engine.models import COUNT_RULES, WITHIN_RULES, Policy
 from pruner.errors import EXIT_OK, PassFailed, UserError
 from pruner.passes.audit import AUDIT_FILE
@@ -212,14 +218,4 @@ def _describe_policy(number: int, policy: Policy) -> list[str]:
 
 
 def _span(span: timedelta | None) -> str:
-    """A timedelta in the config's units: 90 s -> 1min30s."""
-    if span is None:
-        return "none"
-    seconds, parts = span.total_seconds(), []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        whole, seconds = divmod(seconds, size)
-        if whole:
-            parts.append(f"{whole:.0f}{unit}")
-    if seconds or not parts:
-        parts.append(f"{seconds:g}s")
-    return "".join(parts)
+    return "none" if span is None else span_text(span)

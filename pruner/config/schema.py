@@ -51,6 +51,7 @@ __all__ = [
     "Settings",
     "config_json_schema",
     "shown",
+    "span_text",
 ]
 
 _Item = TypeVar("_Item")
@@ -413,7 +414,6 @@ Flag = Annotated[bool, PlainValidator(_flag), _json(type="boolean")]
 Text = Annotated[str, PlainValidator(_text), _json(type="string", minLength=1)]
 Fraction = Annotated[float, PlainValidator(_fraction), _FRACTION_JSON]
 CalendarDuration = Annotated[Duration, PlainValidator(_calendar_duration), _calendar_json()]
-SizeValue = Annotated[Size, PlainValidator(_size), _SIZE_JSON]
 Zone = Annotated[
     ZoneInfo,
     PlainValidator(_zone),
@@ -790,7 +790,7 @@ class _AsWritten(GenerateJsonSchema):
 
 def _written(value: object) -> object:
     if isinstance(value, timedelta):
-        return _span(value)
+        return span_text(value)
     if isinstance(value, Duration | Size):
         return value.text
     if isinstance(value, ZoneInfo | Path):
@@ -798,12 +798,16 @@ def _written(value: object) -> object:
     return value
 
 
-def _span(span: timedelta) -> str:
-    seconds = span.total_seconds()
+def span_text(span: timedelta) -> str:
+    """A timedelta in the config's own units: 90 s -> 1min30s, 2 days -> 2d."""
+    seconds, parts = span.total_seconds(), []
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
+        whole, seconds = divmod(seconds, size)
+        if whole:
+            parts.append(f"{whole:.0f}{unit}")
+    if seconds or not parts:
+        parts.append(f"{seconds:g}s")
+    return "".join(parts)
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -690,9 +690,7 @@ def _fast_parts(path: Path, data: bytes | mmap.mmap) -> dict[str, _Section]:
         document = _PARTS.decode(data)
     except msgspec.ValidationError:  # a plain list of items (or a list mixing in pages)
         return {"backups": _fast_section(str(path), Raw(data))}
-    if isinstance(document, list):
-        return {"backups": _fast_section(str(path), document)}
-    if "data" in document:
+    if isinstance(document, list) or "data" in document:  # a page, or a list of pages
         return {"backups": _fast_section(str(path), document)}
     if not document or not set(document) <= set(_SECTIONS):
         raise _Unusual
