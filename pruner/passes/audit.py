@@ -39,7 +39,7 @@ from typing import Any
 
 from pruner.engine.models import Decision, Group
 from pruner.engine.reasons import texts
-from pruner.passes.state import AUDIT_FILE, Write, sync_directory
+from pruner.passes.state import AUDIT_FILE, Write, ends_cut, sync_directory
 
 __all__ = ["AUDIT_FILE", "AuditTrail", "AuditWave", "AuditWriteError", "archive_name"]
 
@@ -285,7 +285,7 @@ class _Journal:
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             status = os.fstat(fd)
-            if status.st_size and os.pread(fd, 1, status.st_size - 1) != b"\n":
+            if ends_cut(fd, status.st_size):
                 raise OSError(_CUT)
             if stat.S_IMODE(status.st_mode) & 0o077:
                 os.fchmod(fd, 0o600)  # written by an older pruner: private from now on

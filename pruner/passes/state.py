@@ -26,6 +26,7 @@ __all__ = [
     "LAST_PLAN",
     "PENDING_FILE",
     "CutLine",
+    "ends_cut",
     "recover_state_dir",
     "remove_temp_files",
     "set_aside_cut_line",
@@ -124,7 +125,7 @@ def set_aside_cut_line(path: Path, now: datetime, *, write: Write = os.write) ->
         return None
     try:
         size = os.fstat(fd).st_size
-        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        if not ends_cut(fd, size):
             return None
         start = _end_of_last_line(fd, size)
         text = os.pread(fd, min(size - start, _SHOWN * 4), start)  # UTF-8: 4 bytes a character
@@ -135,6 +136,11 @@ def set_aside_cut_line(path: Path, now: datetime, *, write: Write = os.write) ->
         os.close(fd)
     shown = text.decode("utf-8", errors="replace")[:_SHOWN]
     return CutLine(path=path, kept_as=kept_as, size=size - start, text=shown)
+
+
+def ends_cut(fd: int, size: int) -> bool:
+    """Whether the file of `size` bytes open at `fd` ends inside a line: a write was cut."""
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def _end_of_last_line(fd: int, size: int) -> int:
