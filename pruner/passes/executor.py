@@ -87,14 +87,13 @@ def execute(
     if min(concurrency, wave_size, max_consecutive_failures) < 1:
         raise ValueError("concurrency, wave_size and max_consecutive_failures must be at least 1")
     work = [(group, d) for group in plan.groups for d in group.decisions if d.action == "delete"]
-    breaker = _Breaker(max_consecutive_failures)
     worker = _Worker(
         client,
         stop,
-        halt=threading.Event(),
+        halt=_Halt(),
         log=log,
         proven=threading.Event(),
-        breaker=breaker,
+        breaker=_Breaker(max_consecutive_failures),
         progress=progress,
     )
     attempts: list[_Attempt] = []
@@ -110,9 +109,9 @@ def execute(
                 attempts += _run_wave(pool, worker, wave, audit)
             except _AuditFailed as error:
                 audit_error = error.message
-                worker.halt.set()
+                worker.halt.set("the audit trail cannot be written")
                 attempts += [_Attempt(None)] * len(wave)
-    return _execution(plan, work, attempts, log, audit_error=audit_error, breaker=breaker)
+    return _execution(plan, work, attempts, log, audit_error=audit_error, worker=worker)
 
 
 @contextmanager
@@ -143,7 +142,7 @@ def _run_wave(
     record = recorder.record if recorder is not None else None
     attempts = _delete_all(pool, worker, wave, record)
     if recorder is not None:
-        reason = worker.halted_because() or "the pass was stopped"
+        reason = worker.halt.reason or "the pass was stopped"
         try:
             recorder.close(f"not attempted: {reason}")
         except AuditWriteError as error:  # the deletions are done: say what the file misses
@@ -240,20 +239,34 @@ class _Breaker:
         return f"{self._limit} deletions in a row failed"
 
 
+class _Halt:
+    """Set on a fatal API or audit error, or when the breaker trips: no further deletion
+    starts. The first cause is kept, so the audit trail and the log give the same one."""
+
+    def __init__(self) -> None:
+        self._set = threading.Event()
+        self._lock = threading.Lock()
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            self._set.set()
+
+    def is_set(self) -> bool:
+        return self._set.is_set()
+
+
 @dataclass(frozen=True, slots=True)
 class _Worker:
     client: ApiClient
     stop: threading.Event
-    halt: threading.Event  # set on a fatal API or audit error: no further deletion starts
+    halt: _Halt
     log: FilteringBoundLogger
     proven: threading.Event  # a deletion was done: the key may delete, the API answers
     breaker: _Breaker
     progress: Progress
-
-    def halted_because(self) -> str | None:
-        if not self.halt.is_set():
-            return None
-        return self.breaker.reason if self.breaker.tripped else "the API refused the key"
 
     def delete(self, group: Group, decision: Decision, record: _Record | None) -> _Attempt:
         if self.stop.is_set() or self.halt.is_set():
@@ -265,7 +278,7 @@ class _Worker:
         except PassInterrupted:  # stop came while this one waited for its turn or a retry
             return _Attempt(None)
         except (ApiAuthError, ApiPermissionError) as error:
-            self.halt.set()
+            self.halt.set("the API refused the key")
             fatal = error
             outcome = DeleteOutcome(
                 backup.resource, backup.id, "failed", error.status, error.message
@@ -281,8 +294,9 @@ class _Worker:
             self._record(record, decision, outcome)
         if outcome.done:
             self.proven.set()
-        if self.breaker.count(outcome) and not self.halt.is_set():
-            self.halt.set()
+        # Once halted, nothing new starts: a failure still in flight cannot trip the breaker.
+        if not self.halt.is_set() and self.breaker.count(outcome):
+            self.halt.set(self.breaker.reason)
             self.log.error("executor.breaker_tripped", message=self.breaker.tripped)
         return _Attempt(outcome, fatal)
 
@@ -337,7 +351,7 @@ def _execution(
     log: FilteringBoundLogger,
     *,
     audit_error: str | None,
-    breaker: _Breaker,
+    worker: _Worker,
 ) -> Execution:
     results: dict[_Key, Outcome] = {}
     why: dict[_Key, str] = {}
@@ -355,17 +369,10 @@ def _execution(
             why[key] = f"{attempt.outcome.result.replace('_', ' ')}: {attempt.outcome.message}"
         if attempt.fatal is not None and fatal is None:
             fatal = attempt.fatal.message
-    refused = fatal is not None and audit_error is None
-    fatal = fatal or breaker.tripped
+    fatal = fatal or worker.breaker.tripped
     interrupted = bool(not_attempted) and fatal is None
     if not_attempted:
-        reason = "the pass was stopped"
-        if audit_error:
-            reason = "the audit trail cannot be written"
-        elif refused:
-            reason = "the API refused the key"
-        elif breaker.tripped:
-            reason = breaker.reason
+        reason = worker.halt.reason or "the pass was stopped"
         for decision in not_attempted:
             why[(decision.backup.resource, decision.backup.id)] = f"not attempted: {reason}"
         log.warning(

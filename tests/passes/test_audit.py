@@ -452,3 +452,35 @@ def test_audit_trail_is_readable_by_its_owner_only(tmp_path: Path) -> None:
 
     assert stat.S_IMODE((tmp_path / AUDIT_FILE).stat().st_mode) == 0o600
     assert stat.S_IMODE((older / AUDIT_FILE).stat().st_mode) == 0o600
+
+
+def test_the_audit_trail_and_the_log_give_one_cause_for_what_was_not_attempted(
+    sim: Simulator, config: Config, client: ApiClient
+) -> None:
+    # The second DELETE in a row fails too, but with a 401: the key was refused, which is
+    # what stopped the pass, not a breaker that trips on that same failure.
+    plan = _planned(config, client)
+    first, second = (decision.backup for decision in plan.deletions[:2])
+    sim.script("DELETE", f"/v1/backups/{first.id}", ScriptedResponse(422))  # not retried
+    sim.script("DELETE", f"/v1/backups/{second.id}", ScriptedResponse(401))
+    audit = AuditTrail(config.state_dir, run_id="r1", clock=lambda: NOW)
+
+    with capture_logs() as logs:
+        execution = execute(
+            plan,
+            client,
+            concurrency=1,
+            stop=threading.Event(),
+            log=structlog.get_logger("test"),
+            audit=audit,
+            wave_size=10,
+            max_consecutive_failures=2,
+        )
+
+    outcomes = [e for e in _lines(audit.path) if e["event"] == "outcome"]
+    assert [e["outcome"] for e in outcomes[:2]] == ["failed", "failed"]
+    assert {e["message"] for e in outcomes[2:]} == {"not attempted: the API refused the key"}
+    [stopped] = [log for log in logs if log["event"] == "executor.stopped"]
+    assert stopped["reason"] == "the API refused the key"
+    assert not [log for log in logs if log["event"] == "executor.breaker_tripped"]
+    assert execution.fatal is not None
