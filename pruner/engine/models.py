@@ -6,11 +6,11 @@ All frozen: a stage never changes what an earlier stage produced.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from pruner.engine.reasons import PENDING, PROTECTED, Guard, Reason
+from pruner.engine.reasons import CAP_GUARDS, PENDING, PROTECTED, Guard, Reason
 from pruner.engine.scope import Scope
 from pruner.engine.units import Duration, Size
 
@@ -30,6 +30,8 @@ __all__ = [
     "Resource",
     "Server",
 ]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Resource = Literal["backups", "snapshots"]
 Action = Literal["keep", "delete"]
@@ -67,9 +69,12 @@ class Backup:
     size: int | None = None  # GB of the server's disk when taken (not the backup's storage)
     server_hostname: str | None = None
 
-    def sort_key(self) -> tuple[datetime, int]:
-        """Newest first is `sorted(..., key=Backup.sort_key, reverse=True)`: time, then id."""
-        return (self.created_at, self.id)
+    def sort_key(self) -> tuple[timedelta, int]:
+        """Newest first is `sorted(..., key=Backup.sort_key, reverse=True)`: time, then id.
+
+        Time as elapsed since the epoch: aware datetimes sharing one tzinfo compare on their
+        wall clocks, which a repeated hour (a ZoneInfo's fold) would put out of order."""
+        return (self.created_at - _EPOCH, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +243,8 @@ class Plan:
     @property
     def deletions(self) -> tuple[Decision, ...]:
         return tuple(d for g in self.groups for d in g.decisions if d.action == "delete")
+
+    @property
+    def blocked_by_caps(self) -> int:
+        """Deletions the caps held back (exit 3)."""
+        return sum(g.blocked_deletions for g in self.groups if g.guard in CAP_GUARDS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from pruner.engine.models import (
@@ -42,7 +42,6 @@ __all__ = [
 # deletions a person reviewed). It returns one decision per decision given, in the same order.
 Revise = Callable[[tuple[Decision, ...], Policy], tuple[Decision, ...]]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LARGE_DELETIONS_HINT = "run with --allow-large-deletions for one pass if this is intended"
 _SHOWN_IDS = 5
 
@@ -207,12 +206,7 @@ def _hostname(server: Server | None, backups: list[Backup]) -> str | None:
     if len(names) <= 1:
         return names.pop() if names else None
     named = [backup for backup in backups if backup.server_hostname is not None]
-    return max(named, key=_newest_first).server_hostname
-
-
-def _newest_first(backup: Backup) -> tuple[timedelta, int]:
-    # Elapsed time, as the engine orders: aware datetimes sharing a tzinfo compare on wall time.
-    return (backup.created_at - _EPOCH, backup.id)
+    return max(named, key=Backup.sort_key).server_hostname
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,7 +514,7 @@ def _dated_after(subject: _Subject, decisions: Sequence[Decision], now: datetime
         return None
     future = sorted(
         (backup for backup in subject.backups if backup.created_at > now),
-        key=_newest_first,
+        key=Backup.sort_key,
         reverse=True,
     )
     if not future:
@@ -690,7 +684,7 @@ def _group(
 
 
 def _all_keep(backups: list[Backup], reason: Reason) -> tuple[Decision, ...]:
-    ordered = sorted(backups, key=_newest_first, reverse=True)
+    ordered = sorted(backups, key=Backup.sort_key, reverse=True)
     reasons = (reason,)
     return tuple(Decision(backup, "keep", reasons) for backup in ordered)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 __all__ = [
+    "CAP_GUARDS",
     "FORCED",
     "KEEP_ALL",
     "NOT_SELECTED",
@@ -34,6 +35,7 @@ __all__ = [
 
 # The guards that keep a whole group (`skipped:<guard>`); `incomplete` is the fail-closed one.
 Guard = Literal["incomplete", "locked", "stale", "max_delete_fraction", "max_deletions_per_run"]
+CAP_GUARDS: frozenset[Guard] = frozenset({"max_delete_fraction", "max_deletions_per_run"})  # exit 3
 
 PROTECTED = "protected"  # the rule of every reason that protects a backup
 SKIPPED = "skipped"  # the rule of every reason a guard gives

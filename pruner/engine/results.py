@@ -14,7 +14,6 @@ from pruner.engine.models import Backup, Decision, Plan, Resource
 from pruner.engine.review import ReviewOutcome
 
 __all__ = [
-    "CAP_GUARDS",
     "DONE",
     "DeleteOutcome",
     "DeleteResult",
@@ -26,7 +25,6 @@ __all__ = [
 DeleteResult = Literal["deleted", "already_gone", "locked", "failed"]
 Outcome = Literal["deleted", "already_gone", "locked", "failed", "not_attempted"]
 DONE: frozenset[Outcome] = frozenset({"deleted", "already_gone"})  # the backup is gone
-CAP_GUARDS = frozenset({"max_delete_fraction", "max_deletions_per_run"})  # exit 3
 
 _Key = tuple[Resource, int]
 
@@ -43,7 +41,7 @@ class DeleteOutcome:
 
     @property
     def done(self) -> bool:
-        return self.result in ("deleted", "already_gone")
+        return self.result in DONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +114,7 @@ class PassResult:
 
     @property
     def blocked_by_caps(self) -> int:
-        return sum(g.blocked_deletions for g in self.plan.groups if g.guard in CAP_GUARDS)
+        return self.plan.blocked_by_caps
 
     def outcome_of(self, decision: Decision) -> str | None:
         if self.execution is None:

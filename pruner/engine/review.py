@@ -36,6 +36,7 @@ from pruner.engine.reasons import (
     ORPHAN,
     PENDING,
     PROTECTED,
+    SKIPPED,
     UNMANAGED,
     UNREVIEWED,
     texts,
@@ -289,14 +290,14 @@ class Review:
     def _kept(self, reviewed: Reviewed, group: Group, decision: Decision) -> NotDeleted:
         first = decision.reasons[0]
         shown = ", ".join(texts(decision.reasons))
-        if first.rule == "skipped" and first.detail in _PASSING_GUARDS:
+        if first.rule == SKIPPED and first.detail in _PASSING_GUARDS:
             why = f"server {group.server_id}'s {group.resource} are held back ({shown})"
             if group.messages:
                 why += f": {group.messages[-1]}"
             return NotDeleted(reviewed, "guarded", why)
         if first.rule == PROTECTED:
             why = f"it is protected ({shown})"
-        elif first.rule == "skipped":
+        elif first.rule == SKIPPED:
             why = f"its server is not pruned now ({shown})"
         elif first == UNMANAGED:
             why = "no policy matches its server now (unmanaged)"

@@ -2,8 +2,7 @@
 
 A scoped pass lists the whole account as any pass does, then decides only the groups in scope:
 the guards and caps see those alone, and nothing outside them is deleted or recorded. Whatever
-plans or deletes takes the same value (`build_plan(scope=...)`; `Scope.selects` for a plan's own
-decisions), so every command scopes alike.
+plans or deletes takes the same value (`build_plan(scope=...)`), so every command scopes alike.
 """
 
 from __future__ import annotations
@@ -36,12 +35,6 @@ class Scope:
         return not self.servers or any(
             _matches(pattern, server_id, hostname) for pattern in self.servers
         )
-
-    def selects(self, server_id: int, hostname: str | None, policy: str | None) -> bool:
-        """A group of this server under `policy` (None: no policy matches it) is in scope."""
-        if self.policy is not None and policy != self.policy:
-            return False
-        return self.selects_server(server_id, hostname)
 
     def unmatched(self, servers: Iterable[tuple[int, str | None]]) -> tuple[str, ...]:
         """The servers given that none of `servers` (id, hostname) answers to: most likely typos."""

@@ -153,7 +153,7 @@ def simulate(
 def cadence_of(backups: Iterable[Backup]) -> timedelta | None:
     """How often a server makes backups: the median gap between its newest ten (nine gaps; the
     mean of the middle two for an even count). None below two backups or for a zero median."""
-    newest = sorted(backups, key=_instant_and_id)[-_CADENCE_SAMPLE:]
+    newest = sorted(backups, key=Backup.sort_key)[-_CADENCE_SAMPLE:]
     gaps = sorted(_instant(later) - _instant(earlier) for earlier, later in pairwise(newest))
     if not gaps:
         return None
@@ -184,7 +184,7 @@ def _backtest(
     listed = [decision.backup for decision in group.decisions]
     cadence = cadence or cadence_of(listed)
     made = _to_come(listed, cadence, ticks[0], ticks[-1])
-    arrivals = deque(sorted([*listed, *made], key=_instant_and_id))
+    arrivals = deque(sorted([*listed, *made], key=Backup.sort_key))
     first_made = min((backup.id for backup in made), default=None)
     run = _Run(policy, zone)
     for day, tick in enumerate(ticks):
@@ -212,7 +212,7 @@ def _to_come(
     They carry the newest one's size and no name (so no `protect.names` glob matches them)."""
     if cadence is None or not listed:
         return []
-    newest = max(listed, key=_instant_and_id)
+    newest = max(listed, key=Backup.sort_key)
     start = _instant(newest)
     first = 1 if start > now else (now - start) // cadence + 1
     last = (horizon - start) // cadence
@@ -288,14 +288,10 @@ class _Run:
                 self.filled[rule] = day
 
     def lives(self, first_made: int | None) -> Iterator[Life]:
-        for backup in sorted(self._born.values(), key=_instant_and_id):
+        for backup in sorted(self._born.values(), key=Backup.sort_key):
             simulated = first_made is not None and backup.id >= first_made
             yield Life(backup.created_at, self._deleted.get(backup.id), simulated)
 
 
 def _instant(backup: Backup) -> datetime:
     return backup.created_at.astimezone(UTC)
-
-
-def _instant_and_id(backup: Backup) -> tuple[datetime, int]:
-    return (_instant(backup), backup.id)

@@ -39,7 +39,7 @@ from pruner.config.digest import config_sha256, plan_origin
 from pruner.config.schema import Config
 from pruner.engine.models import Group, Listing, Plan, Problem, Resource
 from pruner.engine.planner import build_plan, newest_stale_backup
-from pruner.engine.results import CAP_GUARDS, Execution, PassResult
+from pruner.engine.results import Execution, PassResult
 from pruner.engine.review import CAP_HINT, Review, ReviewOutcome
 from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
@@ -484,7 +484,7 @@ class _Pass:
             return EXIT_INCOMPLETE
         if refused:
             return EXIT_REFUSED
-        capped = any(g.guard in CAP_GUARDS and g.blocked_deletions for g in plan.groups)
+        capped = plan.blocked_by_caps > 0
         if capped and self.execute:
             return EXIT_CAPPED
         return EXIT_OK

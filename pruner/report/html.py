@@ -22,7 +22,7 @@ from html import escape
 from typing import TextIO
 
 from pruner.engine.models import Decision, Group, Plan
-from pruner.engine.reasons import SKIPPED_INCOMPLETE, Reason, texts
+from pruner.engine.reasons import SKIPPED, Reason, texts
 from pruner.report.plan_json import PlanOrigin
 from pruner.report.problems import problem_line
 from pruner.report.summary import Summary, Tally, summarize
@@ -41,7 +41,6 @@ _KINDS = {
     "protected": "keep (protected)",
 }
 _ALWAYS_SHOWN = ("keep", "delete")
-_SKIPPED = SKIPPED_INCOMPLETE.rule  # `skipped`, whichever the guard
 _MAX_TICKS = 8
 _DAY_STEPS = (1, 2, 7, 14)  # days; weekly ticks fall on Mondays
 _MONTH_STEPS = (1, 2, 3, 6, 12, 24, 60, 120)
@@ -432,7 +431,7 @@ def _row(decision: Decision, kind: str, why: str) -> str:
 def _kind(decision: Decision) -> str:
     if decision.protected:
         return "protected"
-    if decision.action == "keep" and decision.reasons[0].rule == _SKIPPED:
+    if decision.action == "keep" and decision.reasons[0].rule == SKIPPED:
         return "held"
     return decision.action
 

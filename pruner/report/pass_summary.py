@@ -12,9 +12,10 @@ from typing import Any
 
 from pruner.engine.models import Group, Resource
 from pruner.engine.planner import LARGE_DELETIONS_HINT
-from pruner.engine.results import CAP_GUARDS, DONE, PassResult
+from pruner.engine.reasons import CAP_GUARDS
+from pruner.engine.results import DONE, PassResult
 from pruner.engine.review import CAP_HINT
-from pruner.report.summary import Summary, summarize
+from pruner.report.summary import Summary, Tally, summarize
 
 __all__ = [
     "UNDECIDED",
@@ -178,14 +179,12 @@ UNDECIDED = "not decided: the listing was incomplete"
 def group_outcome(result: PassResult, group: Group) -> str:
     """One group in the words of `acted` and `size`: `deleted 11 of 177 backups (166 kept);
     disk size of the deleted backups: 550 GB`, or what it would delete."""
-    deletions = [d for d in group.decisions if d.action == "delete"]
+    tally = Tally.of(group)
     total, noun = len(group.decisions), group.resource
-    kept = total - len(deletions)
-    pending = sum(1 for d in group.decisions if d.pending)
     if result.dry_run:
-        size = sum(d.backup.size or 0 for d in deletions)
-        would = would_delete(len(deletions), total, noun, kept, pending)
-        return f"{would}; {would_size(size, noun)}"
+        would = would_delete(tally.deleted, total, noun, tally.kept, tally.pending)
+        return f"{would}; {would_size(tally.size_freed, noun)}"
+    deletions = [d for d in group.decisions if d.action == "delete"]
     done = [d for d in deletions if result.outcome_of(d) in DONE]
     if len(done) < len(deletions):
         why = "" if result.executed else ": not carried out"
@@ -194,7 +193,7 @@ def group_outcome(result: PassResult, group: Group) -> str:
         left = ""
     size = sum(d.backup.size or 0 for d in done)
     return (
-        f"deleted {len(done)} of {total} {noun} ({_kept(kept, pending)}{left}); "
+        f"deleted {len(done)} of {total} {noun} ({_kept(tally.kept, tally.pending)}{left}); "
         f"{deleted_size(size, noun)}"
     )
 

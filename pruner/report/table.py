@@ -17,13 +17,13 @@ from typing import TextIO
 from pruner.engine.models import Decision, Group, Plan, Problem
 from pruner.engine.planner import LARGE_DELETIONS_HINT, newest_unprotected_before
 from pruner.engine.reasons import texts
-from pruner.engine.results import CAP_GUARDS
 from pruner.report.pass_summary import resources_noun, would_delete, would_size
 from pruner.report.problems import problem_line
-from pruner.report.summary import Summary, summarize
+from pruner.report.summary import Summary, Tally, summarize
 
 __all__ = [
     "DECISION_COLUMNS",
+    "NUMERIC_COLUMNS",
     "PENDING_COLUMNS",
     "SERVER_COLUMNS",
     "ServerRow",
@@ -31,6 +31,7 @@ __all__ = [
     "group_heading",
     "heading",
     "render_table",
+    "server_cells",
     "server_rows",
     "shown_problems",
     "totals",
@@ -40,7 +41,7 @@ __all__ = [
 SERVER_COLUMNS = ("hostname", "server", "policy", "kept", "delete", "protected", "newest backup")
 PENDING_COLUMNS = (*SERVER_COLUMNS[:4], "pending", *SERVER_COLUMNS[4:])  # with confirm_after
 DECISION_COLUMNS = ("action", "id", "created_at", "GB", "name", "reasons")
-_NUMERIC = frozenset({"server", "kept", "pending", "delete", "protected", "id", "GB"})
+NUMERIC_COLUMNS = frozenset({"server", "kept", "pending", "delete", "protected", "id", "GB"})
 _ATTENTION_FIRST = ("skipped", "incomplete", "failed")  # stale, locked, capped, unknown
 
 
@@ -167,7 +168,7 @@ def shown_problems(plan: Plan, *, details: bool) -> tuple[list[Problem], str | N
         return sorted(plan.problems, key=lambda p: p.level != "error"), None
     shown = [p for p in plan.problems if p.level == "error" or p.server_id is None]
     left = len(plan.problems) - len(shown)
-    capped = sum(g.blocked_deletions for g in plan.groups if g.guard in CAP_GUARDS)
+    capped = plan.blocked_by_caps
     notes = []
     if capped:
         notes.append(f"caps held back {capped} deletions: {LARGE_DELETIONS_HINT}")
@@ -181,8 +182,10 @@ def group_heading(group: Group) -> str:
     policy = f"policy {group.policy}" if group.policy is not None else "no policy"
     status = group.status if group.guard is None else f"{group.status} ({group.guard})"
     hostname = f" ({group.server_hostname})" if group.server_hostname else ""
-    pending = sum(1 for d in group.decisions if d.pending)
-    outcome = would_delete(group.deleted, len(group.decisions), group.resource, group.kept, pending)
+    tally = Tally.of(group)
+    outcome = would_delete(
+        tally.deleted, len(group.decisions), group.resource, tally.kept, tally.pending
+    )
     where = f"server {group.server_id}{hostname} · {group.resource}"
     return f"{where} · {policy} · {status} · {outcome}"
 
@@ -224,14 +227,21 @@ def write_table(
     stream.writelines(_lines(plan, summary or summarize(plan), zone, details))
 
 
+def server_cells(
+    rows: list[ServerRow], *, pending: bool
+) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The servers table's columns (the pending one with confirm_after) and each row's cells,
+    `attention` last."""
+    columns = (*(PENDING_COLUMNS if pending else SERVER_COLUMNS), "attention")
+    return columns, [(*row.cells(pending=pending), row.attention) for row in rows]
+
+
 def _lines(plan: Plan, summary: Summary, zone: tzinfo | None, details: bool) -> Iterator[str]:
     rows = server_rows(plan, zone)
     for line in heading(plan, len(rows)):
         yield line + "\n"
     yield "\n"
-    pending = summary.pending > 0
-    header = (*(PENDING_COLUMNS if pending else SERVER_COLUMNS), "attention")
-    yield from _aligned(header, [(*row.cells(pending=pending), row.attention) for row in rows])
+    yield from _aligned(*server_cells(rows, pending=summary.pending > 0))
     yield "\n"
     yield totals(plan, summary) + "\n"
     problems, note = shown_problems(plan, details=details)
@@ -259,7 +269,7 @@ def _aligned(
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         cells = [
-            cell.rjust(width) if name in _NUMERIC else cell.ljust(width)
+            cell.rjust(width) if name in NUMERIC_COLUMNS else cell.ljust(width)
             for name, cell, width in zip(header, row, widths, strict=True)
         ]
         yield (indent + "  ".join(cells)).rstrip() + "\n"

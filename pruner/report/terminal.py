@@ -22,12 +22,12 @@ from pruner.report.problems import problem_line
 from pruner.report.summary import Summary, summarize
 from pruner.report.table import (
     DECISION_COLUMNS,
-    PENDING_COLUMNS,
-    SERVER_COLUMNS,
+    NUMERIC_COLUMNS,
     ServerRow,
     decision_cells,
     group_heading,
     heading,
+    server_cells,
     server_rows,
     shown_problems,
     totals,
@@ -35,7 +35,6 @@ from pruner.report.table import (
 
 __all__ = ["decision_lines", "print_plan"]
 
-_RIGHT = frozenset({"server", "kept", "pending", "delete", "protected", "id", "GB"})
 _MAX_WIDTH = {"hostname": 24, "policy": 18}  # the rest of the width goes to what needs a look
 _MIN_WIDTH = {
     "newest backup": len("2026-11-30 (31d)"),
@@ -107,8 +106,7 @@ def _print_group(
 
 
 def _servers(rows: list[ServerRow], *, pending: bool, width: int) -> Table:
-    columns = (*(PENDING_COLUMNS if pending else SERVER_COLUMNS), "attention")
-    cells = [(*row.cells(pending=pending), row.attention) for row in rows]
+    columns, cells = server_cells(rows, pending=pending)
     shown = _fitting(columns, cells, width)
     table = _table(tuple(columns[i] for i in shown), wrap={"attention"})
     for row, row_cells in zip(rows, cells, strict=True):
@@ -151,10 +149,10 @@ def _table(columns: tuple[str, ...], *, wrap: set[str]) -> Table:
     for name in columns:
         table.add_column(
             name,
-            justify="right" if name in _RIGHT else "left",
+            justify="right" if name in NUMERIC_COLUMNS else "left",
             no_wrap=name not in wrap,
             overflow="fold" if name in wrap else "ellipsis",
-            min_width=_MIN_WIDTH.get(name, len(name) if name in _RIGHT else 6),
+            min_width=_MIN_WIDTH.get(name, len(name) if name in NUMERIC_COLUMNS else 6),
             max_width=_MAX_WIDTH.get(name),
         )
     return table

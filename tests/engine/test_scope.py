@@ -41,15 +41,6 @@ def test_several_servers_select_their_union_and_none_selects_every_server() -> N
     assert Scope((), "databases").selects_server(1, None)
 
 
-def test_selects_needs_the_server_and_the_policy() -> None:
-    scope = Scope(("db-*",), "databases")
-    assert scope.selects(1, "db-01", "databases")
-    assert not scope.selects(1, "db-01", "other")
-    assert not scope.selects(1, "db-01", None)  # unmanaged: no policy at all
-    assert not scope.selects(1, "web-01", "databases")
-    assert Scope(("db-*",)).selects(1, "db-01", None)
-
-
 def test_unmatched_names_the_servers_no_listed_server_answers_to() -> None:
     scope = Scope(("2478", "db-*", "dv-01"))
     assert scope.unmatched([(2478, "ubuntu-2gb"), (7, "db-01")]) == ("dv-01",)
