@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from pruner.actions.common import (
     PASS_REPORT_EVENTS,
-    for_config,
     leave_to_report_on_terminal,
     load_and_warn,
 )
-from pruner.actions.progress import terminal_progress
-from pruner.actions.run import stop_on_signals, textfile_metrics, write_pass_report
+from pruner.actions.run import pass_and_report
 from pruner.actions.scoping import scope_of
 from pruner.engine.results import PassResult
 from pruner.engine.review import NotDeleted, Review, ReviewOutcome
-from pruner.passes.one_pass import run_pass
 from pruner.report.plan_file import read_plan_file
 from pruner.report.text import wrapped
 
@@ -53,21 +49,13 @@ def main(args: argparse.Namespace) -> int:
         force=args.force,
         ignore_config_change=args.ignore_config_change,
     )
-    stop = threading.Event()
-    with stop_on_signals(stop):
-        with textfile_metrics(config, scope) as watching, terminal_progress(args) as progress:
-            result = run_pass(
-                config,
-                dry_run=args.dry_run,
-                stop=stop,
-                hooks=for_config(config, extra=watching),
-                review=review,
-                scope=scope,
-                progress=progress,
-            )
-        cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
-        write_pass_report(result, sys.stdout, dry_run_cause=cause)
-        write_review_report(result, review, sys.stdout)
+    result = pass_and_report(
+        args,
+        config,
+        scope,
+        review=review,
+        then=lambda result: write_review_report(result, review, sys.stdout),
+    )
     return result.exit_code
 
 

@@ -13,7 +13,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from pruner.actions.scoping import scope_of
 from pruner.config.schema import Config
 from pruner.engine.models import Group
 from pruner.engine.results import PassResult
+from pruner.engine.review import Review
 from pruner.engine.scope import Scope
 from pruner.ops import signals
 from pruner.passes.hooks import PassHooks
@@ -42,7 +43,7 @@ from pruner.report.text import wrapped
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["main", "stop_on_signals", "textfile_metrics", "write_pass_report"]
+__all__ = ["main", "pass_and_report", "stop_on_signals", "textfile_metrics", "write_pass_report"]
 
 _STOPPING = (
     "stopping: the requests on the wire finish, no new one starts; then the pass records what "
@@ -58,21 +59,40 @@ def main(args: argparse.Namespace) -> int:
     leave_to_report_on_terminal(PASS_REPORT_EVENTS)
     config = load_and_warn(args)  # exit 2 before any API call
     scope = scope_of(args, config)
+    result = pass_and_report(args, config, scope, allow_large_deletions=args.allow_large_deletions)
+    return result.exit_code
+
+
+def pass_and_report(
+    args: argparse.Namespace,
+    config: Config,
+    scope: Scope | None,
+    *,
+    allow_large_deletions: bool = False,
+    review: Review | None = None,
+    then: Callable[[PassResult], None] | None = None,
+) -> PassResult:
+    """One pass as `run` and `apply` make it: a signal stops it, the metrics textfile and the
+    progress bars follow it, and its report goes to stdout, followed by `then`'s (still under
+    the signal handling: a Ctrl-C while it prints ends the pass's way)."""
     stop = threading.Event()
     with stop_on_signals(stop):
         with textfile_metrics(config, scope) as watching, terminal_progress(args) as progress:
             result = run_pass(
                 config,
                 dry_run=args.dry_run,
-                allow_large_deletions=args.allow_large_deletions,
+                allow_large_deletions=allow_large_deletions,
                 stop=stop,
                 hooks=for_config(config, extra=watching),
+                review=review,
                 scope=scope,
                 progress=progress,
             )
         cause = "dry_run: true in the config" if config.dry_run else "--dry-run"
         write_pass_report(result, sys.stdout, dry_run_cause=cause)
-    return result.exit_code
+        if then is not None:
+            then(result)
+    return result
 
 
 @contextmanager
