@@ -15,8 +15,6 @@ healthchecks.io URL is as good as a password for its check): only `notify.urls[i
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +25,7 @@ import structlog
 from pruner import __version__
 from pruner.config.schema import NotifySettings
 from pruner.errors import EXIT_OK
+from pruner.ops.telling import PassTeller, error_text
 from pruner.report.alert import alert_of
 from pruner.report.pass_summary import PassSummary
 
@@ -54,7 +53,7 @@ def ping_url(url: str, ping: Ping) -> str:
     return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{ping}"))
 
 
-class Notifier:
+class Notifier(PassTeller):
     """Pings `settings.urls` at the start and end of each pass (a pruner.passes.hooks.PassHooks).
 
     `host` names this machine in the alert (default: its hostname); `max_deletions_per_run` is
@@ -69,30 +68,23 @@ class Notifier:
         max_deletions_per_run: int | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        self.settings = settings
-        self._host = host if host is not None else socket.gethostname()
-        self._run_cap = max_deletions_per_run
+        super().__init__(settings, host=host, max_deletions_per_run=max_deletions_per_run)
         self._session = session if session is not None else requests.Session()
         self._session.headers["User-Agent"] = _USER_AGENT
         self._timeout = settings.timeout.total_seconds()
-        self._dry_runs: dict[str, bool] = {}  # run_id -> dry run, for pass_failed
-        self._lock = threading.Lock()
 
     def close(self) -> None:
         self._session.close()
 
     def pass_started(self, run_id: str, *, dry_run: bool) -> None:
-        with self._lock:
-            self._dry_runs[run_id] = dry_run
-        if self._wanted(dry_run):
+        if self._started(run_id, dry_run):
             self._ping_all("start", "")
 
     def api_response(self, method: str, status: int | None) -> None:
         pass  # pings are about passes, not requests
 
     def pass_finished(self, result: PassResult) -> None:
-        with self._lock:
-            self._dry_runs.pop(result.run_id, None)
+        self._ended(result.run_id)
         if not self._wanted(result.dry_run):
             return
         alert = alert_of(result, host=self._host, max_deletions_per_run=self._run_cap)
@@ -106,15 +98,9 @@ class Notifier:
         self._ping_all("success", summary)
 
     def pass_failed(self, run_id: str, error: BaseException) -> None:
-        with self._lock:
-            dry_run = self._dry_runs.pop(run_id, False)
-        if self._wanted(dry_run):
-            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
-            text = f"pruner on {self._host}: pass {run_id} failed: {message}\n"
+        if self._wanted(self._ended(run_id)):
+            text = f"pruner on {self._host}: pass {run_id} failed: {error_text(error)}\n"
             self._ping_all("fail", _limited(text))
-
-    def _wanted(self, dry_run: bool) -> bool:
-        return not dry_run or self.settings.on_dry_run
 
     def _ping_all(self, ping: Ping, body: str) -> None:
         for index, url in enumerate(self.settings.urls):

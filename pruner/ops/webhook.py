@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextvars
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from pruner import __version__
 from pruner.config.schema import NotifySettings
 from pruner.engine.models import Problem
 from pruner.errors import EXIT_INCOMPLETE
+from pruner.ops.telling import PassTeller, error_text
 from pruner.report.alert import alert_of
 from pruner.report.pass_summary import PassSummary
 from pruner.report.problems import problem_entry
@@ -104,7 +104,7 @@ def _urgency(problem: Problem) -> tuple[bool, bool]:
     return (problem.level != "error", problem.guard is None)
 
 
-class Webhooks:
+class Webhooks(PassTeller):
     """Posts each pass to `settings.webhooks` (a pruner.passes.hooks.PassHooks).
 
     `host` names this machine (default: its hostname); `max_deletions_per_run` is the run cap
@@ -122,38 +122,31 @@ class Webhooks:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self.settings = settings
-        self._host = host if host is not None else socket.gethostname()
-        self._run_cap = max_deletions_per_run
+        super().__init__(settings, host=host, max_deletions_per_run=max_deletions_per_run)
         self._new_session = session_factory
         self._sleep = sleep
         self._monotonic = monotonic
         self._rng = rng if rng is not None else random.Random()
         self._timeout = settings.timeout.total_seconds()
-        self._dry_runs: dict[str, bool] = {}  # run_id -> dry run, for pass_failed
         self._deliveries: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     def pass_started(self, run_id: str, *, dry_run: bool) -> None:
-        with self._lock:
-            self._dry_runs[run_id] = dry_run
+        self._started(run_id, dry_run)  # nothing is posted until the pass ends
 
     def api_response(self, method: str, status: int | None) -> None:
         pass  # webhooks are about passes, not requests
 
     def pass_finished(self, result: PassResult) -> None:
-        with self._lock:
-            self._dry_runs.pop(result.run_id, None)
+        self._ended(result.run_id)
         if self._wanted(result.dry_run):
             self._post_all(
                 pass_document(result, host=self._host, max_deletions_per_run=self._run_cap)
             )
 
     def pass_failed(self, run_id: str, error: BaseException) -> None:
-        with self._lock:
-            dry_run = self._dry_runs.pop(run_id, False)
+        dry_run = self._ended(run_id)
         if self._wanted(dry_run):
-            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            message = error_text(error)
             self._post_all(failed_document(run_id, message, host=self._host, dry_run=dry_run))
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -164,9 +157,6 @@ class Webhooks:
         for delivery in deliveries:
             delivery.join(None if end is None else max(0.0, end - time.monotonic()))
         return not any(delivery.is_alive() for delivery in deliveries)
-
-    def _wanted(self, dry_run: bool) -> bool:
-        return not dry_run or self.settings.on_dry_run
 
     def _post_all(self, document: dict[str, Any]) -> None:
         body = json.dumps(document).encode("utf-8")
