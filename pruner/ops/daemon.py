@@ -47,7 +47,7 @@ from pruner.engine.results import PassResult
 from pruner.errors import EXIT_CAPPED, EXIT_OK, UserError
 from pruner.ops.heartbeat import RunningPass
 from pruner.ops.sdnotify import Notifier
-from pruner.passes.hooks import PassHooks
+from pruner.passes.hooks import PassHooks, guarded
 from pruner.passes.lock import LockHeld
 from pruner.passes.one_pass import run_pass
 from pruner.vpsbg.errors import ApiError, PassInterrupted
@@ -616,15 +616,7 @@ class Daemon:
 
     def _tell_reload(self, method: str, tell: Callable[[ReloadWatcher], None]) -> None:
         for watcher in self._on_reload:
-            try:
-                tell(watcher)
-            except Exception as error:  # monitoring never stops the daemon
-                _log.warning(
-                    "hook.failed",
-                    hook=type(watcher).__name__,
-                    method=method,
-                    message=f"{type(error).__name__}: {error} (the daemon goes on)",
-                )
+            guarded(watcher, method, tell, log=_log, goes_on="the daemon")
 
     # --- the scheduler ----------------------------------------------------------------------
 
@@ -649,15 +641,9 @@ class Daemon:
 
     def _skipped(self) -> None:
         for watcher in self._on_skipped:
-            try:
-                watcher.pass_skipped()
-            except Exception as error:  # monitoring never stops the schedule
-                _log.warning(
-                    "hook.failed",
-                    hook=type(watcher).__name__,
-                    method="pass_skipped",
-                    message=f"{type(error).__name__}: {error} (the daemon goes on)",
-                )
+            guarded(
+                watcher, "pass_skipped", lambda w: w.pass_skipped(), log=_log, goes_on="the daemon"
+            )
 
     def _on_tick_skipped(self, event: Any) -> None:
         if event.job_id == PASS_JOB_ID:

@@ -18,15 +18,17 @@ hooks: a monitoring outage must never fail, or stop, the pruning itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from pruner.engine.results import PassResult
 
-__all__ = ["FannedOut", "PassHooks"]
+__all__ = ["FannedOut", "PassHooks", "guarded"]
 
 _log = structlog.get_logger("pruner.hooks")
+_Hook = TypeVar("_Hook")
 
 
 class PassHooks(Protocol):
@@ -49,28 +51,36 @@ class FannedOut:
 
     def pass_started(self, run_id: str, *, dry_run: bool) -> None:
         for hook in self.hooks:
-            _guarded(hook, "pass_started", lambda h: h.pass_started(run_id, dry_run=dry_run))
+            guarded(hook, "pass_started", lambda h: h.pass_started(run_id, dry_run=dry_run))
 
     def api_response(self, method: str, status: int | None) -> None:
         for hook in self.hooks:
-            _guarded(hook, "api_response", lambda h: h.api_response(method, status))
+            guarded(hook, "api_response", lambda h: h.api_response(method, status))
 
     def pass_finished(self, result: PassResult) -> None:
         for hook in self.hooks:
-            _guarded(hook, "pass_finished", lambda h: h.pass_finished(result))
+            guarded(hook, "pass_finished", lambda h: h.pass_finished(result))
 
     def pass_failed(self, run_id: str, error: BaseException) -> None:
         for hook in self.hooks:
-            _guarded(hook, "pass_failed", lambda h: h.pass_failed(run_id, error))
+            guarded(hook, "pass_failed", lambda h: h.pass_failed(run_id, error))
 
 
-def _guarded(hook: PassHooks, method: str, call: Callable[[PassHooks], None]) -> None:
+def guarded(
+    hook: _Hook,
+    method: str,
+    call: Callable[[_Hook], None],
+    *,
+    log: FilteringBoundLogger = _log,
+    goes_on: str = "the pass",
+) -> None:
+    """`call(hook)`; if it raises, a `hook.failed` warning: monitoring never stops `goes_on`."""
     try:
         call(hook)
     except Exception as error:
-        _log.warning(
+        log.warning(
             "hook.failed",
             hook=type(hook).__name__,
             method=method,
-            message=f"{type(error).__name__}: {error} (the pass goes on)",
+            message=f"{type(error).__name__}: {error} ({goes_on} goes on)",
         )
