@@ -30,6 +30,7 @@ from pruner.engine.planner import build_plan
 from pruner.engine.scope import Scope
 from pruner.engine.two_phase import TwoPhase
 from pruner.errors import EXIT_INCOMPLETE, EXIT_OK, PassFailed
+from pruner.ops.logging import is_terminal
 from pruner.passes.pending import load_pending
 from pruner.report.plan_json import write_plan_json
 from pruner.report.problems import log_problem
@@ -110,7 +111,7 @@ def _write_report(
         from pruner.report.html import write_html  # noqa: PLC0415 (only this format needs it)
 
         write_html(plan, stream, summary, origin=plan_origin(config))
-    elif _is_terminal(stream):
+    elif is_terminal(stream):
         from rich.console import Console  # noqa: PLC0415 (only a terminal needs rich)
 
         from pruner.report.terminal import print_plan  # noqa: PLC0415
@@ -120,11 +121,6 @@ def _write_report(
     else:
         write_table(plan, stream, summary, zone=config.timezone, details=args.details)
     stream.flush()
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from pruner.vpsbg.redaction import redact_secrets
 
-__all__ = ["LOG_LEVELS", "LogFormat", "configure_logging", "leave_to_report"]
+__all__ = ["LOG_LEVELS", "LogFormat", "configure_logging", "is_terminal", "leave_to_report"]
 
 LogFormat = Literal["auto", "json", "console"]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -42,7 +42,7 @@ def configure_logging(fmt: LogFormat, level: str, stream: TextIO | None = None) 
     numeric_level = logging.getLevelNamesMapping().get(level.upper())
     if numeric_level is None:
         raise ValueError(f"unknown log level {level!r}: use one of {', '.join(LOG_LEVELS)}")
-    as_json = fmt == "json" or (fmt == "auto" and not _is_terminal(target))
+    as_json = fmt == "json" or (fmt == "auto" and not is_terminal(target))
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -52,7 +52,7 @@ def configure_logging(fmt: LogFormat, level: str, stream: TextIO | None = None) 
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=_is_terminal(target))
+        else structlog.dev.ConsoleRenderer(colors=is_terminal(target))
     )
     handler = _Handler(target, for_people=not as_json, level=numeric_level)
     handler.set_name(_HANDLER_NAME)
@@ -153,6 +153,7 @@ class _HandlerLines:
     debug = info = warning = error = critical = exception = fatal = msg
 
 
-def _is_terminal(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
+    """A stream that reaches a terminal (one without isatty does not)."""
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

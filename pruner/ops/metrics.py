@@ -116,10 +116,8 @@ class PassMetrics:
         version: str = __version__,
     ) -> None:
         self._clock = clock
-        self._zone = config.timezone
-        self._policies = {policy.name: policy for policy in config.policies}
-        self._resources = tuple(dict.fromkeys(policy.resource for policy in config.policies))
         self._lock = threading.Lock()
+        self._follow(config)
         self._newest: tuple[_Newest, ...] = ()
         self._listed = False  # the ages are only known after a pass listed something
         self._observed = False
@@ -230,11 +228,15 @@ class PassMetrics:
         """Follow the config now in use: its policies (their stale_after), calendar, resources
         and metrics.per_server. The counters go on."""
         with self._lock:
-            self._zone = config.timezone
-            self._policies = {policy.name: policy for policy in config.policies}
-            self._resources = tuple(dict.fromkeys(policy.resource for policy in config.policies))
+            self._follow(config)
         self._ages.per_server = config.metrics.per_server
         self._label_resources()
+
+    def _follow(self, config: Config) -> None:
+        """What these metrics read of the config: its calendar, policies and resources."""
+        self._zone = config.timezone
+        self._policies = {policy.name: policy for policy in config.policies}
+        self._resources = tuple(dict.fromkeys(policy.resource for policy in config.policies))
 
     def config_reload_failed(self) -> None:
         """The config in use stays, and so does what these metrics follow."""
