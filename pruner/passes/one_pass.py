@@ -153,6 +153,7 @@ def run_pass(
     stop = stop if stop is not None else threading.Event()
     run_id = new_run_id()
     watchers = FannedOut(hooks)
+    log = structlog.get_logger("pruner")
     with structlog.contextvars.bound_contextvars(run_id=run_id), ExitStack() as stack:
         if client is None:
             token = token if token is not None else load_token(config.api, os.environ)
@@ -161,7 +162,7 @@ def run_pass(
         if execute:
             stack.enter_context(PassLock(config.state_dir))
             if write_state:  # what a kill -9 or a full disk left there, before writing anew
-                recover_state_dir(config.state_dir, now=clock(), log=structlog.get_logger("pruner"))
+                recover_state_dir(config.state_dir, now=clock(), log=log)
         if client is None:
             assert token is not None
             client = stack.enter_context(
@@ -174,7 +175,6 @@ def run_pass(
             )
         effective_dry_run = config.dry_run or dry_run
         watchers.pass_started(run_id, dry_run=effective_dry_run)
-        log = structlog.get_logger("pruner")
         deadline = _Deadline(config.safety.max_pass_duration, stop, threading.Event(), log)
         stack.callback(deadline.arm(timer).cancel)
         one = _Pass(
